@@ -1,0 +1,43 @@
+# harmscope: `make demo` runs the whole product on embedded defaults; `make test` runs the tests.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | cksum | cut -d' ' -f1)
+export HARMSCOPE_DATA ?= $(abspath ../shared/data)
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: demo test install lint perf clean browser
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+# torch first, pinned to the CPU build on disk, so nothing pulls a CUDA build.
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[neural,server,dask,test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Headless Chromium for the HTML report test (Debian packages); skipped quietly when apt is unavailable.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { (apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null) || echo "chromium not installed: browser tests will be skipped"; }
+
+demo: install
+	$(BIN)/python -m harmscope.demo --out out
+
+test: install browser
+	$(BIN)/ruff check harmscope tests perf
+	$(BIN)/python -m pytest -q -p no:cacheprovider --timeout 900
+
+lint: install
+	$(BIN)/ruff check harmscope tests perf
+
+perf: install
+	for f in perf/*.py; do $(BIN)/python $$f || exit 1; done
+
+clean:
+	rm -rf $(VENV) out .pytest_cache

@@ -1,0 +1,80 @@
+"""The ``harmscope`` command line: a thin click group.
+
+Each sub-command lives beside the code it drives (``harmscope/<area>/commands.py``) and is
+imported only when used, so ``harmscope --help`` stays fast and never imports torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from harmscope import __version__
+from harmscope.errors import HarmscopeError
+
+# command name -> "module:attribute"
+COMMANDS: dict[str, str] = {
+    "rules": "harmscope.rules.commands:rules",
+    "probes": "harmscope.benchmarks.probe_commands:probes",
+    "run": "harmscope.benchmarks.run_commands:run",
+    "train": "harmscope.classifiers.commands:train",
+    "experiment": "harmscope.classifiers.commands:experiment",
+    "predict": "harmscope.classifiers.commands:predict",
+    "audit": "harmscope.fairness.commands:audit",
+    "judges": "harmscope.benchmarks.score_commands:judges",
+    "score": "harmscope.benchmarks.score_commands:score",
+    "compare": "harmscope.benchmarks.score_commands:compare",
+    "runs": "harmscope.reports.commands:runs",
+    "report": "harmscope.reports.commands:report",
+    "demo": "harmscope.demo:demo_command",
+}
+
+
+class LazyGroup(click.Group):
+    """A click group that imports each command's module on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(name for name in COMMANDS if self._load(name) is not None)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        return self._load(name)
+
+    @staticmethod
+    def _load(name: str) -> click.Command | None:
+        target = COMMANDS.get(name)
+        if target is None:
+            return None
+        module, attr = target.split(":")
+        try:
+            return getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError):
+            return None  # that part is not built yet
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except HarmscopeError as exc:
+            for line in str(exc).splitlines() or ["error"]:
+                click.echo(f"error: {line}", err=True)
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("interrupted: work done so far is saved", err=True)
+            sys.exit(130)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="harmscope")
+def main() -> None:
+    """harmscope: benchmark language models for harm, audit toxicity classifiers for bias.
+
+    \b
+    Example:
+      harmscope rules list --area I
+      harmscope probes generate --preset smoke --out probes.jsonl
+    """
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
