@@ -1,1 +1,38 @@
-"""harmscope.fairness."""
+"""harmscope.fairness: bias metrics by identity group and classifier audits.
+
+Public API: :func:`bias_metrics` (Borkan et al. 2019 metrics with bootstrap CIs),
+:func:`violation_disparity` (violation rates by group), :func:`audit` (full classifier audit).
+Heavy imports (fairlearn, classifiers) happen lazily inside the functions that need them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from harmscope.fairness.bootstrap import bootstrap_chunks, resample_counts
+from harmscope.fairness.jigsaw import BiasReport, bias_chunk, bias_metrics, power_mean, prepare_bias, rank_auc
+
+__all__ = [
+    "BiasReport",
+    "bias_chunk",
+    "bias_metrics",
+    "bootstrap_chunks",
+    "power_mean",
+    "prepare_bias",
+    "rank_auc",
+    "resample_counts",
+    "violation_disparity",
+    "audit",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "violation_disparity":
+        from harmscope.fairness.disparity import violation_disparity
+
+        return violation_disparity
+    if name == "audit":
+        from harmscope.fairness.audit import audit
+
+        return audit
+    raise AttributeError(name)
