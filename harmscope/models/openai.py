@@ -1,0 +1,210 @@
+"""OpenAI-compatible chat completions over HTTP (vLLM, Ollama, llama.cpp server, TGI, OpenAI).
+
+The API key is read from the environment variable the user names (``api_key_env``) when the
+adapter is built; it is sent only in the ``Authorization`` header and never appears in the spec,
+the manifest, the store, logs or error messages.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import os
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+
+from harmscope.errors import HarmscopeError
+from harmscope.models.base import MODELS, GenParams, ModelAdapter, ModelCallError, split_reasoning
+from harmscope.types import Message, Response
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524, 529}
+
+
+def redact_url(url: str) -> str:
+    """The URL without user:password and with query values masked."""
+    parts = urlsplit(url)
+    netloc = parts.hostname or ""
+    if parts.port:
+        netloc += f":{parts.port}"
+    query = "&".join(f"{kv.split('=', 1)[0]}=***" for kv in parts.query.split("&") if kv)
+    return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), query, ""))
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+@MODELS.register("openai", description="OpenAI-compatible /chat/completions endpoint over HTTP")
+class OpenAIAdapter(ModelAdapter):
+    """Chat completions against ``base_url``; reasoning (``reasoning_content`` or ``<think>``) is kept apart."""
+
+    kind = "openai"
+
+    def __init__(self, model: str, base_url: str | None = None, *, api_key_env: str | None = None,
+                 headers: Mapping[str, str] | None = None, headers_env: Mapping[str, str] | None = None,
+                 extra_body: Mapping[str, Any] | None = None, max_tokens_field: str = "max_tokens",
+                 max_connections: int = 256, connect_timeout: float = 10.0):
+        if not model:
+            raise HarmscopeError("openai model spec needs a model name: openai:MODEL@URL")
+        self.model = model
+        self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+        if not self.base_url.startswith(("http://", "https://")):
+            raise HarmscopeError(f"openai base URL must start with http:// or https://, got {redact_url(self.base_url)!r}")
+        explicit = api_key_env is not None
+        self.api_key_env = api_key_env or "OPENAI_API_KEY"
+        key = os.environ.get(self.api_key_env)
+        if explicit and not key:
+            raise HarmscopeError(f"API key environment variable {self.api_key_env} is not set")
+        self._key = key or None
+        self._headers: dict[str, str] = {"Content-Type": "application/json"}
+        self._header_names = sorted(set(headers or {}) | set(headers_env or {}))
+        self._headers.update(headers or {})
+        for name, env in (headers_env or {}).items():
+            val = os.environ.get(env)
+            if val is None:
+                raise HarmscopeError(f"header {name}: environment variable {env} is not set")
+            self._headers[name] = val
+        if self._key:
+            self._headers["Authorization"] = f"Bearer {self._key}"
+        self.extra_body = dict(extra_body or {})
+        self.max_tokens_field = max_tokens_field
+        self.max_connections = max_connections
+        self.connect_timeout = connect_timeout
+        self._client: httpx.AsyncClient | None = None
+
+    def __repr__(self) -> str:
+        return f"OpenAIAdapter({self.spec!r})"
+
+    @property
+    def spec(self) -> str:
+        return f"openai:{self.model}@{redact_url(self.base_url)}"
+
+    def identity(self) -> dict[str, Any]:
+        return {"kind": "openai", "model": self.model, "base_url": redact_url(self.base_url),
+                "extra_body": self.extra_body}
+
+    def describe(self) -> dict[str, Any]:
+        d = super().describe()
+        d.update({"model": self.model, "base_url": redact_url(self.base_url),
+                  "api_key_env": self.api_key_env if self._key else None,
+                  "headers": self._header_names, "extra_body": self.extra_body})
+        return d
+
+    def _get_client(self) -> httpx.AsyncClient:
+        if self._client is None or self._client.is_closed:
+            limits = httpx.Limits(max_connections=self.max_connections,
+                                  max_keepalive_connections=self.max_connections)
+            self._client = httpx.AsyncClient(headers=self._headers, limits=limits,
+                                             timeout=httpx.Timeout(None, connect=self.connect_timeout))
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    def body(self, messages: Sequence[Message], params: GenParams) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": [m.model_dump() for m in params.apply_system(messages)],
+            "temperature": params.temperature,
+            "top_p": params.top_p,
+            self.max_tokens_field: params.max_tokens,
+        }
+        if params.stop:
+            body["stop"] = list(params.stop)
+        if params.seed is not None:
+            body["seed"] = params.seed
+        body.update(self.extra_body)
+        return body
+
+    async def _post(self, body: dict[str, Any], timeout: float | None = None) -> httpx.Response:
+        try:
+            return await self._get_client().post(f"{self.base_url}/chat/completions", json=body,
+                                                  timeout=httpx.Timeout(timeout, connect=self.connect_timeout))
+        except httpx.TimeoutException as exc:
+            raise ModelCallError(f"timeout ({type(exc).__name__})", retryable=True) from None
+        except httpx.TransportError as exc:
+            raise ModelCallError(f"connection error ({type(exc).__name__}: {exc})", retryable=True) from None
+
+    async def generate(self, messages: Sequence[Message], params: GenParams, *, probe_id: str = "",
+                       sample: int = 0) -> Response:
+        t0 = time.perf_counter()
+        r = await self._post(self.body(messages, params))
+        if r.status_code != 200:
+            snippet = r.text[:200].replace("\n", " ")
+            raise ModelCallError(
+                f"HTTP {r.status_code}: {snippet}",
+                retryable=r.status_code in RETRY_STATUS,
+                retry_after=parse_retry_after(r.headers.get("retry-after")),
+                status=r.status_code,
+            )
+        try:
+            data = r.json()
+            choice = data["choices"][0]
+            msg = choice.get("message") or {}
+            content = msg.get("content") or ""
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+            raise ModelCallError(f"malformed reply: {r.text[:200]!r}", retryable=True) from None
+        reasoning = msg.get("reasoning_content") or msg.get("reasoning")
+        text, think = split_reasoning(content)
+        if think:
+            reasoning = f"{reasoning}\n\n{think}" if reasoning else think
+        usage = data.get("usage") or {}
+        return self._response(
+            probe_id, sample, text, reasoning=reasoning or None, finish_reason=choice.get("finish_reason"),
+            latency_s=round(time.perf_counter() - t0, 4),
+            prompt_tokens=usage.get("prompt_tokens"), completion_tokens=usage.get("completion_tokens"),
+        )
+
+    async def preflight(self) -> None:
+        """One 1-token request: fails fast on a wrong URL, key or model name."""
+        where = redact_url(self.base_url)
+        body = self.body([Message(role="user", content="Hi")], GenParams(max_tokens=1))
+        try:
+            r = await self._post(body, timeout=120)
+        except ModelCallError as exc:
+            raise HarmscopeError(f"cannot reach {where}: {exc}") from None
+        if r.status_code == 200:
+            return
+        if r.status_code in (401, 403):
+            hint = f"check ${self.api_key_env}" if self._key else f"set an API key in ${self.api_key_env}"
+            raise HarmscopeError(f"{where} rejected the API key (HTTP {r.status_code}): {hint}")
+        if r.status_code in (400, 404, 422):
+            models = await self._list_models()
+            if models is not None and self.model not in models:
+                raise HarmscopeError(
+                    f"model {self.model!r} is not served at {where} (available: {', '.join(models) or 'none'})"
+                )
+            if r.status_code == 404 and models is None:
+                raise HarmscopeError(f"{where}/chat/completions not found (HTTP 404): is the base URL right "
+                                     "(it usually ends in /v1)?")
+        if r.status_code in RETRY_STATUS:
+            return  # busy or rate-limited now: the run's retries handle it
+        snippet = r.text[:200].replace("\n", " ")
+        raise HarmscopeError(f"{where} refused a test request (HTTP {r.status_code}): {snippet}")
+
+    async def _list_models(self) -> list[str] | None:
+        try:
+            r = await self._get_client().get(f"{self.base_url}/models", timeout=30)
+            if r.status_code != 200:
+                return None
+            return sorted(str(m.get("id")) for m in r.json().get("data", []))
+        except (httpx.HTTPError, ValueError, AttributeError, TypeError):
+            return None
