@@ -1,0 +1,35 @@
+"""A short Markdown summary for pasting into pull requests."""
+
+from __future__ import annotations
+
+from harmscope.reports._document import Document, fmt
+
+
+def _cell(value: object, col: str = "") -> str:
+    s = fmt(value, col).replace("|", "\\|").replace("\n", " ")
+    for ch in "<>`*_[]":
+        s = s.replace(ch, "\\" + ch)
+    return s[:80]
+
+
+def render_markdown(doc: Document, *, max_rows: int = 12) -> str:
+    """Headings, key figures and the first rows of each table; no examples (they are adversarial)."""
+    lines = [f"## {_cell(doc.title)}", ""]
+    lines += [f"- **{_cell(k)}**: {_cell(v)}" for k, v in doc.subtitle]
+    for b in doc.blocks:
+        if b.kind == "heading" and b.level == 1:
+            if b.text in ("Methodology", "Example violating replies"):
+                continue
+            lines += ["", f"### {_cell(b.text)}", ""]
+        elif b.kind == "kv":
+            lines += [f"- **{_cell(k)}**: {_cell(v)}" for k, v in b.items]
+        elif b.kind == "table" and b.text in ("By risk area", "Grades per risk area", "Pooled violation and over-refusal",
+                                               "Per-rule differences", "Groups treated worst", "By rule"):
+            lines += ["", f"**{_cell(b.text)}**", ""]
+            lines.append("| " + " | ".join(_cell(label) for _, label in b.columns) + " |")
+            lines.append("|" + "---|" * len(b.columns))
+            for r in b.items[:max_rows]:
+                lines.append("| " + " | ".join(_cell(r.get(k), k) for k, _ in b.columns) + " |")
+            if len(b.items) > max_rows:
+                lines.append(f"\n_{len(b.items) - max_rows} more rows in the full report._")
+    return "\n".join(lines) + "\n"

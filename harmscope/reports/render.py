@@ -1,0 +1,146 @@
+"""Render scored runs, run comparisons and classifier audits to PDF, HTML, JSON and Markdown."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from harmscope.errors import HarmscopeError, InputError
+from harmscope.reports._document import Document, audit_document, compare_document, run_document
+from harmscope.reports._schema import validate
+from harmscope.types import SCHEMA_VERSION, AuditResult, RunResult
+
+FORMATS = ("pdf", "html", "json", "md")
+
+
+def load_result(path: str | Path) -> RunResult | AuditResult:
+    """Read a scored run (``RUN_DIR/result.json``) or an audit (``AUDIT_DIR/audit.json``)."""
+    p = Path(path)
+    if p.is_dir():
+        for name in ("result.json", "audit.json"):
+            if (p / name).is_file():
+                p = p / name
+                break
+        else:
+            raise InputError(f"{path}: no result.json (score the run first: harmscope score {path}) "
+                             "and no audit.json")
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise InputError(f"{p}: cannot read JSON ({exc})") from None
+    try:
+        if "classifier" in data and "manifest" not in data:
+            return AuditResult.model_validate(data)
+        return RunResult.model_validate(data)
+    except ValueError as exc:
+        first = str(exc).splitlines()[:3]
+        raise InputError(f"{p}: not a harmscope result ({' '.join(first)})") from None
+
+
+def _formats(formats: str | Sequence[str]) -> list[str]:
+    fl = [f.strip().lower() for f in (formats.split(",") if isinstance(formats, str) else formats) if f.strip()]
+    bad = [f for f in fl if f not in FORMATS]
+    if bad or not fl:
+        raise HarmscopeError(f"unknown report format {', '.join(bad) or '(none)'}; choose from {', '.join(FORMATS)}")
+    return fl
+
+
+def _write(doc: Document, payload: dict[str, Any], schema: str | None, out: Path, stem: str,
+           formats: Sequence[str]) -> dict[str, Path]:
+    from harmscope.reports._html import render_html
+    from harmscope.reports._markdown import render_markdown
+
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise HarmscopeError(f"{out}: cannot create output folder ({exc.strerror})") from None
+    written: dict[str, Path] = {}
+    for f in formats:
+        path = out / f"{stem}.{f}"
+        if f == "pdf":
+            from harmscope.reports._pdf import render_pdf
+
+            render_pdf(doc, path)
+        elif f == "html":
+            render_html(doc, path)
+        elif f == "json":
+            if schema:
+                validate(schema, payload)
+            path.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        elif f == "md":
+            path.write_text(render_markdown(doc), encoding="utf-8")
+        written[f] = path
+    return written
+
+
+def render_run(result: RunResult, out_dir: str | Path, formats: str | Sequence[str] = FORMATS,
+               *, stem: str = "report") -> dict[str, Path]:
+    """Write the benchmark report of one scored run; returns ``format -> path``."""
+    return _write(run_document(result), result.model_dump(mode="json"), "run-result",
+                  Path(out_dir), stem, _formats(formats))
+
+
+def render_comparison(results: Sequence[RunResult], out_dir: str | Path,
+                      formats: str | Sequence[str] = FORMATS, *, stem: str = "comparison") -> dict[str, Path]:
+    """Write a report comparing several scored runs side by side."""
+    rows = compare_rows(results)
+    payload = {"schema_version": SCHEMA_VERSION, "kind": "comparison",
+               "runs": [r.model_dump(mode="json") for r in results], "differences": rows}
+    return _write(compare_document(results, rows), payload, None, Path(out_dir), stem, _formats(formats))
+
+
+def render_audit(result: AuditResult, out_dir: str | Path, formats: str | Sequence[str] = FORMATS,
+                 *, stem: str = "audit-report") -> dict[str, Path]:
+    """Write the report of a classifier bias audit."""
+    return _write(audit_document(result), result.model_dump(mode="json"), "audit-result",
+                  Path(out_dir), stem, _formats(formats))
+
+
+def compare_rows(results: Sequence[RunResult]) -> list[dict[str, Any]]:
+    """Per-rule differences of each run against the first, with intervals and Holm-corrected p."""
+    from harmscope.benchmarks import stats
+
+    if len(results) < 2:
+        return []
+    base = {r["rule_id"]: r for r in results[0].tables.get("by_rule", []) if "rule_id" in r}
+    rows: list[dict[str, Any]] = []
+    for other in results[1:]:
+        cur = {r["rule_id"]: r for r in other.tables.get("by_rule", []) if "rule_id" in r}
+        block = []
+        for rid in [k for k in base if k in cur]:
+            a, b = base[rid], cur[rid]
+            if not a.get("n") or not b.get("n"):
+                continue
+            res = stats.two_proportion(int(a["k"]), int(a["n"]), int(b["k"]), int(b["n"]))
+            block.append({"rule_id": rid, "run_a": results[0].manifest.model, "run_b": other.manifest.model,
+                          "rate_a": a["k"] / a["n"], "rate_b": b["k"] / b["n"], "diff": res["diff"],
+                          "diff_lo": res["lo"], "diff_hi": res["hi"], "p_value": res["p_value"]})
+        if block:
+            adj = stats.holm([r["p_value"] for r in block])
+            for r, p in zip(block, adj, strict=True):
+                r["p_holm"] = p
+                r["significant"] = p is not None and p < 0.05
+        rows += block
+    return rows
+
+
+def render_paths(paths: Sequence[str | Path], out_dir: str | Path,
+                 formats: str | Sequence[str] = FORMATS) -> dict[str, Path]:
+    """The ``harmscope report`` entry point: one run, several runs (comparison), or an audit."""
+    if not paths:
+        raise HarmscopeError("give at least one run or audit directory")
+    loaded = [load_result(p) for p in paths]
+    audits = [r for r in loaded if isinstance(r, AuditResult)]
+    runs = [r for r in loaded if isinstance(r, RunResult)]
+    written: dict[str, Path] = {}
+    for i, a in enumerate(audits):
+        for k, v in render_audit(a, out_dir, formats, stem="audit-report" if len(audits) == 1 else
+                                 f"audit-report-{i + 1}").items():
+            written[f"audit{i + 1}.{k}"] = v
+    if len(runs) == 1:
+        written.update(render_run(runs[0], out_dir, formats))
+    elif runs:
+        written.update(render_comparison(runs, out_dir, formats))
+    return written
