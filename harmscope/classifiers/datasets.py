@@ -1,0 +1,591 @@
+"""Dataset readers that return the standard classifier frame.
+
+Every reader returns a DataFrame with ``text`` (str), ``target`` (float in [0, 1]), ``label``
+(int 0/1, ``target >= threshold``), optionally ``noisy_label`` (and ``noisy_target``), and identity
+columns (floats in [0, 1]) listed in ``df.attrs["group_cols"]``. ``df.attrs`` also carries
+``source`` (file or dataset name), ``skipped`` (list of problem lines for rows that were dropped)
+and, where known, ``subtype_cols`` (Jigsaw toxicity subtypes) and ``group_axes`` (group -> axis).
+
+Bad input raises :class:`~harmscope.errors.InputError` with one line naming the file, the row
+(1-based data row, header excluded; ``line`` for JSONL) and the column.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import warnings
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from harmscope.errors import InputError
+from harmscope.paths import data_dir
+
+OnBad = Literal["skip", "error"]
+
+#: The 24 identity columns of the Jigsaw Unintended Bias / Civil Comments release.
+CIVIL_IDENTITY_COLS: tuple[str, ...] = (
+    "male", "female", "transgender", "other_gender",
+    "heterosexual", "homosexual_gay_or_lesbian", "bisexual", "other_sexual_orientation",
+    "christian", "jewish", "muslim", "hindu", "buddhist", "atheist", "other_religion",
+    "black", "white", "asian", "latino", "other_race_or_ethnicity",
+    "physical_disability", "intellectual_or_learning_disability", "psychiatric_or_mental_illness",
+    "other_disability",
+)
+#: Toxicity subtype columns of Civil Comments (kept as extra targets when present).
+CIVIL_SUBTYPE_COLS: tuple[str, ...] = (
+    "severe_toxicity", "obscene", "threat", "insult", "identity_attack", "sexual_explicit",
+)
+#: Jigsaw Toxic Comment (Wikipedia) label columns, and their Civil Comments names.
+WIKI_LABEL_COLS: dict[str, str] = {
+    "toxic": "toxicity", "severe_toxic": "severe_toxicity", "obscene": "obscene",
+    "threat": "threat", "insult": "insult", "identity_hate": "identity_attack",
+}
+ETHOS_GROUP_COLS: tuple[str, ...] = (
+    "gender", "race", "national_origin", "disability", "religion", "sexual_orientation",
+)
+TOXIGEN_GROUP_AXES: dict[str, str] = {
+    "asian": "race", "black": "race", "jewish": "religion", "latino": "race",
+    "native_american": "race", "chinese": "nationality", "immigrant": "nationality",
+    "mexican": "nationality", "middle_east": "nationality", "muslim": "religion",
+    "bisexual": "sexual_orientation", "lgbtq": "sexual_orientation", "trans": "gender",
+    "women": "gender", "mental_disability": "disability", "physical_disability": "disability",
+}
+
+_SURROGATE = re.compile("[\udc80-\udcff]")
+
+
+# ---------------------------------------------------------------- low-level helpers
+def _read_csv(path: Path, **kw: Any) -> pd.DataFrame:
+    """Read a CSV keeping undecodable bytes as surrogates, so bad rows can be reported."""
+    if not path.is_file():
+        raise InputError(f"{path}: file not found")
+    try:
+        return pd.read_csv(path, encoding="utf-8", encoding_errors="surrogateescape",
+                           keep_default_na=True, **kw)
+    except pd.errors.EmptyDataError:
+        raise InputError(f"{path}: file is empty") from None
+    except pd.errors.ParserError as exc:
+        msg = str(exc).strip().splitlines()[0]
+        raise InputError(f"{path}: cannot parse CSV: {msg}") from None
+
+
+def _read_jsonl(path: Path) -> pd.DataFrame:
+    if not path.is_file():
+        raise InputError(f"{path}: file not found")
+    rows: list[dict[str, Any]] = []
+    raw = path.read_bytes().decode("utf-8", errors="surrogateescape")
+    for i, line in enumerate(raw.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{path}: line {i}: not valid JSON ({exc.msg})") from None
+        if not isinstance(obj, dict):
+            raise InputError(f"{path}: line {i}: expected a JSON object")
+        rows.append(obj)
+    if not rows:
+        raise InputError(f"{path}: file is empty")
+    return pd.DataFrame(rows)
+
+
+def read_any(path: str | Path, fmt: str | None = None, **csv_kw: Any) -> pd.DataFrame:
+    """Read CSV / TSV / JSONL / JSON / Parquet by extension (or ``fmt``)."""
+    path = Path(path)
+    fmt = (fmt or path.suffix.lstrip(".")).lower()
+    if fmt in ("csv", "txt"):
+        return _read_csv(path, **csv_kw)
+    if fmt == "tsv":
+        return _read_csv(path, sep="\t", **csv_kw)
+    if fmt in ("jsonl", "ndjson", "json"):
+        return _read_jsonl(path)
+    if fmt in ("parquet", "pq"):
+        if not path.is_file():
+            raise InputError(f"{path}: file not found")
+        try:
+            return pd.read_parquet(path)
+        except Exception as exc:  # pyarrow raises many types
+            raise InputError(f"{path}: cannot read Parquet: {str(exc).splitlines()[0]}") from None
+    raise InputError(f"{path}: unknown format {fmt!r} (use csv, tsv, jsonl or parquet)")
+
+
+def _require(df: pd.DataFrame, cols: Iterable[str], source: str) -> None:
+    for c in cols:
+        if c not in df.columns:
+            have = ", ".join(map(str, df.columns[:12]))
+            raise InputError(f"{source}: missing column {c!r} (columns: {have})")
+
+
+def _row_word(source: str) -> str:
+    return "line" if source.endswith((".jsonl", ".ndjson", ".json")) else "row"
+
+
+def _to_fraction(values: pd.Series, col: str, source: str, bad: dict[int, str]) -> pd.Series:
+    """Numbers / booleans / 'true'/'false' -> float; NaN or out of [0,1] rows go to ``bad``."""
+    if values.dtype == bool:
+        return values.astype(float)
+    if values.dtype == object:
+        low = values.astype(str).str.strip().str.lower()
+        mapped = low.map({"true": 1.0, "false": 0.0, "yes": 1.0, "no": 0.0})
+        num = pd.to_numeric(values.where(mapped.isna()), errors="coerce")
+        out = mapped.fillna(num)
+    else:
+        out = pd.to_numeric(values, errors="coerce").astype(float)
+    word = _row_word(source)
+    for i in np.flatnonzero(out.isna().to_numpy() | (out < 0).to_numpy() | (out > 1).to_numpy()):
+        bad.setdefault(int(i), f"{source}: {word} {i + 1}: column {col!r}: "
+                               f"value {values.iloc[i]!r} is not a number in [0, 1]")
+    return out
+
+
+def _check_text(texts: pd.Series, col: str, source: str, bad: dict[int, str]) -> pd.Series:
+    word = _row_word(source)
+    out = texts.astype(object)
+    for i, t in enumerate(out.tolist()):
+        if t is None or (isinstance(t, float) and np.isnan(t)):
+            bad.setdefault(i, f"{source}: {word} {i + 1}: column {col!r}: text is missing")
+        elif not isinstance(t, str):
+            out.iat[i] = str(t)
+        elif not t.strip():
+            bad.setdefault(i, f"{source}: {word} {i + 1}: column {col!r}: text is empty")
+        elif _SURROGATE.search(t):
+            bad.setdefault(i, f"{source}: {word} {i + 1}: column {col!r}: text is not valid UTF-8")
+    return out
+
+
+def _finish(df: pd.DataFrame, bad: dict[int, str], on_bad: OnBad, source: str,
+            group_cols: Sequence[str], threshold: float, **attrs: Any) -> pd.DataFrame:
+    """Drop or reject bad rows, binarise, set attrs."""
+    if on_bad not in ("skip", "error"):
+        raise InputError(f"on_bad must be 'skip' or 'error', not {on_bad!r}")
+    problems = [bad[i] for i in sorted(bad)]
+    if problems and on_bad == "error":
+        extra = f" (and {len(problems) - 1} more bad rows)" if len(problems) > 1 else ""
+        raise InputError(problems[0] + extra)
+    if problems:
+        keep = np.ones(len(df), dtype=bool)
+        keep[sorted(bad)] = False
+        df = df.loc[keep]
+        warnings.warn(f"{source}: skipped {len(problems)} bad rows (first: {problems[0]})", stacklevel=3)
+    if len(df) == 0:
+        raise InputError(f"{source}: no usable rows")
+    df = df.reset_index(drop=True).copy()
+    df["text"] = df["text"].astype(str)
+    df["target"] = df["target"].astype(float)
+    df["label"] = (df["target"] >= threshold).astype(int)
+    if "noisy_target" in df.columns and "noisy_label" not in df.columns:
+        df["noisy_label"] = (df["noisy_target"] >= threshold).astype(int)
+    for g in group_cols:
+        df[g] = pd.to_numeric(df[g], errors="coerce").fillna(0.0).clip(0, 1).astype(float)
+    df.attrs.update({"source": source, "group_cols": list(group_cols), "skipped": problems,
+                     "threshold": threshold})
+    df.attrs.update(attrs)
+    return df
+
+
+# ---------------------------------------------------------------- Jigsaw / Civil Comments
+def read_civil_comments(path: str | Path, *, threshold: float = 0.5, on_bad: OnBad = "skip",
+                        fmt: str | None = None) -> pd.DataFrame:
+    """Jigsaw Unintended Bias / Civil Comments, Kaggle CSV or Hugging Face layout.
+
+    Kaggle: ``comment_text`` and ``target`` (or ``toxicity``); HF: ``text`` and ``toxicity``.
+    Identity columns (any of the 24 present; NaN = not annotated -> 0) and the subtype columns
+    ``severe_toxicity, obscene, threat, insult, identity_attack, sexual_explicit`` are kept.
+    """
+    path = Path(path)
+    raw = read_any(path, fmt)
+    src = str(path)
+    text_col = "comment_text" if "comment_text" in raw.columns else "text"
+    target_col = "target" if "target" in raw.columns else "toxicity"
+    _require(raw, [text_col, target_col], src)
+    bad: dict[int, str] = {}
+    out = pd.DataFrame({"text": _check_text(raw[text_col], text_col, src, bad),
+                        "target": _to_fraction(raw[target_col], target_col, src, bad)})
+    subtypes = [c for c in CIVIL_SUBTYPE_COLS if c in raw.columns]
+    for c in subtypes:
+        out[c] = pd.to_numeric(raw[c], errors="coerce").fillna(0.0).clip(0, 1)
+    groups = [c for c in CIVIL_IDENTITY_COLS if c in raw.columns]
+    for c in groups:
+        out[c] = pd.to_numeric(raw[c], errors="coerce")
+    out["group_annotated"] = out[groups].notna().any(axis=1) if groups else False
+    groups_bin = groups
+    df = _finish(out, bad, on_bad, src, groups_bin, threshold, subtype_cols=subtypes,
+                 group_threshold=0.5)
+    return df
+
+
+def read_toxic_comment(path: str | Path, *, on_bad: OnBad = "skip", fmt: str | None = None) -> pd.DataFrame:
+    """Jigsaw Toxic Comment Classification (Wikipedia): ``comment_text``, ``toxic`` + subtypes.
+
+    Subtype columns are renamed to the Civil Comments names (``severe_toxic`` ->
+    ``severe_toxicity``, ``identity_hate`` -> ``identity_attack``). No identity columns.
+    """
+    path = Path(path)
+    raw = read_any(path, fmt)
+    src = str(path)
+    _require(raw, ["comment_text", "toxic"], src)
+    bad: dict[int, str] = {}
+    out = pd.DataFrame({"text": _check_text(raw["comment_text"], "comment_text", src, bad),
+                        "target": _to_fraction(raw["toxic"], "toxic", src, bad)})
+    subtypes = []
+    for c, new in WIKI_LABEL_COLS.items():
+        if c != "toxic" and c in raw.columns:
+            out[new] = _to_fraction(raw[c], c, src, bad)
+            subtypes.append(new)
+    return _finish(out, bad, on_bad, src, [], 0.5, subtype_cols=subtypes)
+
+
+def read_table(path: str | Path, *, text_col: str = "text", label_col: str = "label",
+               group_cols: Sequence[str] | None = None, noisy_label_col: str | None = None,
+               fmt: str | None = None, threshold: float = 0.5, on_bad: OnBad = "skip",
+               group_threshold: float = 0.5) -> pd.DataFrame:
+    """Generic CSV / JSONL / Parquet with a column mapping.
+
+    ``label_col`` may hold 0/1, booleans or fractions (binarised at ``threshold``);
+    ``noisy_label_col`` likewise (kept as ``noisy_target``/``noisy_label``). ``group_cols``
+    are identity columns (fractions or 0/1).
+    """
+    path = Path(path)
+    raw = read_any(path, fmt)
+    src = str(path)
+    group_cols = list(group_cols or [])
+    need = [text_col, label_col, *group_cols] + ([noisy_label_col] if noisy_label_col else [])
+    _require(raw, need, src)
+    bad: dict[int, str] = {}
+    out = pd.DataFrame({"text": _check_text(raw[text_col], text_col, src, bad),
+                        "target": _to_fraction(raw[label_col], label_col, src, bad)})
+    if noisy_label_col:
+        out["noisy_target"] = _to_fraction(raw[noisy_label_col], noisy_label_col, src, bad)
+    for g in group_cols:
+        vals = _to_fraction(raw[g].fillna(0), g, src, bad)
+        out[g] = vals
+    return _finish(out, bad, on_bad, src, group_cols, threshold, group_threshold=group_threshold)
+
+
+# ---------------------------------------------------------------- shared-data readers
+def _shared(*parts: str) -> Path:
+    p = data_dir().joinpath(*parts)
+    if not p.exists():
+        raise InputError(f"{p}: shared dataset not found (set HARMSCOPE_DATA)")
+    return p
+
+
+def read_davidson(path: str | Path | None = None, *, threshold: float = 0.5,
+                  on_bad: OnBad = "skip") -> pd.DataFrame:
+    """Davidson et al. (2017): class 0 (hate) / 1 (offensive) -> toxic, 2 (neither) -> not.
+
+    ``target`` is the soft vote fraction ``(hate_speech + offensive_language) / count``;
+    ``label`` follows the majority ``class`` column. No identity columns.
+    """
+    path = Path(path) if path else _shared("davidson_hate_offensive", "labeled_data.csv")
+    raw = _read_csv(path)
+    src = str(path)
+    _require(raw, ["tweet", "class", "count", "hate_speech", "offensive_language"], src)
+    bad: dict[int, str] = {}
+    text = _check_text(raw["tweet"], "tweet", src, bad)
+    cls = pd.to_numeric(raw["class"], errors="coerce")
+    for i in np.flatnonzero(~cls.isin([0, 1, 2]).to_numpy()):
+        bad.setdefault(int(i), f"{src}: row {i + 1}: column 'class': value {raw['class'].iloc[i]!r} "
+                               "is not 0, 1 or 2")
+    count = pd.to_numeric(raw["count"], errors="coerce")
+    votes = pd.to_numeric(raw["hate_speech"], errors="coerce") + pd.to_numeric(
+        raw["offensive_language"], errors="coerce")
+    frac = (votes / count.where(count > 0)).clip(0, 1)
+    out = pd.DataFrame({"text": text, "target": frac.fillna((cls < 2).astype(float))})
+    df = _finish(out, bad, on_bad, src, [], threshold)
+    keep = [i for i in range(len(raw)) if i not in bad]
+    df["label"] = (cls.iloc[keep].to_numpy() < 2).astype(int)
+    df["hate"] = (cls.iloc[keep].to_numpy() == 0).astype(int)
+    return df
+
+
+def read_ethos(path: str | Path | None = None, *, multi_path: str | Path | None = None,
+               threshold: float = 0.5, on_bad: OnBad = "skip") -> pd.DataFrame:
+    """ETHOS binary (``comment;isHate``), with the multi-label file's target-group fractions
+    joined on the comment text as identity columns (0 for comments not in that file)."""
+    path = Path(path) if path else _shared("ethos", "Ethos_Dataset_Binary.csv")
+    multi = Path(multi_path) if multi_path else path.with_name("Ethos_Dataset_Multi_Label.csv")
+    raw = _read_csv(path, sep=";")
+    src = str(path)
+    _require(raw, ["comment", "isHate"], src)
+    bad: dict[int, str] = {}
+    out = pd.DataFrame({"text": _check_text(raw["comment"], "comment", src, bad),
+                        "target": _to_fraction(raw["isHate"], "isHate", src, bad)})
+    groups: list[str] = []
+    if multi.is_file():
+        m = read_ethos_multi(multi, on_bad="skip")
+        groups = list(m.attrs["group_cols"])
+        lookup = m.drop_duplicates("text").set_index("text")[groups]
+        joined = lookup.reindex(out["text"].astype(str).to_numpy())
+        for g in groups:
+            out[g] = joined[g].fillna(0.0).to_numpy()
+    return _finish(out, bad, on_bad, src, groups, threshold,
+                   group_axes={g: g for g in groups})
+
+
+def read_ethos_multi(path: str | Path | None = None, *, on_bad: OnBad = "skip") -> pd.DataFrame:
+    """ETHOS multi-label: the 433 hateful comments (label 1); group fractions as identity
+    columns; ``violence`` and ``directed_vs_generalized`` kept as extra columns."""
+    path = Path(path) if path else _shared("ethos", "Ethos_Dataset_Multi_Label.csv")
+    raw = _read_csv(path, sep=";")
+    src = str(path)
+    _require(raw, ["comment", "violence", "directed_vs_generalized", *ETHOS_GROUP_COLS], src)
+    bad: dict[int, str] = {}
+    out = pd.DataFrame({"text": _check_text(raw["comment"], "comment", src, bad), "target": 1.0})
+    for c in ("violence", "directed_vs_generalized", *ETHOS_GROUP_COLS):
+        out[c] = _to_fraction(raw[c], c, src, bad)
+    return _finish(out, bad, on_bad, src, list(ETHOS_GROUP_COLS), 0.5,
+                   group_axes={g: g for g in ETHOS_GROUP_COLS})
+
+
+# ---- identity-term matching for the templated Conversation AI sets
+def identity_terms(words_csv: str | Path | None = None) -> dict[str, str]:
+    """Identity term -> subtype (axis) from the madlibber ``words.csv`` (type == identity)."""
+    path = Path(words_csv) if words_csv else _shared(
+        "conversationai_unintended_bias", "madlibber_input_en_us", "words.csv")
+    raw = _read_csv(path, dtype=str)
+    _require(raw, ["type", "subtype", "word"], str(path))
+    ids = raw[raw["type"] == "identity"]
+    return {str(w).strip().lower(): str(s) for w, s in zip(ids["word"], ids["subtype"], strict=True)}
+
+
+def _col_name(term: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", term.lower()).strip("_")
+
+
+def match_identity_terms(texts: Sequence[str], terms: Iterable[str]) -> pd.DataFrame:
+    """0/1 column per term (named with non-alphanumerics as ``_``): whole-word, case-insensitive,
+    longest term first, so ``african american`` does not also count as ``american``."""
+    terms = sorted({t.lower() for t in terms}, key=lambda t: (-len(t), t))
+    pattern = re.compile(r"\b(" + "|".join(re.escape(t) for t in terms) + r")\b", re.IGNORECASE)
+    cols = {_col_name(t): np.zeros(len(texts), dtype=float) for t in terms}
+    for i, text in enumerate(texts):
+        for m in pattern.finditer(str(text)):
+            cols[_col_name(m.group(1))][i] = 1.0
+    return pd.DataFrame(cols)
+
+
+def _with_terms(out: pd.DataFrame, bad: dict[int, str], on_bad: OnBad, src: str,
+                terms: dict[str, str], threshold: float = 0.5) -> pd.DataFrame:
+    m = match_identity_terms(out["text"].astype(str).tolist(), terms)
+    keep = [c for c in m.columns if m[c].sum() > 0]
+    out = pd.concat([out.reset_index(drop=True), m[keep]], axis=1)
+    axes = {_col_name(t): a for t, a in terms.items() if _col_name(t) in keep}
+    return _finish(out, bad, on_bad, src, keep, threshold, group_axes=axes)
+
+
+def read_madlibs(path: str | Path | None = None, *, on_bad: OnBad = "skip",
+                 terms_path: str | Path | None = None) -> pd.DataFrame:
+    """``bias_madlibs_77k.csv`` (Text, Label BAD/NOT_BAD, Template); one identity column per
+    term of ``adjectives_people.txt`` found in the sentence (axes from ``words.csv``)."""
+    base = ("conversationai_unintended_bias",)
+    path = Path(path) if path else _shared(*base, "bias_madlibs_77k.csv")
+    raw = _read_csv(path)
+    src = str(path)
+    _require(raw, ["Text", "Label"], src)
+    bad: dict[int, str] = {}
+    text = _check_text(raw["Text"], "Text", src, bad)
+    lab = raw["Label"].astype(str).str.strip().map({"BAD": 1.0, "NOT_BAD": 0.0})
+    for i in np.flatnonzero(lab.isna().to_numpy()):
+        bad.setdefault(int(i), f"{src}: row {i + 1}: column 'Label': value {raw['Label'].iloc[i]!r} "
+                               "is not BAD or NOT_BAD")
+    out = pd.DataFrame({"text": text, "target": lab.fillna(0.0)})
+    if "Template" in raw.columns:
+        out["template"] = raw["Template"].astype(str)
+    tp = Path(terms_path) if terms_path else path.parent / "madlibs_word_lists" / "adjectives_people.txt"
+    if tp.is_file():
+        words = [w.strip().lower() for w in tp.read_text(encoding="utf-8").splitlines() if w.strip()]
+    else:
+        words = []
+    try:
+        axes = identity_terms(path.parent / "madlibber_input_en_us" / "words.csv")
+    except InputError:
+        axes = {}
+    terms = {w: axes.get(w, "identity") for w in (words or list(axes))}
+    return _with_terms(out, bad, on_bad, src, terms)
+
+
+def read_templates(path: str | Path | None = None, *, on_bad: OnBad = "skip",
+                   words_csv: str | Path | None = None) -> pd.DataFrame:
+    """Sentence-template sets (``template, toxicity (toxic/nontoxic), phrase``), e.g.
+    ``en_sentence_templates.csv`` or ``intersectional_madlibs.csv``; identity columns from the
+    terms of the madlibber ``words.csv``."""
+    base = data_dir() / "conversationai_unintended_bias"
+    path = Path(path) if path else _shared("conversationai_unintended_bias", "sentence_templates",
+                                           "en_sentence_templates.csv")
+    raw = _read_csv(path)
+    src = str(path)
+    _require(raw, ["toxicity", "phrase"], src)
+    bad: dict[int, str] = {}
+    text = _check_text(raw["phrase"], "phrase", src, bad)
+    lab = raw["toxicity"].astype(str).str.strip().map({"toxic": 1.0, "nontoxic": 0.0})
+    for i in np.flatnonzero(lab.isna().to_numpy()):
+        bad.setdefault(int(i), f"{src}: row {i + 1}: column 'toxicity': value "
+                               f"{raw['toxicity'].iloc[i]!r} is not toxic or nontoxic")
+    out = pd.DataFrame({"text": text, "target": lab.fillna(0.0)})
+    if "template" in raw.columns:
+        out["template"] = raw["template"].astype(str)
+    terms = identity_terms(words_csv or base / "madlibber_input_en_us" / "words.csv")
+    return _with_terms(out, bad, on_bad, src, terms)
+
+
+def read_wiki_toxicity(path: str | Path | None = None, *, fuzzed: bool = False,
+                       on_bad: OnBad = "skip") -> pd.DataFrame:
+    """Conversation AI Wikipedia toxicity test sets (``rev_id, comment, toxic``) with identity
+    columns from matching the ``words.csv`` identity terms."""
+    name = "wiki_toxicity_fuzzed_testset.csv" if fuzzed else "wiki_toxicity_nonfuzzed_testset.csv"
+    path = Path(path) if path else _shared("conversationai_unintended_bias", name)
+    raw = _read_csv(path)
+    src = str(path)
+    _require(raw, ["comment", "toxic"], src)
+    bad: dict[int, str] = {}
+    out = pd.DataFrame({"text": _check_text(raw["comment"], "comment", src, bad),
+                        "target": _to_fraction(raw["toxic"], "toxic", src, bad)})
+    terms = identity_terms(data_dir() / "conversationai_unintended_bias" / "madlibber_input_en_us"
+                           / "words.csv")
+    return _with_terms(out, bad, on_bad, src, terms)
+
+
+def split_toxigen_line(line: str) -> list[str]:
+    """One ToxiGen prompt line -> its statements (split on the literal ``\\n-``)."""
+    parts = line.rstrip("\r\n").split("\\n-")
+    out = []
+    for p in parts:
+        p = p.strip()
+        if p.startswith("-"):
+            p = p[1:].strip()
+        if p:
+            out.append(p)
+    return out
+
+
+_TOXIGEN_NAME = re.compile(r"^(hate|neutral)_(.+?)(?:_1k)?\.txt$")
+
+
+def read_toxigen(folder: str | Path | None = None, *, dedupe: bool = True,
+                 on_bad: OnBad = "skip") -> pd.DataFrame:
+    """ToxiGen prompt files ``{hate,neutral}_<group>_1k.txt`` as a weakly labelled set.
+
+    Label from the file name (hate -> 1), one identity column per group (from the name).
+    ``label`` and ``noisy_label`` are both the file label: these are weak labels. With
+    ``dedupe`` each (statement, file) pair is kept once (the 31,000 prompts reuse ~720
+    distinct seed statements).
+    """
+    folder = Path(folder) if folder else _shared("toxigen", "prompts")
+    if not folder.is_dir():
+        raise InputError(f"{folder}: ToxiGen prompts folder not found")
+    files = sorted(p for p in folder.glob("*.txt") if _TOXIGEN_NAME.match(p.name))
+    if not files:
+        raise InputError(f"{folder}: no hate_<group>_1k.txt / neutral_<group>_1k.txt files")
+    rows: list[tuple[str, float, str]] = []
+    bad_lines: list[str] = []
+    for f in files:
+        kind, group = _TOXIGEN_NAME.match(f.name).groups()  # type: ignore[union-attr]
+        seen: set[str] = set()
+        raw = f.read_bytes()
+        for i, line in enumerate(raw.split(b"\n"), start=1):
+            try:
+                text = line.decode("utf-8")
+            except UnicodeDecodeError:
+                bad_lines.append(f"{f}: line {i}: text is not valid UTF-8")
+                continue
+            for s in split_toxigen_line(text):
+                if dedupe and s in seen:
+                    continue
+                seen.add(s)
+                rows.append((s, 1.0 if kind == "hate" else 0.0, group))
+    if bad_lines and on_bad == "error":
+        raise InputError(bad_lines[0] + (f" (and {len(bad_lines) - 1} more)" if len(bad_lines) > 1 else ""))
+    out = pd.DataFrame(rows, columns=["text", "target", "group"])
+    groups = sorted(out["group"].unique())
+    for g in groups:
+        out[g] = (out["group"] == g).astype(float)
+    out["noisy_target"] = out["target"]
+    df = _finish(out, {}, "skip", str(folder), groups, 0.5,
+                 group_axes={g: TOXIGEN_GROUP_AXES.get(g, "other") for g in groups}, weak_labels=True)
+    df.attrs["skipped"] = bad_lines
+    return df
+
+
+# ---------------------------------------------------------------- dispatch
+NAMED: dict[str, str] = {
+    "davidson": "Davidson et al. 2017 tweets (hate/offensive vs neither)",
+    "ethos": "ETHOS binary with target-group columns",
+    "ethos-multi": "ETHOS multi-label (hateful comments only)",
+    "toxigen": "ToxiGen prompt statements, weak labels from the file name",
+    "madlibs": "Conversation AI bias_madlibs_77k templated set",
+    "templates": "Conversation AI en_sentence_templates",
+    "intersectional": "Conversation AI intersectional madlibs",
+    "wiki-toxicity": "Conversation AI Wikipedia toxicity test set (non-fuzzed)",
+    "wiki-toxicity-fuzzed": "Conversation AI Wikipedia toxicity test set (identity terms fuzzed)",
+    "corpus:clean|noisy|eval|all[:SEED]": "the embedded synthetic corpus (harmscope.classifiers.corpus)",
+}
+
+
+def _sniff(path: Path, fmt: str | None) -> str:
+    """Guess the layout of a file from its columns."""
+    f = (fmt or path.suffix.lstrip(".")).lower()
+    if f in ("csv", "tsv", "txt"):
+        head = read_any(path, fmt, nrows=0)
+    else:
+        head = read_any(path, fmt).head(0)
+    cols = set(map(str, head.columns))
+    if "comment_text" in cols and ({"target", "toxicity"} & cols):
+        return "civil"
+    if "comment_text" in cols and "toxic" in cols:
+        return "wiki"
+    if "text" in cols and "toxicity" in cols and "label" not in cols:
+        return "civil"
+    return "table"
+
+
+def load_dataset(spec: str | Path, *, text_col: str | None = None, label_col: str | None = None,
+                 group_cols: Sequence[str] | None = None, noisy_label_col: str | None = None,
+                 fmt: str | None = None, threshold: float = 0.5, on_bad: OnBad = "skip",
+                 seed: int = 0) -> pd.DataFrame:
+    """A dataset name (see :data:`NAMED`) or a file; the layout of a file is sniffed unless a
+    column mapping is given (Civil Comments / HF civil_comments / Toxic Comment / generic)."""
+    s = str(spec)
+    if s.startswith("corpus"):
+        from harmscope.classifiers.corpus import corpus_split
+
+        parts = s.split(":")
+        part = parts[1] if len(parts) > 1 else "all"
+        cseed = int(parts[2]) if len(parts) > 2 else seed
+        return corpus_split(part, seed=cseed)
+    readers = {
+        "davidson": lambda: read_davidson(threshold=threshold, on_bad=on_bad),
+        "ethos": lambda: read_ethos(threshold=threshold, on_bad=on_bad),
+        "ethos-multi": lambda: read_ethos_multi(on_bad=on_bad),
+        "toxigen": lambda: read_toxigen(on_bad=on_bad),
+        "madlibs": lambda: read_madlibs(on_bad=on_bad),
+        "templates": lambda: read_templates(on_bad=on_bad),
+        "intersectional": lambda: read_templates(
+            _shared("conversationai_unintended_bias", "madlibber_output_en", "intersectional_madlibs.csv"),
+            on_bad=on_bad),
+        "wiki-toxicity": lambda: read_wiki_toxicity(on_bad=on_bad),
+        "wiki-toxicity-fuzzed": lambda: read_wiki_toxicity(fuzzed=True, on_bad=on_bad),
+    }
+    if s in readers:
+        return readers[s]()
+    path = Path(s)
+    if path.is_dir() and any(path.glob("hate_*.txt")):
+        return read_toxigen(path, on_bad=on_bad)
+    if not path.exists():
+        known = ", ".join(sorted(readers)) + ", corpus:clean|noisy|eval"
+        raise InputError(f"{s}: no such file or dataset name (names: {known})")
+    if text_col or label_col or group_cols or noisy_label_col:
+        return read_table(path, text_col=text_col or "text", label_col=label_col or "label",
+                          group_cols=group_cols, noisy_label_col=noisy_label_col, fmt=fmt,
+                          threshold=threshold, on_bad=on_bad)
+    kind = _sniff(path, fmt)
+    if kind == "civil":
+        return read_civil_comments(path, threshold=threshold, on_bad=on_bad, fmt=fmt)
+    if kind == "wiki":
+        return read_toxic_comment(path, on_bad=on_bad, fmt=fmt)
+    return read_table(path, fmt=fmt, threshold=threshold, on_bad=on_bad)
