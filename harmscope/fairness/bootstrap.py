@@ -79,3 +79,22 @@ class _quiet:
 
     def __exit__(self, *exc: object) -> None:
         self._cm.__exit__(*exc)
+
+
+def basic_ci(
+    point: float | np.ndarray,
+    samples: np.ndarray,
+    level: float = 0.95,
+    axis: int = 0,
+    floor: float | None = 0.0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Basic (reverse-percentile) interval ``[2t - q_hi, 2t - q_lo]``, clipped below at ``floor``.
+
+    Used for gap statistics (max - min over groups, spreads): resampling inflates them, so the
+    plain percentile interval sits above the estimate; the basic interval corrects that shift.
+    """
+    lo_q, hi_q = percentile_ci(samples, level, axis)
+    lo, hi = 2 * np.asarray(point) - hi_q, 2 * np.asarray(point) - lo_q
+    if floor is not None:
+        lo, hi = np.maximum(lo, floor), np.maximum(hi, floor)
+    return lo, hi

@@ -9,7 +9,7 @@ import pandas as pd
 from scipy import stats
 
 from harmscope.errors import InputError
-from harmscope.fairness.bootstrap import CHUNK_SIZE, bootstrap_chunks, percentile_ci
+from harmscope.fairness.bootstrap import CHUNK_SIZE, basic_ci, bootstrap_chunks
 
 DEFAULT_MIN_SIZE = 10
 
@@ -122,9 +122,10 @@ def violation_disparity(
         kb = chunk.rng().binomial(n, rates, size=(chunk.size, n.size)) / n
         draws.append(kb.max(1) - kb.min(1))
     boot = np.concatenate(draws) if draws else np.zeros(0)
-    blo, bhi = percentile_ci(boot, level)
+    gap = float(rates[hi_i] - rates[lo_i])
+    blo, bhi = basic_ci(gap, boot, level)
     result["max_gap"] = {
-        "value": float(rates[hi_i] - rates[lo_i]),
+        "value": gap,
         "lo": None if np.isnan(blo) else float(blo),
         "hi": None if np.isnan(bhi) else float(bhi),
         "high_group": used[hi_i]["group"],

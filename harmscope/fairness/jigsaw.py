@@ -34,6 +34,7 @@ import pandas as pd
 from harmscope.fairness.bootstrap import (
     CHUNK_SIZE,
     BootChunk,
+    basic_ci,
     bootstrap_chunks,
     percentile_ci,
     resample_counts,
@@ -367,8 +368,8 @@ def bias_metrics(
         "n_groups_scored": int(scored.sum()),
     }
 
-    def put(name: str, value: float, draws: np.ndarray) -> None:
-        lo, hi = percentile_ci(draws, level)
+    def put(name: str, value: float, draws: np.ndarray, gap: bool = False) -> None:
+        lo, hi = basic_ci(value, draws, level) if gap else percentile_ci(draws, level)
         overall[name] = None if not np.isfinite(value) else float(value)
         overall[name + "_lo"] = None if not np.isfinite(lo) else float(lo)
         overall[name + "_hi"] = None if not np.isfinite(hi) else float(hi)
@@ -401,7 +402,7 @@ def bias_metrics(
         )
         eo_p = np.fmax(_range(point["fpr"], cols), _range(point["fnr"], cols))
         eo_b = np.fmax(_range(boot["fpr"], cols), _range(boot["fnr"], cols))
-        put("eo_difference", float(eo_p[0]), eo_b)
+        put("eo_difference", float(eo_p[0]), eo_b, True)
     params = {
         "label_threshold": label_threshold,
         "group_threshold": group_threshold,

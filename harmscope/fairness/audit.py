@@ -1,0 +1,434 @@
+"""Bias audit of a toxicity classifier (or of given scores) on a dataset with identity columns.
+
+``audit`` computes the Borkan et al. metrics with bootstrap CIs, fairlearn ``MetricFrame`` views
+per group and per intersection of two axes, ROC points, and (when a classifier is given)
+counterfactual identity swaps and HateCheck-style functional suites; it ranks the groups the
+classifier treats worst and returns a :class:`harmscope.types.AuditResult`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from harmscope.errors import InputError
+from harmscope.fairness.groups import (
+    fairlearn_gaps,
+    frame_summary,
+    infer_axes,
+    metric_frame,
+    stack_groups,
+    stack_intersections,
+)
+from harmscope.fairness.jigsaw import DEFAULT_MIN_SIZE, bias_metrics, intersection_columns
+from harmscope.fairness.validate import as_labels, as_membership, as_scores
+from harmscope.types import AuditResult
+
+ROC_POINTS = 51
+MEANINGS = {
+    "bpsn_auc": "non-toxic text about the group scored above toxic text elsewhere (false positives against it)",
+    "bnsp_auc": "toxic text about the group scored below non-toxic text elsewhere (missed toxicity about it)",
+    "subgroup_auc": "the classifier separates toxic from non-toxic text poorly within the group",
+}
+
+
+# ------------------------------------------------------------------ scoring
+def score_function(classifier: Any) -> tuple[Callable[[list[str]], np.ndarray], str]:
+    """A ``texts -> P(toxic)`` function and a name for a spec string, an estimator or a callable."""
+    if isinstance(classifier, str | Path):
+        try:
+            from harmscope.classifiers import load_classifier  # type: ignore[attr-defined]
+        except ImportError:
+            try:
+                from harmscope.classifiers.backends import load_classifier
+            except ImportError as exc:
+                raise InputError(
+                    f"classifier {classifier!s}: classifiers are not available ({exc})"
+                ) from None
+        est = load_classifier(str(classifier))
+        name = str(classifier)
+    else:
+        est, name = classifier, type(classifier).__name__
+    if hasattr(est, "predict_proba"):
+
+        def fn(texts: list[str]) -> np.ndarray:
+            p = np.asarray(est.predict_proba(texts), dtype=float)
+            return p[:, 1] if p.ndim == 2 else p
+
+        return fn, name
+    if callable(est):
+        return (lambda texts: np.asarray(est(texts), dtype=float)), getattr(est, "__name__", name)
+    raise InputError(f"classifier {name}: needs predict_proba(texts) or to be callable")
+
+
+def _clean(v: Any) -> Any:
+    if isinstance(v, dict):
+        return {k: _clean(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_clean(x) for x in v]
+    if isinstance(v, np.bool_):
+        return bool(v)
+    if isinstance(v, np.integer):
+        return int(v)
+    if isinstance(v, float | np.floating):
+        return float(v) if np.isfinite(v) else None
+    if v is pd.NA or v is pd.NaT:
+        return None
+    return v
+
+
+def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
+    return [_clean(r) for r in df.to_dict(orient="records")]
+
+
+def roc_points(
+    y: np.ndarray, s: np.ndarray, n_points: int = ROC_POINTS
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """ROC curve resampled on an even FPR grid (upper envelope at each FPR); None for one class."""
+    from sklearn.metrics import roc_curve
+
+    if y.min() == y.max():
+        return None
+    fpr, tpr, _ = roc_curve(y, s)
+    grid = np.linspace(0.0, 1.0, n_points)
+    return grid, np.interp(grid, fpr, tpr)
+
+
+# ------------------------------------------------------------------ audit
+def audit(
+    classifier_or_scores: Any,
+    data: pd.DataFrame,
+    *,
+    group_cols: Sequence[str] | None = None,
+    threshold: float = 0.5,
+    n_boot: int = 1000,
+    seed: int = 0,
+    min_size: int = DEFAULT_MIN_SIZE,
+    text_col: str = "text",
+    label_col: str | None = None,
+    label_threshold: float = 0.5,
+    group_threshold: float = 0.5,
+    axes: dict[str, list[str]] | None = None,
+    intersections: Sequence[tuple[str, str]] | None = None,
+    counterfactual: bool = True,
+    counterfactual_sentences: Sequence[str] | None = None,
+    lexicon: str | Path | None = None,
+    functional: pd.DataFrame | None = None,
+    k_worst: int = 3,
+    data_name: str | None = None,
+) -> AuditResult:
+    """Audit ``classifier_or_scores`` (spec, estimator, callable, or one score per row) on ``data``.
+
+    ``data`` holds ``text`` (when a classifier is given), the label (``label_col``, default
+    ``target`` or ``label``; values in [0, 1]) and identity columns ``group_cols`` (default
+    ``data.attrs["group_cols"]``). ``axes`` maps axis -> identity columns (default
+    ``data.attrs["group_axes"]`` or inferred from known names); intersections default to every
+    pair of axes. ``functional`` is a suite from :func:`harmscope.fairness.functional.read_suite`.
+    """
+    src = data_name or str(data.attrs.get("source", "data"))
+    group_cols = list(group_cols or data.attrs.get("group_cols") or [])
+    if not group_cols:
+        raise InputError(f"{src}: no identity columns given (use --group-cols)")
+    missing = [c for c in group_cols if c not in data.columns]
+    if missing:
+        raise InputError(
+            f"{src}: identity column {missing[0]!r} not found (columns: {', '.join(map(str, data.columns))})"
+        )
+    if label_col is None:
+        label_col = "target" if "target" in data.columns else "label"
+    if label_col not in data.columns:
+        raise InputError(f"{src}: label column {label_col!r} not found")
+    y = as_labels(data[label_col].to_numpy(), source=src, field=label_col)
+
+    notes: list[str] = []
+    score_fn: Callable[[list[str]], np.ndarray] | None = None
+    if (
+        isinstance(classifier_or_scores, str | Path)
+        or hasattr(classifier_or_scores, "predict_proba")
+        or callable(classifier_or_scores)
+    ):
+        score_fn, clf_name = score_function(classifier_or_scores)
+        if text_col not in data.columns:
+            raise InputError(f"{src}: text column {text_col!r} not found")
+        s = as_scores(
+            score_fn(data[text_col].astype(str).tolist()), len(data), source=f"classifier {clf_name}"
+        )
+    else:
+        clf_name = "given scores"
+        s = as_scores(classifier_or_scores, len(data), source=src, field="scores")
+    if not ((s >= 0) & (s <= 1)).all():
+        notes.append("scores fall outside [0, 1]: the decision threshold is applied to raw scores")
+
+    groups = data[group_cols]
+    bias = bias_metrics(
+        y,
+        s,
+        groups,
+        label_threshold=label_threshold,
+        group_threshold=group_threshold,
+        n_boot=n_boot,
+        seed=seed,
+        min_size=min_size,
+        threshold=threshold,
+        source=src,
+    )
+    notes.extend(bias.notes)
+    names, member = as_membership(groups, len(data), threshold=group_threshold, source=src)
+    yb = (y >= label_threshold).astype(int)
+    pg = bias.per_group
+    scored = pg.loc[~pg["skipped"], "subgroup"].tolist()
+
+    # axes for intersections
+    if axes is None:
+        ga = data.attrs.get("group_axes")
+        axes = {}
+        if ga:
+            for g in group_cols:
+                axes.setdefault(str(ga.get(g, "other")), []).append(g)
+        else:
+            axes = infer_axes(group_cols)
+    axis_of = {g: a for a, cols in axes.items() for g in cols}
+
+    tables: dict[str, list[dict[str, Any]]] = {}
+    jig = pg.copy()
+    jig.insert(1, "axis", [axis_of.get(g, "other") for g in jig["subgroup"]])
+    tables["jigsaw"] = _records(jig)
+
+    # fairlearn MetricFrame per group (stacked rows of scored groups)
+    overall: dict[str, Any] = {k: v for k, v in bias.overall.items()}
+    idx = [names.index(g) for g in scored]
+    mf_rows: list[dict[str, Any]] = []
+    if scored:
+        long = stack_groups(yb, s, member[:, idx], scored)
+        mf = metric_frame(long, ["group"], threshold)
+        by = mf.by_group
+        ci = pg.set_index("subgroup")
+        for g in scored:
+            r = {"group": g, "axis": axis_of.get(g, "other"), **{m: by.loc[g, m] for m in by.columns}}
+            for m, c in (
+                ("auc", "subgroup_auc"),
+                ("fpr", "fpr"),
+                ("fnr", "fnr"),
+                ("selection_rate", "selection_rate"),
+            ):
+                r[f"{m}_lo"], r[f"{m}_hi"] = ci.loc[g, f"{c}_lo"], ci.loc[g, f"{c}_hi"]
+            mf_rows.append(_clean(r))
+        overall["metricframe"] = frame_summary(mf)
+        gaps = (
+            fairlearn_gaps(long, "group", threshold)
+            if len(scored) > 1
+            else {"dp_difference": None, "eo_difference": None}
+        )
+        overall["dp_difference"] = gaps["dp_difference"]
+        overall["eo_difference"] = gaps["eo_difference"]
+    else:
+        notes.append("no identity group reaches min_size: group tables are empty")
+    tables["metricframe"] = mf_rows
+
+    # intersections of two axes
+    tables["intersections"] = _intersections(
+        y,
+        yb,
+        s,
+        groups,
+        names,
+        member,
+        axes,
+        intersections,
+        threshold=threshold,
+        n_boot=n_boot,
+        seed=seed,
+        min_size=min_size,
+        label_threshold=label_threshold,
+        group_threshold=group_threshold,
+        notes=notes,
+    )
+
+    # ROC points
+    roc_rows: list[dict[str, Any]] = []
+    for g, mask in [("overall", np.ones(len(y), bool))] + [(g, member[:, names.index(g)]) for g in scored]:
+        pts = roc_points(yb[mask], s[mask])
+        if pts is not None:
+            roc_rows += [{"group": g, "fpr": float(f), "tpr": float(t)} for f, t in zip(*pts, strict=True)]
+    tables["roc"] = roc_rows
+
+    # counterfactual swaps and functional suites need a classifier
+    if counterfactual and score_fn is not None:
+        from harmscope.fairness.counterfactual import run_counterfactual
+
+        d_rows, a_rows, cf_notes = run_counterfactual(
+            score_fn,
+            sentences=counterfactual_sentences,
+            lexicon=lexicon,
+            threshold=threshold,
+            n_boot=n_boot,
+            seed=seed,
+        )
+        tables["counterfactual"], tables["counterfactual_axes"] = _clean(d_rows), _clean(a_rows)
+        notes.extend(cf_notes)
+    elif counterfactual:
+        notes.append("counterfactual swaps skipped: they need a classifier, not precomputed scores")
+    if functional is not None:
+        if score_fn is None:
+            notes.append("functional suite skipped: it needs a classifier, not precomputed scores")
+        else:
+            from harmscope.fairness.functional import functional_report
+
+            fs = score_fn(functional["text"].tolist())
+            tables["functional"] = _clean(functional_report(functional, fs, threshold=threshold))
+
+    worst = rank_worst(pg, k_worst)
+    params = {
+        "threshold": threshold,
+        "n_boot": n_boot,
+        "seed": seed,
+        "min_size": min_size,
+        "label_col": label_col,
+        "label_threshold": label_threshold,
+        "group_threshold": group_threshold,
+        "group_cols": group_cols,
+        "axes": axes,
+        "chunk_size": bias.params["chunk_size"],
+        "level": bias.params["level"],
+        "power": bias.params["power"],
+        "counterfactual": bool(counterfactual and score_fn is not None),
+    }
+    return AuditResult(
+        classifier=clf_name,
+        data=src,
+        params=_clean(params),
+        overall=_clean(overall),
+        tables=tables,
+        worst_groups=worst,
+        notes=notes,
+    )
+
+
+def rank_worst(per_group: pd.DataFrame, k: int = 3) -> list[dict[str, Any]]:
+    """Lowest BPSN (false positives against the group), lowest BNSP (missed toxicity), lowest subgroup AUC."""
+    out: list[dict[str, Any]] = []
+    for metric in ("bpsn_auc", "bnsp_auc", "subgroup_auc"):
+        df = per_group.dropna(subset=[metric]).nsmallest(k, metric)
+        for rank, (_, r) in enumerate(df.iterrows(), start=1):
+            out.append(
+                _clean(
+                    {
+                        "metric": metric,
+                        "rank": rank,
+                        "subgroup": r["subgroup"],
+                        "n": r["n"],
+                        "value": r[metric],
+                        "lo": r[f"{metric}_lo"],
+                        "hi": r[f"{metric}_hi"],
+                        "meaning": MEANINGS[metric],
+                    }
+                )
+            )
+    return out
+
+
+def _intersections(
+    y: np.ndarray,
+    yb: np.ndarray,
+    s: np.ndarray,
+    groups: pd.DataFrame,
+    names: list[str],
+    member: np.ndarray,
+    axes: dict[str, list[str]],
+    pairs: Sequence[tuple[str, str]] | None,
+    *,
+    threshold: float,
+    n_boot: int,
+    seed: int,
+    min_size: int,
+    label_threshold: float,
+    group_threshold: float,
+    notes: list[str],
+) -> list[dict[str, Any]]:
+    if pairs is None:
+        pairs = list(itertools.combinations(sorted(a for a in axes if a != "other" or len(axes) == 1), 2))
+    rows: list[dict[str, Any]] = []
+    cells: list[tuple[str, str, str, str]] = []
+    for a, b in pairs:
+        if a not in axes or b not in axes:
+            raise InputError(f"intersection {a} x {b}: unknown axis (axes: {', '.join(sorted(axes))})")
+        long = stack_intersections(yb, s, member, names, axes[a], axes[b], a, b)
+        if long.empty:
+            continue
+        sizes = long.groupby([a, b]).size()
+        big = sizes[sizes >= min_size]
+        for (ta, tb), n in sizes.items():
+            if n < min_size:
+                rows.append(
+                    {
+                        "axis_a": a,
+                        "group_a": ta,
+                        "axis_b": b,
+                        "group_b": tb,
+                        "n": int(n),
+                        "reason": f"skipped: n={int(n)} below min_size={min_size}",
+                    }
+                )
+        if big.empty:
+            continue
+        keep = long.set_index([a, b]).index.isin(big.index)
+        mf = metric_frame(long[keep], [a, b], threshold)
+        for (ta, tb), r in mf.by_group.iterrows():
+            rows.append(
+                {"axis_a": a, "group_a": ta, "axis_b": b, "group_b": tb, **r.to_dict(), "reason": None}
+            )
+            cells.append((a, ta, b, tb))
+    if not cells:
+        return [_clean(r) for r in rows]
+    # bootstrap CIs and the Borkan metrics for each kept cell
+    inter = intersection_columns(groups.fillna(0), [(ta, tb) for _, ta, _, tb in cells])
+    rep = bias_metrics(
+        y,
+        s,
+        inter,
+        label_threshold=label_threshold,
+        group_threshold=group_threshold,
+        n_boot=n_boot,
+        seed=seed,
+        min_size=min_size,
+        threshold=threshold,
+    )
+    ci = rep.per_group.set_index("subgroup")
+    for r in rows:
+        if r.get("reason"):
+            continue
+        key = f"{r['group_a']} & {r['group_b']}"
+        for m, c in (
+            ("auc", "subgroup_auc"),
+            ("fpr", "fpr"),
+            ("fnr", "fnr"),
+            ("selection_rate", "selection_rate"),
+        ):
+            r[f"{m}_lo"], r[f"{m}_hi"] = ci.loc[key, f"{c}_lo"], ci.loc[key, f"{c}_hi"]
+        for m in ("bpsn_auc", "bnsp_auc"):
+            r[m], r[f"{m}_lo"], r[f"{m}_hi"] = ci.loc[key, m], ci.loc[key, f"{m}_lo"], ci.loc[key, f"{m}_hi"]
+        if ci.loc[key, "reason"]:
+            r["reason"] = ci.loc[key, "reason"]
+    return [_clean(r) for r in rows]
+
+
+# ------------------------------------------------------------------ output
+def write_audit(result: AuditResult, out_dir: str | Path) -> list[Path]:
+    """Write ``audit.json`` (the AuditResult) and one CSV per table (plus ``worst_groups.csv``)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = [out / "audit.json"]
+    written[0].write_text(
+        json.dumps(result.model_dump(mode="json"), indent=2, allow_nan=False), encoding="utf-8"
+    )
+    for name, rows in {**result.tables, "worst_groups": result.worst_groups}.items():
+        p = out / f"{name}.csv"
+        pd.DataFrame(rows).to_csv(p, index=False)
+        written.append(p)
+    return written
