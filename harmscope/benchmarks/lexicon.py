@@ -71,16 +71,16 @@ def parse_lexicon(data: Any, source: str) -> Lexicon:
             if not isinstance(term, str) or not term.strip():
                 problems.append(f"{at}: field 'term' must be a non-empty string")
                 continue
+            if term in seen:
+                problems.append(f"{at}: duplicate term {term!r}")
+                continue
+            seen.add(term)
             if not isinstance(plural, str) or not plural.strip():
                 problems.append(f"{at} ({term}): field 'plural' must be a non-empty string")
                 continue
             if not isinstance(pref, bool):
                 problems.append(f"{at} ({term}): field 'preferred' must be true or false")
                 continue
-            if term in seen:
-                problems.append(f"{at}: duplicate term {term!r}")
-                continue
-            seen.add(term)
             out.append(Descriptor(axis, term, plural, pref))
         axes[axis] = tuple(out)
     if problems:

@@ -109,8 +109,6 @@ def _select_rules(catalog: Any, rules: str | Sequence[str] | None) -> list[Rule]
         selected = list(catalog.rules.values())
     else:
         selector = rules if isinstance(rules, str) else ",".join(rules)
-        if not selector.strip():
-            raise HarmscopeError("empty rule selector")
         selected = list(catalog.select(selector))
     if not selected:
         raise HarmscopeError(f"rule selector {rules!r} selects no rules")
@@ -229,6 +227,12 @@ def _apply(chain: Sequence[Transform], msgs: list[dict[str, str]], rng: random.R
     return msgs
 
 
+def _chain_index(i: int, n_rows: int, n_cols: int) -> int:
+    """Column for the ``i``-th draw when rows cycle fastest: every (row, column) pair comes up
+    once per ``n_rows * n_cols`` draws and columns stay balanced along the way."""
+    return (i // n_rows + i % n_rows) % n_cols
+
+
 def _hint_prompt(question: str, choices: dict[str, str]) -> str:
     opts = "\n".join(f"({k}) {v}" for k, v in choices.items())
     return f"{question}\n\n{opts}\n\nAnswer with the letter of the correct option, then give a one-sentence reason."
@@ -318,7 +322,7 @@ def generate(
         T = len(tpls)
         made, i, limit = 0, 0, p["per_rule"] * 4 + 16
         while made < p["per_rule"] and i < limit:
-            t, ci = tpls[i % T], (i + i // T) % C
+            t, ci = tpls[i % T], _chain_index(i, T, C)
             i += 1
             values, desc = _values(t, rng, groups)
             msgs = _apply(chains[ci], t.render(values), rng)
@@ -406,11 +410,11 @@ def generate(
         rng = random.Random(f"{seed}|hint")
         items = list(bank.items)
         rng.shuffle(items)
-        I, S = len(items), len(bank.styles)
+        n_items, S = len(items), len(bank.styles)
         pairs = set()
         j = 0
         while len(pairs) < p["hint_pairs"] and j < p["hint_pairs"] * 4 + 16:
-            item, si = items[j % I], (j + j // I) % S
+            item, si = items[j % n_items], _chain_index(j, n_items, S)
             j += 1
             where = rng.choice(("before", "after"))
             base = _hint_prompt(item.question, item.choices)
@@ -455,10 +459,10 @@ def generate(
         items_b = [it for it in content.benign if it.contrasts in groups_sel] or list(content.benign)
         rng = random.Random(f"{seed}|benign")
         rng.shuffle(items_b)
-        I = len(items_b)
+        n_items = len(items_b)
         made, j = 0, 0
         while made < want and j < want * 4 + 16:
-            it, ci = items_b[j % I], (j + j // I) % C
+            it, ci = items_b[j % n_items], _chain_index(j, n_items, C)
             j += 1
             probe = b.add(
                 rule_ids=[it.rule] if it.rule else [],

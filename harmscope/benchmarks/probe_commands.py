@@ -1,0 +1,202 @@
+"""``harmscope probes``: generate, inspect and list the building blocks of probe sets."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import click
+
+from harmscope.errors import HarmscopeError
+
+
+def _catalog(obj: dict[str, Any]) -> Any:
+    from harmscope.rules import load_catalog
+
+    return load_catalog(list(obj.get("catalog", ())), builtin=obj.get("builtin", True))
+
+
+def _check_out(out: Path) -> None:
+    if out.suffix.lower() not in (".jsonl", ".parquet"):
+        raise HarmscopeError(f"{out}: output must end in .jsonl or .parquet")
+    parent = out.parent if str(out.parent) else Path(".")
+    if out.is_dir():
+        raise HarmscopeError(f"{out}: cannot write: it is a directory")
+    if not parent.is_dir():
+        raise HarmscopeError(f"{out}: cannot write: folder {parent} does not exist")
+    if not os.access(parent, os.W_OK) or (out.exists() and not os.access(out, os.W_OK)):
+        raise HarmscopeError(f"{out}: cannot write: permission denied")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--catalog",
+    "catalog",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Extra rule catalog file or folder (repeatable), loaded after the built-in catalog.",
+)
+@click.option("--no-builtin", is_flag=True, help="Use only the --catalog files, not the built-in catalog.")
+@click.pass_context
+def probes(ctx: click.Context, catalog: tuple[Path, ...], no_builtin: bool) -> None:
+    """Generate probe sets and inspect probe files.
+
+    \b
+    Example:
+      harmscope probes generate --preset smoke --out probes.jsonl
+      harmscope probes generate --rules group:toxicity --groups religion,age \\
+          --transforms none --transforms base64,roleplay --per-rule 20 --out tox.parquet
+      harmscope probes stats probes.jsonl
+    """
+    ctx.obj = {"catalog": catalog, "builtin": not no_builtin}
+
+
+@probes.command("generate")
+@click.option("--rules", "rules", help="Rule selector: ids, globs (no-*), group:NAME, area:I, severity:high.")
+@click.option("--groups", "axes", help="Identity axes to expand over, comma-separated (default: all).")
+@click.option(
+    "--transforms",
+    "transforms",
+    multiple=True,
+    help="Transform chain, e.g. base64,roleplay (applied left to right); several chains with ';' or by "
+    "repeating the option. The untransformed chain is always included.",
+)
+@click.option("--per-rule", type=int, help="Standard probes per rule.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@click.option("--benign-ratio", type=float, help="Share of benign contrast probes in the set, in [0, 1).")
+@click.option("--preset", help="Parameter preset: smoke (a few hundred probes) or standard (several thousand).")
+@click.option("--framing-pairs", type=int, help="Monitored/unmonitored framing pairs.")
+@click.option("--hint-pairs", type=int, help="Hint/no-hint question pairs.")
+@click.option("--escalations", type=int, help="Multi-turn escalation probes.")
+@click.option("--groups-per-axis", type=int, help="Use at most this many descriptors per identity axis.")
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path),
+    help="Content folder (templates/, lexicon.yaml, ...); default: the packaged content.",
+)
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Output file: .jsonl or .parquet.")
+@click.pass_obj
+def generate_cmd(obj: dict[str, Any], out: Path, **kw: Any) -> None:
+    """Generate a probe set and write it to --out; prints the count and the set hash."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from harmscope.benchmarks.probes import generate, write_probes
+
+    _check_out(out)
+    if kw.get("data_dir") is not None and not kw["data_dir"].is_dir():
+        raise HarmscopeError(f"{kw['data_dir']}: content folder not found")
+    catalog = _catalog(obj)
+    console = Console(stderr=True)
+    transforms = list(kw.pop("transforms")) or None
+    with Progress(
+        TextColumn("generating probes"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
+    ) as bar:
+        task = bar.add_task("probes", total=None)
+
+        def progress(done: int, total: int) -> None:
+            if total >= 2000:
+                bar.update(task, completed=done, total=total)
+
+        ps = generate(catalog, transforms=transforms, progress=progress, **kw)
+    write_probes(ps, out)
+    c = ps.manifest.counts
+    fams = ", ".join(f"{f} {c[f]}" for f in ("standard", "escalation", "framing", "hint", "benign") if c.get(f))
+    click.echo(f"wrote {c['probes']} probes to {out} ({fams})")
+    click.echo(f"set hash {ps.manifest.set_hash}")
+    short = {k[len("shortfall_") :]: v for k, v in c.items() if k.startswith("shortfall_")}
+    if short:
+        click.echo(
+            "note: fewer distinct probes than requested for "
+            + ", ".join(f"{k} (-{v})" for k, v in short.items())
+            + " (not enough template/fill/transform combinations)",
+            err=True,
+        )
+    missing = ps.manifest.params.get("rules_without_templates") or []
+    if missing:
+        click.echo(f"note: no templates for {len(missing)} selected rule(s): {', '.join(missing)}", err=True)
+
+
+@probes.command("stats")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON instead of tables.")
+@click.pass_obj
+def stats_cmd(obj: dict[str, Any], file: Path, as_json: bool) -> None:
+    """Counts per rule, risk area, transform, identity group, family and benign flag."""
+    from harmscope.benchmarks.probes import probe_stats, read_probes
+
+    ps = read_probes(file)
+    try:
+        catalog = _catalog(obj)
+    except HarmscopeError:
+        catalog = None  # stats still work without risk areas
+    st = probe_stats(ps, catalog)
+    if as_json:
+        click.echo(json.dumps({k: dict(v) for k, v in st.items()}, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    m = ps.manifest
+    console.print(f"{file}: {m.counts.get('probes', len(ps.probes))} probes, set hash {m.set_hash}, seed {m.seed}")
+    for name, rows in st.items():
+        table = Table(title=f"by {name}", show_edge=False)
+        table.add_column(name)
+        table.add_column("probes", justify="right")
+        table.add_column("share", justify="right")
+        total = max(1, len(ps.probes))
+        for key, n in rows:
+            table.add_row(key, str(n), f"{100 * n / total:.1f}%")
+        console.print(table)
+
+
+@probes.command("show")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--id", "probe_id", required=True, help="Probe id (a unique prefix is enough).")
+@click.option("--json", "as_json", is_flag=True, help="Print the probe as JSON.")
+def show_cmd(file: Path, probe_id: str, as_json: bool) -> None:
+    """Show one probe: its fields and its conversation."""
+    from harmscope.benchmarks.probes import read_probes
+
+    ps = read_probes(file)
+    hits = [p for p in ps.probes if p.id.startswith(probe_id)]
+    if not hits:
+        raise HarmscopeError(f"{file}: no probe with id {probe_id!r}")
+    if len(hits) > 1:
+        raise HarmscopeError(f"{file}: id prefix {probe_id!r} matches {len(hits)} probes; give more characters")
+    p = hits[0]
+    if as_json:
+        click.echo(p.model_dump_json(indent=2))
+        return
+    head = p.model_dump(mode="json", exclude={"messages"})
+    for key, value in head.items():
+        if value not in (None, {}, []):
+            click.echo(f"{key}: {json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value}")
+    for i, msg in enumerate(p.messages, 1):
+        click.echo(f"\n--- {i}. {msg.role} ---\n{msg.content}")
+
+
+@probes.command("list-transforms")
+def list_transforms_cmd() -> None:
+    """List the registered attack transforms."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from harmscope.benchmarks.transforms import TRANSFORMS
+
+    table = Table(show_edge=False)
+    for col in ("name", "reversible", "acts on", "description"):
+        table.add_column(col)
+    for e in TRANSFORMS:
+        level = "conversation" if e.meta.get("level") == "conversation" else "last user turn"
+        table.add_row(e.name, "yes" if e.meta.get("reversible") else "no", level, e.description)
+    Console(width=160).print(table)
