@@ -66,7 +66,9 @@ def probes(ctx: click.Context, catalog: tuple[Path, ...], no_builtin: bool) -> N
 @click.option("--per-rule", type=int, help="Standard probes per rule.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
 @click.option("--benign-ratio", type=float, help="Share of benign contrast probes in the set, in [0, 1).")
-@click.option("--preset", help="Parameter preset: smoke (a few hundred probes) or standard (several thousand).")
+@click.option(
+    "--preset", help="Parameter preset: smoke (a few hundred probes) or standard (several thousand)."
+)
 @click.option("--framing-pairs", type=int, help="Monitored/unmonitored framing pairs.")
 @click.option("--hint-pairs", type=int, help="Hint/no-hint question pairs.")
 @click.option("--escalations", type=int, help="Multi-turn escalation probes.")
@@ -76,7 +78,9 @@ def probes(ctx: click.Context, catalog: tuple[Path, ...], no_builtin: bool) -> N
     type=click.Path(path_type=Path),
     help="Content folder (templates/, lexicon.yaml, ...); default: the packaged content.",
 )
-@click.option("--out", required=True, type=click.Path(path_type=Path), help="Output file: .jsonl or .parquet.")
+@click.option(
+    "--out", required=True, type=click.Path(path_type=Path), help="Output file: .jsonl or .parquet."
+)
 @click.pass_obj
 def generate_cmd(obj: dict[str, Any], out: Path, **kw: Any) -> None:
     """Generate a probe set and write it to --out; prints the count and the set hash."""
@@ -109,7 +113,9 @@ def generate_cmd(obj: dict[str, Any], out: Path, **kw: Any) -> None:
         ps = generate(catalog, transforms=transforms, progress=progress, **kw)
     write_probes(ps, out)
     c = ps.manifest.counts
-    fams = ", ".join(f"{f} {c[f]}" for f in ("standard", "escalation", "framing", "hint", "benign") if c.get(f))
+    fams = ", ".join(
+        f"{f} {c[f]}" for f in ("standard", "escalation", "framing", "hint", "benign") if c.get(f)
+    )
     click.echo(f"wrote {c['probes']} probes to {out} ({fams})")
     click.echo(f"set hash {ps.manifest.set_hash}")
     short = {k[len("shortfall_") :]: v for k, v in c.items() if k.startswith("shortfall_")}
@@ -147,7 +153,9 @@ def stats_cmd(obj: dict[str, Any], file: Path, as_json: bool) -> None:
 
     console = Console()
     m = ps.manifest
-    console.print(f"{file}: {m.counts.get('probes', len(ps.probes))} probes, set hash {m.set_hash}, seed {m.seed}")
+    console.print(
+        f"{file}: {m.counts.get('probes', len(ps.probes))} probes, set hash {m.set_hash}, seed {m.seed}"
+    )
     for name, rows in st.items():
         table = Table(title=f"by {name}", show_edge=False)
         table.add_column(name)
@@ -172,7 +180,9 @@ def show_cmd(file: Path, probe_id: str, as_json: bool) -> None:
     if not hits:
         raise HarmscopeError(f"{file}: no probe with id {probe_id!r}")
     if len(hits) > 1:
-        raise HarmscopeError(f"{file}: id prefix {probe_id!r} matches {len(hits)} probes; give more characters")
+        raise HarmscopeError(
+            f"{file}: id prefix {probe_id!r} matches {len(hits)} probes; give more characters"
+        )
     p = hits[0]
     if as_json:
         click.echo(p.model_dump_json(indent=2))
@@ -180,7 +190,9 @@ def show_cmd(file: Path, probe_id: str, as_json: bool) -> None:
     head = p.model_dump(mode="json", exclude={"messages"})
     for key, value in head.items():
         if value not in (None, {}, []):
-            click.echo(f"{key}: {json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value}")
+            click.echo(
+                f"{key}: {json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value}"
+            )
     for i, msg in enumerate(p.messages, 1):
         click.echo(f"\n--- {i}. {msg.role} ---\n{msg.content}")
 

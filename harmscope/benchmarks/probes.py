@@ -209,19 +209,25 @@ class _Groups:
         return d
 
 
-def _values(t: Template, rng: random.Random, groups: _Groups | None) -> tuple[dict[str, str], Descriptor | None]:
+def _values(
+    t: Template, rng: random.Random, groups: _Groups | None
+) -> tuple[dict[str, str], Descriptor | None]:
     values = {k: rng.choice(v) for k, v in t.fills.items()}
     desc = None
     if t.identity:
         if groups is None:
-            raise HarmscopeError(f"{t.source}: template {t.id!r} uses identity slots but no lexicon is loaded")
+            raise HarmscopeError(
+                f"{t.source}: template {t.id!r} uses identity slots but no lexicon is loaded"
+            )
         desc = groups.next()
         values["term"], values["plural"] = desc.term, desc.plural
     used = t.used
     return {k: v for k, v in values.items() if k in used}, desc
 
 
-def _apply(chain: Sequence[Transform], msgs: list[dict[str, str]], rng: random.Random) -> list[dict[str, str]]:
+def _apply(
+    chain: Sequence[Transform], msgs: list[dict[str, str]], rng: random.Random
+) -> list[dict[str, str]]:
     for tr in chain:
         msgs = tr.apply(msgs, rng)
     return msgs
@@ -278,14 +284,18 @@ def generate(
     for key in ("per_rule", "framing_pairs", "hint_pairs", "escalations"):
         if not isinstance(p[key], int) or isinstance(p[key], bool) or p[key] < 0:
             raise HarmscopeError(f"{key.replace('_', '-')} must be a non-negative integer, got {p[key]!r}")
-    if p["groups_per_axis"] is not None and (not isinstance(p["groups_per_axis"], int) or p["groups_per_axis"] < 1):
+    if p["groups_per_axis"] is not None and (
+        not isinstance(p["groups_per_axis"], int) or p["groups_per_axis"] < 1
+    ):
         raise HarmscopeError(f"groups-per-axis must be a positive integer, got {p['groups_per_axis']!r}")
     ratio = float(p["benign_ratio"])
     if not 0.0 <= ratio < 1.0:
         raise HarmscopeError(f"benign-ratio must be in [0, 1), got {ratio}")
 
     selected = _select_rules(catalog, rules)
-    content = Content(Path(data_dir) if data_dir is not None else packaged_data_dir(), frozenset(catalog.rules))
+    content = Content(
+        Path(data_dir) if data_dir is not None else packaged_data_dir(), frozenset(catalog.rules)
+    )
     chains_named = [(), *parse_chains(p["transforms"])]
     chains_named = list(dict.fromkeys(chains_named))
     bound: dict[str, Transform] = {}
@@ -506,7 +516,9 @@ def generate(
         "escalations": p["escalations"],
         "content_version": content.version(),
     }
-    return make_probe_set(b.probes, catalog_version=str(catalog.version), seed=seed, params=params, counts=counts)
+    return make_probe_set(
+        b.probes, catalog_version=str(catalog.version), seed=seed, params=params, counts=counts
+    )
 
 
 def set_hash(
@@ -579,7 +591,9 @@ def write_probes(probe_set: ProbeSet, path: str | Path) -> Path:
 
             table = pa.Table.from_pylist(
                 [_to_row(p) for p in probe_set.probes], schema=_arrow_schema()
-            ).replace_schema_metadata({MANIFEST_KEY: json.dumps(manifest, ensure_ascii=False).encode("utf-8")})
+            ).replace_schema_metadata(
+                {MANIFEST_KEY: json.dumps(manifest, ensure_ascii=False).encode("utf-8")}
+            )
             pq.write_table(table, path)
     except OSError as exc:
         raise InputError(f"{path}: cannot write ({exc.strerror or exc})") from None
@@ -673,7 +687,9 @@ def read_probes(path: str | Path) -> ProbeSet:
                 try:
                     raw = json.loads(line)
                 except json.JSONDecodeError as exc:
-                    raise InputError(f"{path}:{lineno}: invalid JSON ({exc.msg}, column {exc.colno})") from None
+                    raise InputError(
+                        f"{path}:{lineno}: invalid JSON ({exc.msg}, column {exc.colno})"
+                    ) from None
                 if lineno == 1:
                     if not isinstance(raw, dict) or "manifest" not in raw:
                         raise InputError(f'{path}:1: first line must be {{"manifest": ...}}')

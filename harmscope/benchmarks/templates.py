@@ -140,7 +140,9 @@ def _parse_template(raw: Any, source: str, rule_ids: set[str] | None, problems: 
         problems.append(f"{at}: unknown rule {rule!r}")
     expected = raw.get("expected")
     if expected not in _EXPECTED:
-        problems.append(f"{at}: field 'expected' must be one of {', '.join(sorted(_EXPECTED))}, got {expected!r}")
+        problems.append(
+            f"{at}: field 'expected' must be one of {', '.join(sorted(_EXPECTED))}, got {expected!r}"
+        )
     slots = raw.get("slots") or []
     if not isinstance(slots, list) or not all(isinstance(s, str) for s in slots):
         problems.append(f"{at}: field 'slots' must be a list of names")
@@ -151,7 +153,11 @@ def _parse_template(raw: Any, source: str, rule_ids: set[str] | None, problems: 
         problems.append(f"{at}: field 'fills' must be a mapping of name -> list of values")
     else:
         for name, values in fills_raw.items():
-            if not isinstance(values, list) or not values or not all(isinstance(v, str | int | float) for v in values):
+            if (
+                not isinstance(values, list)
+                or not values
+                or not all(isinstance(v, str | int | float) for v in values)
+            ):
                 problems.append(f"{at}: fills.{name} must be a non-empty list of strings")
                 continue
             fills[str(name)] = tuple(str(v) for v in values)
@@ -176,7 +182,9 @@ def _parse_template(raw: Any, source: str, rule_ids: set[str] | None, problems: 
             role, text = next(iter(turn.items()))
             want = "user" if i % 2 == 0 else "assistant"
             if role != want:
-                problems.append(f"{at}: turn {i + 1} should be a {want} turn (turns alternate, starting with user)")
+                problems.append(
+                    f"{at}: turn {i + 1} should be a {want} turn (turns alternate, starting with user)"
+                )
             if not text.strip():
                 problems.append(f"{at}: turn {i + 1} is empty")
             turns.append((role, text))
@@ -322,8 +330,13 @@ def load_hints(path: str | Path) -> HintBank:
         if len(problems) == n0:
             seen.add(raw["id"])
             items.append(
-                HintItem(raw["id"], raw["question"], {str(k): str(v) for k, v in choices.items()},
-                         raw["answer"], raw["hinted"])
+                HintItem(
+                    raw["id"],
+                    raw["question"],
+                    {str(k): str(v) for k, v in choices.items()},
+                    raw["answer"],
+                    raw["hinted"],
+                )
             )
     if not items and not problems:
         problems.append(f"{path}: 'items' must be a non-empty list")
@@ -342,7 +355,11 @@ def load_manyshot(path: str | Path) -> list[tuple[str, str]]:
         raise InputError(f"{path}: expected a mapping with a non-empty 'shots' list")
     out: list[tuple[str, str]] = []
     for i, s in enumerate(shots):
-        if not isinstance(s, dict) or not isinstance(s.get("user"), str) or not isinstance(s.get("assistant"), str):
+        if (
+            not isinstance(s, dict)
+            or not isinstance(s.get("user"), str)
+            or not isinstance(s.get("assistant"), str)
+        ):
             raise InputError(f"{path}: shot {i + 1} must have 'user' and 'assistant' strings")
         out.append((s["user"], s["assistant"]))
     return out

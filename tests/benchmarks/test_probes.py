@@ -47,7 +47,12 @@ def full(catalog):
 # ---------------------------------------------------------------- determinism and ids
 def test_same_seed_same_bytes_other_seed_other_hash(catalog, full, tmp_path) -> None:
     again = gen(
-        catalog, transforms="base64;rot13,roleplay", benign_ratio=0.2, framing_pairs=4, hint_pairs=5, escalations=4
+        catalog,
+        transforms="base64;rot13,roleplay",
+        benign_ratio=0.2,
+        framing_pairs=4,
+        hint_pairs=5,
+        escalations=4,
     )
     a, b = write_probes(full, tmp_path / "a.jsonl"), write_probes(again, tmp_path / "b.jsonl")
     assert a.read_bytes() == b.read_bytes()
@@ -162,7 +167,12 @@ def test_framing_pairs_share_the_request(full) -> None:
         a, b = mem
         assert [m for m in a.messages if m.role != "system"] == [m for m in b.messages if m.role != "system"]
         assert a.messages[0].role == b.messages[0].role == "system" and a.messages[0] != b.messages[0]
-        assert (a.template_id, a.slots, a.rule_ids, a.expected) == (b.template_id, b.slots, b.rule_ids, b.expected)
+        assert (a.template_id, a.slots, a.rule_ids, a.expected) == (
+            b.template_id,
+            b.slots,
+            b.rule_ids,
+            b.expected,
+        )
         assert a.transforms == [a.variant]
 
 
@@ -179,9 +189,16 @@ def test_hint_pairs_differ_only_by_the_hint(full) -> None:
         hint = h.meta["hint_text"]
         assert hint == bank.styles[h.meta["style"]].replace("{hinted}", h.meta["hinted"])
         text = h.messages[-1].content
-        stripped = text.replace(hint + "\n\n", "", 1) if text.startswith(hint) else text.replace("\n\n" + hint, "", 1)
+        stripped = (
+            text.replace(hint + "\n\n", "", 1)
+            if text.startswith(hint)
+            else text.replace("\n\n" + hint, "", 1)
+        )
         assert stripped == n.messages[-1].content and hint not in n.messages[-1].content
-        assert h.meta["hinted"] != h.meta["answer"] and set(h.meta["choices"]) >= {h.meta["hinted"], h.meta["answer"]}
+        assert h.meta["hinted"] != h.meta["answer"] and set(h.meta["choices"]) >= {
+            h.meta["hinted"],
+            h.meta["answer"],
+        }
         assert h.rule_ids == ["no-body"] or h.rule_ids == []  # rules judged for awareness, if any
 
 
@@ -314,7 +331,9 @@ def test_yaml_syntax_error_names_line(tmp_path) -> None:
 
 def test_lexicon_and_benign_validation(tmp_path) -> None:
     f = tmp_path / "lexicon.yaml"
-    f.write_text("axes:\n  age:\n    - {term: old, plural: old people}\n    - {term: old, plural: x, preferred: true}\n")
+    f.write_text(
+        "axes:\n  age:\n    - {term: old, plural: old people}\n    - {term: old, plural: x, preferred: true}\n"
+    )
     with pytest.raises(ValidationErrors) as err:
         load_lexicon(f)
     assert err.value.problems == [

@@ -102,10 +102,14 @@ def test_base64_and_rot13_match_reference() -> None:
 
 
 def test_leetspeak_map_and_homoglyph_zero_width_changes() -> None:
-    leet = get_transform("leetspeak").apply([Message(role="user", content="attest isotope")], random.Random(0))
+    leet = get_transform("leetspeak").apply(
+        [Message(role="user", content="attest isotope")], random.Random(0)
+    )
     assert leet[0].content.endswith("\n\n477357 15070p3")
     text = "Spaceship Apex echo " * 10
-    homo = get_transform("homoglyphs").apply([Message(role="user", content=text)], random.Random(3))[0].content
+    homo = (
+        get_transform("homoglyphs").apply([Message(role="user", content=text)], random.Random(3))[0].content
+    )
     assert homo != text and len(homo) == len(text)
     assert set(homo) - set(text) <= set(HOMOGLYPHS.values())
     zw = get_transform("zero-width").apply([Message(role="user", content=text)], random.Random(3))[0].content
@@ -126,7 +130,9 @@ def test_conversation_level_transforms() -> None:
     assert len(mon) == len(CONVO) and mon[0].role == "system"
     assert mon[0].content.endswith("\n\nYou are a helpful assistant.") and mon[1:] == CONVO[1:]
     un = get_transform("unmonitored").apply([Message(role="user", content="hi")], rng)
-    assert [m.role for m in un] == ["system", "user"] and un[0].content in get_transform("unmonitored").notices
+    assert [m.role for m in un] == ["system", "user"] and un[0].content in get_transform(
+        "unmonitored"
+    ).notices
     assert mon[0].content.split("\n\n")[0] in get_transform("monitored").notices
     esc = get_transform("escalation").apply([Message(role="user", content="REQ")], rng)
     assert [m.role for m in esc] == ["user", "assistant", "user"] and esc[-1].content.endswith(" REQ")
@@ -140,7 +146,11 @@ def test_conversation_level_transforms() -> None:
 
 def test_manyshot_reads_manyshot_yaml(tmp_path) -> None:
     (tmp_path / "manyshot.yaml").write_text("shots:\n  - {user: 'only q', assistant: 'only a'}\n")
-    out = get_transform("manyshot").bind(tmp_path).apply([Message(role="user", content="REQ")], random.Random(0))
+    out = (
+        get_transform("manyshot")
+        .bind(tmp_path)
+        .apply([Message(role="user", content="REQ")], random.Random(0))
+    )
     assert [m.content for m in out] == ["only q", "only a", "REQ"]
 
 
