@@ -90,6 +90,7 @@ class FakeChatServer:
         self.port = port
         self.fault_first = fault_first
         self.stats = ServerStats()
+        self._n_real = 0
         self.seen_auth: set[str] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -198,7 +199,8 @@ class FakeChatServer:
         preflight = body.get("max_tokens") == 1
         fault = None
         if not preflight:
-            forced = self.fault_first is not None and st.requests <= self.fault_first
+            self._n_real += 1
+            forced = self.fault_first is not None and self._n_real <= self.fault_first
             if forced or self.rng.random() < self.fault_rate:
                 fault = self.rng.choice(self.faults)
         st.times[key].append((time.monotonic(), fault or "ok"))
