@@ -1,1 +1,38 @@
-"""harmscope.classifiers."""
+"""harmscope.classifiers: toxicity classifiers (readers, backends, strategies, export).
+
+Light to import: names are resolved lazily, so ``import harmscope.classifiers`` loads neither
+sklearn nor torch. Public API: :func:`load_classifier`, :data:`BACKENDS`, :func:`load_dataset`,
+:func:`make_corpus`, :func:`weak_label`, :func:`split_corpus`, :data:`STRATEGIES`,
+:func:`train_strategy`, :func:`export_detoxify`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_LAZY = {
+    "load_classifier": ("harmscope.classifiers.backends", "load_classifier"),
+    "BACKENDS": ("harmscope.classifiers.backends", "BACKENDS"),
+    "TfidfClassifier": ("harmscope.classifiers.backends", "TfidfClassifier"),
+    "EmbedClassifier": ("harmscope.classifiers.backends", "EmbedClassifier"),
+    "FinetuneClassifier": ("harmscope.classifiers.backends", "FinetuneClassifier"),
+    "DetoxifyClassifier": ("harmscope.classifiers.backends", "DetoxifyClassifier"),
+    "load_dataset": ("harmscope.classifiers.datasets", "load_dataset"),
+    "make_corpus": ("harmscope.classifiers.corpus", "make_corpus"),
+    "weak_label": ("harmscope.classifiers.corpus", "weak_label"),
+    "split_corpus": ("harmscope.classifiers.corpus", "split_corpus"),
+    "STRATEGIES": ("harmscope.classifiers.strategies", "STRATEGIES"),
+    "train_strategy": ("harmscope.classifiers.strategies", "train"),
+    "export_detoxify": ("harmscope.classifiers.export", "export_detoxify"),
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        mod, attr = _LAZY[name]
+        return getattr(importlib.import_module(mod), attr)
+    raise AttributeError(name)

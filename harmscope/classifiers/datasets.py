@@ -589,3 +589,34 @@ def load_dataset(spec: str | Path, *, text_col: str | None = None, label_col: st
     if kind == "wiki":
         return read_toxic_comment(path, on_bad=on_bad, fmt=fmt)
     return read_table(path, fmt=fmt, threshold=threshold, on_bad=on_bad)
+
+
+def read_texts(spec: str | Path, *, text_col: str | None = None, fmt: str | None = None,
+               on_bad: OnBad = "skip") -> pd.DataFrame:
+    """Texts to score, labelled or not: a dataset name or a file with a text column (``text_col``,
+    else ``text``/``comment_text``/``comment``/``tweet``/``phrase``/``Text``). Other columns are
+    kept; bad texts are skipped or rejected per ``on_bad``."""
+    s = str(spec)
+    path = Path(s)
+    if not path.is_file():
+        return load_dataset(s, on_bad=on_bad)
+    raw = read_any(path, fmt)
+    src = str(path)
+    if text_col is None:
+        text_col = next((c for c in ("text", "comment_text", "comment", "tweet", "phrase", "Text")
+                         if c in raw.columns), "text")
+    _require(raw, [text_col], src)
+    bad: dict[int, str] = {}
+    texts = _check_text(raw[text_col], text_col, src, bad)
+    problems = [bad[i] for i in sorted(bad)]
+    if problems and on_bad == "error":
+        more = f" (and {len(problems) - 1} more bad rows)" if len(problems) > 1 else ""
+        raise InputError(problems[0] + more)
+    out = raw.copy()
+    out["text"] = texts
+    if problems:
+        warnings.warn(f"{src}: skipped {len(problems)} bad rows (first: {problems[0]})", stacklevel=2)
+        out = out.drop(index=out.index[sorted(bad)])
+    out = out.reset_index(drop=True)
+    out.attrs.update({"source": src, "group_cols": [], "skipped": problems})
+    return out
