@@ -230,7 +230,10 @@ class HFAdapter(ModelAdapter):
     async def generate(self, messages: Sequence[Message], params: GenParams, *, probe_id: str = "",
                        sample: int = 0) -> Response:
         """Queue one request; concurrent requests with equal params are batched together."""
-        fut: asyncio.Future = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        if self._flusher is not None and self._flusher.get_loop() is not loop:
+            self._flusher, self._pending = None, []  # left over from another event loop
+        fut: asyncio.Future = loop.create_future()
         self._pending.append((list(messages), params, probe_id, sample, fut))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush_loop())
@@ -260,6 +263,7 @@ class HFAdapter(ModelAdapter):
                     p[4].set_result(self._to_response(r, p[2], p[3]))
 
     async def aclose(self) -> None:
+        self._flusher, self._pending = None, []
         if self._pool_obj is not None:
             self._pool_obj.shutdown(wait=False, cancel_futures=True)
             self._pool_obj = None

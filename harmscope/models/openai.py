@@ -7,6 +7,7 @@ the manifest, the store, logs or error messages.
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import os
 import time
@@ -87,6 +88,7 @@ class OpenAIAdapter(ModelAdapter):
         self.max_connections = max_connections
         self.connect_timeout = connect_timeout
         self._client: httpx.AsyncClient | None = None
+        self._client_loop: asyncio.AbstractEventLoop | None = None
 
     def __repr__(self) -> str:
         return f"OpenAIAdapter({self.spec!r})"
@@ -107,7 +109,12 @@ class OpenAIAdapter(ModelAdapter):
         return d
 
     def _get_client(self) -> httpx.AsyncClient:
+        """The HTTP client of the running event loop (a client is bound to the loop that made it)."""
+        loop = asyncio.get_running_loop()
+        if self._client is not None and self._client_loop is not loop:
+            self._client = None  # made in another (maybe closed) loop: drop it, never reuse it
         if self._client is None or self._client.is_closed:
+            self._client_loop = loop
             limits = httpx.Limits(max_connections=self.max_connections,
                                   max_keepalive_connections=self.max_connections)
             self._client = httpx.AsyncClient(headers=self._headers, limits=limits,
