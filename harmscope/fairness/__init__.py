@@ -2,14 +2,14 @@
 
 Public API: :func:`bias_metrics` (Borkan et al. 2019 metrics with bootstrap CIs),
 :func:`violation_disparity` (violation rates by group), :func:`audit` (full classifier audit).
-Heavy imports (fairlearn, classifiers) happen lazily inside the functions that need them.
+fairlearn and the classifiers are imported lazily inside the functions that need them.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
+from harmscope.fairness.audit import audit, write_audit
 from harmscope.fairness.bootstrap import bootstrap_chunks, resample_counts
+from harmscope.fairness.disparity import violation_disparity
 from harmscope.fairness.jigsaw import BiasReport, bias_chunk, bias_metrics, power_mean, prepare_bias, rank_auc
 
 __all__ = [
@@ -23,16 +23,5 @@ __all__ = [
     "resample_counts",
     "violation_disparity",
     "audit",
+    "write_audit",
 ]
-
-
-def __getattr__(name: str) -> Any:
-    if name == "violation_disparity":
-        from harmscope.fairness.disparity import violation_disparity
-
-        return violation_disparity
-    if name == "audit":
-        from harmscope.fairness.audit import audit
-
-        return audit
-    raise AttributeError(name)

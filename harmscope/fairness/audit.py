@@ -211,6 +211,7 @@ def audit(
         ci = pg.set_index("subgroup")
         for g in scored:
             r = {"group": g, "axis": axis_of.get(g, "other"), **{m: by.loc[g, m] for m in by.columns}}
+            r["count"] = int(r["count"])
             for m, c in (
                 ("auc", "subgroup_auc"),
                 ("fpr", "fpr"),
@@ -381,7 +382,15 @@ def _intersections(
         mf = metric_frame(long[keep], [a, b], threshold)
         for (ta, tb), r in mf.by_group.iterrows():
             rows.append(
-                {"axis_a": a, "group_a": ta, "axis_b": b, "group_b": tb, **r.to_dict(), "reason": None}
+                {
+                    "axis_a": a,
+                    "group_a": ta,
+                    "axis_b": b,
+                    "group_b": tb,
+                    **r.to_dict(),
+                    "count": int(r["count"]),
+                    "reason": None,
+                }
             )
             cells.append((a, ta, b, tb))
     if not cells:

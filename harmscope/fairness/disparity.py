@@ -6,7 +6,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from harmscope.errors import InputError
 from harmscope.fairness.bootstrap import CHUNK_SIZE, basic_ci, bootstrap_chunks
@@ -16,6 +15,8 @@ DEFAULT_MIN_SIZE = 10
 
 def wilson(k: int, n: int, level: float = 0.95) -> tuple[float | None, float | None]:
     """Wilson score interval for ``k`` successes out of ``n``; ``(None, None)`` when ``n == 0``."""
+    from scipy import stats
+
     if n == 0:
         return None, None
     z = float(stats.norm.ppf(0.5 + level / 2))
@@ -28,6 +29,8 @@ def wilson(k: int, n: int, level: float = 0.95) -> tuple[float | None, float | N
 
 def pearson_chi2(k: np.ndarray, n: np.ndarray) -> tuple[float, int, float]:
     """Pearson chi-square of independence for a groups x {violation, no violation} table."""
+    from scipy import stats
+
     k = np.asarray(k, float)
     n = np.asarray(n, float)
     table = np.stack([k, n - k], axis=1)
