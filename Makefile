@@ -27,7 +27,7 @@ browser:
 	@command -v chromium >/dev/null 2>&1 || { (apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null) || echo "chromium not installed: browser tests will be skipped"; }
 
 demo: install
-	$(BIN)/python -m harmscope.demo --out out
+	$(BIN)/harmscope demo --out out
 
 test: install browser
 	$(BIN)/ruff check harmscope tests perf

@@ -66,14 +66,21 @@ class LazyGroup(click.Group):
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="harmscope")
-def main() -> None:
+@click.option("--engine", default=None, metavar="local|dask|dask:N|dask://HOST:PORT",
+              help="Execution engine for bulk work (default: local, or $HARMSCOPE_ENGINE).")
+def main(engine: str | None) -> None:
     """harmscope: benchmark language models for harm, audit toxicity classifiers for bias.
 
     \b
     Example:
       harmscope rules list --area I
       harmscope probes generate --preset smoke --out probes.jsonl
+      harmscope --engine dask:2 audit --classifier out/models/tfidf --data madlibs --out out/audit
     """
+    if engine:
+        import os
+
+        os.environ["HARMSCOPE_ENGINE"] = engine
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,94 @@
+"""The end-to-end demo behind ``make demo``: the whole product on embedded defaults, offline.
+
+It drives the same commands a user types (in-process), in the order data flows:
+classifier (clean+noisy strategies) -> audit -> smoke probes -> three models -> scores -> reports.
+Nothing is read from ``../shared``; everything lands in ``--out`` (default ``out/``).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+
+MODELS = [("smollm2", "local:smollm2"), ("refuse", "baseline:refuse"), ("echo", "baseline:echo")]
+
+
+def _step(title: str, args: list[str], timings: list[tuple[str, float]]) -> None:
+    from harmscope.cli import main
+
+    console.rule(f"[bold]{title}")
+    console.print("[dim]$ harmscope " + " ".join(args))
+    t0 = time.perf_counter()
+    try:
+        main.main(args=args, prog_name="harmscope", standalone_mode=False)
+    except SystemExit as exc:  # a command that exits non-zero stops the demo
+        if exc.code not in (0, None):
+            raise
+    timings.append((title, time.perf_counter() - t0))
+
+
+def run_demo(out: Path, *, max_tokens: int = 48, preset: str = "smoke") -> list[tuple[str, float]]:
+    """Run every step; returns ``(step, seconds)`` pairs."""
+    out.mkdir(parents=True, exist_ok=True)
+    t: list[tuple[str, float]] = []
+    model_dir = out / "models" / "toxicity"
+    _step("Compare clean+noisy training strategies on the embedded corpus",
+          ["experiment", "strategies", "--backend", "tfidf", "--clean", "corpus:clean", "--noisy", "corpus:noisy",
+           "--eval", "corpus:eval", "--n-boot", "200", "--out", str(out / "strategies")], t)
+    _step("Train the default toxicity classifier (pretrain on noisy, fine-tune on clean)",
+          ["train", "--backend", "tfidf", "--strategy", "pretrain-finetune", "--clean", "corpus:clean",
+           "--noisy", "corpus:noisy", "--out", str(model_dir)], t)
+    _step("Audit the classifier for identity bias",
+          ["audit", "--classifier", str(model_dir), "--data", "corpus:eval", "--n-boot", "300",
+           "--out", str(out / "audit")], t)
+    probes = out / "probes" / f"{preset}.jsonl"
+    _step(f"Generate the {preset} probe set", ["probes", "generate", "--preset", preset, "--seed", "0",
+                                               "--out", str(probes)], t)
+    runs = []
+    for name, spec in MODELS:
+        run_dir = out / "runs" / name
+        _step(f"Run {spec}", ["run", "--model", spec, "--probes", str(probes), "--max-tokens", str(max_tokens),
+                              "--concurrency", "4", "--out", str(run_dir)], t)
+        _step(f"Score {spec}", ["score", str(run_dir), "--toxicity-classifier", str(model_dir)], t)
+        runs.append(run_dir)
+    for run_dir in runs:
+        _step(f"Report {run_dir.name}", ["report", str(run_dir), "--out", str(out / "reports" / run_dir.name)], t)
+    _step("Compare the three models", ["report", *map(str, runs), "--out", str(out / "reports" / "comparison")], t)
+    _step("Audit report", ["report", str(out / "audit"), "--out", str(out / "reports" / "audit")], t)
+    return t
+
+
+@click.command("demo")
+@click.option("--out", "out_dir", default="out", show_default=True, type=click.Path(file_okay=False))
+@click.option("--max-tokens", default=48, show_default=True, help="Reply length for the local model.")
+@click.option("--preset", default="smoke", show_default=True, help="Probe preset.")
+def demo_command(out_dir: str, max_tokens: int, preset: str) -> None:
+    """Run the whole product on embedded defaults (what ``make demo`` does).
+
+    \b
+    Example:
+      harmscope demo --out out
+    """
+    out = Path(out_dir)
+    t0 = time.perf_counter()
+    timings = run_demo(out, max_tokens=max_tokens, preset=preset)
+    table = Table(title="demo steps")
+    table.add_column("step")
+    table.add_column("seconds", justify="right")
+    for name, sec in timings:
+        table.add_row(name, f"{sec:.1f}")
+    console.print(table)
+    console.print(f"[bold green]done in {time.perf_counter() - t0:.0f} s.[/bold green] Reports:")
+    for p in sorted((out / "reports").rglob("*")):
+        if p.suffix in (".pdf", ".html"):
+            console.print(f"  {p}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    demo_command()
