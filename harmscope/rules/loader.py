@@ -95,7 +95,10 @@ def _parse_file(path: Path) -> _Parsed:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else 1
-        what = (exc.problem or exc.context or "invalid YAML").strip()
+        what = " ".join((exc.problem or exc.context or "invalid YAML").split())
+        ctx = exc.context_mark
+        if exc.context and ctx is not None and ctx.line + 1 != line:
+            what += f" ({' '.join(exc.context.split())} at line {ctx.line + 1})"
         return _Parsed((), (f"{path}:{line}: YAML syntax error: {what}",))
     except yaml.YAMLError as exc:
         first = (str(exc).strip().splitlines() or ["invalid YAML"])[0]
@@ -137,7 +140,7 @@ def _parse_file(path: Path) -> _Parsed:
         )
 
     rules: list[tuple[Rule, int]] = []
-    for i, (item, node) in enumerate(zip(items, seq.value, strict=True)):
+    for i, (item, node) in enumerate(zip(items, seq.value, strict=False)):
         rule, rule_problems = _parse_rule(path, i, item, node, file_group)
         problems.extend(rule_problems)
         if rule is not None:
@@ -176,7 +179,7 @@ def _parse_rule(
             elif err["type"] == "extra_forbidden":
                 msg = "unknown field (allowed: " + ", ".join(k for k in Rule.model_fields if k != "source") + ")"
             else:
-                msg = err["msg"]
+                msg = " ".join(str(err["msg"]).split())
             problems.append(f"{path}:{_locate(node, loc)}: field '{field}': {msg}{who}")
         return None, problems
     return (rule if not problems else None), problems
@@ -237,8 +240,10 @@ def _parse_cached(path: str, mtime_ns: int, size: int) -> _Parsed:
 
 
 def parse_file(path: PathLike) -> _Parsed:
-    """Parse one file (cached by path, modification time and size)."""
+    """Parse one file; built-in files are cached by path, modification time and size."""
     p = Path(path)
+    if p.parent != BUILTIN_DIR:
+        return _parse_file(p)
     try:
         st = p.stat()
     except OSError:
@@ -512,8 +517,13 @@ def load_catalog(
             where[rule.id] = (fname, line)
             seen_in_file.add((fname, rule.id))
     if problems:
-        raise ValidationErrors(problems)
+        raise ValidationErrors([_one_line(p) for p in problems])
     return Catalog(rules, where)
+
+
+def _one_line(text: str) -> str:
+    """Escape control and line-separator characters so a problem stays on one line."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 @functools.lru_cache(maxsize=1)
