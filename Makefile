@@ -8,7 +8,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: demo test install lint perf clean browser
+.PHONY: demo test install lint perf clean browser fonts
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -26,10 +26,14 @@ install: $(STAMP)
 browser:
 	@command -v chromium >/dev/null 2>&1 || { (apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null) || echo "chromium not installed: browser tests will be skipped"; }
 
-demo: install
+# Wide-coverage fonts for PDF reports (CJK, Devanagari, emoji); optional, DejaVu from matplotlib is the base.
+fonts:
+	@test -f /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc || { (apt-get update -qq && apt-get install -y -qq fonts-wqy-zenhei fonts-noto-core fonts-symbola poppler-utils >/dev/null) || echo "extra fonts not installed: CJK/Devanagari/emoji fall back to boxes in PDFs"; }
+
+demo: install fonts
 	$(BIN)/harmscope demo --out out
 
-test: install browser
+test: install browser fonts
 	$(BIN)/ruff check harmscope tests perf
 	$(BIN)/python -m pytest -q -p no:cacheprovider --timeout 900
 
