@@ -372,7 +372,7 @@ def _intersections(
                         "group_a": ta,
                         "axis_b": b,
                         "group_b": tb,
-                        "n": int(n),
+                        "count": int(n),
                         "reason": f"skipped: n={int(n)} below min_size={min_size}",
                     }
                 )
@@ -381,6 +381,8 @@ def _intersections(
         keep = long.set_index([a, b]).index.isin(big.index)
         mf = metric_frame(long[keep], [a, b], threshold)
         for (ta, tb), r in mf.by_group.iterrows():
+            if not np.isfinite(r["count"]) or r["count"] == 0:
+                continue  # MetricFrame lists every combination, including empty ones
             rows.append(
                 {
                     "axis_a": a,
