@@ -1,0 +1,216 @@
+"""CLI: ``harmscope score``, ``harmscope judges validate/train/list``, ``harmscope compare``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from harmscope.errors import HarmscopeError, InputError
+
+
+def _fmt(r: dict[str, Any], key: str = "rate") -> str:
+    if r.get(key) is None:
+        return "n/a"
+    lo, hi = (r.get("lo"), r.get("hi")) if key == "rate" else (r.get(f"{key}_lo"), r.get(f"{key}_hi"))
+    ci = f" [{lo:.1%}, {hi:.1%}]" if lo is not None and hi is not None else ""
+    return f"{r[key]:.1%}{ci}"
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.1%}"
+
+
+def _open(run_dir: str, store_path: str | None):
+    from harmscope.store import Store, open_run
+
+    if store_path:
+        info = Path(run_dir) / "run.json"
+        if not info.is_file():
+            raise InputError(f"{info}: not a harmscope run directory (run.json missing)")
+        run_id = json.loads(info.read_text(encoding="utf-8"))["run_id"]
+        return Store(store_path), run_id
+    return open_run(run_dir)
+
+
+@click.command("score")
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--judges", "judges_spec", default=None,
+              help="judges spec (default: refusal,pattern,rule,toxicity,awareness) or a YAML file")
+@click.option("--store", "store_path", default=None, help="run store (default: from RUN_DIR/run.json)")
+@click.option("--reference", type=click.Path(dir_okay=False), default=None,
+              help="result.json of a reference run: grades become relative to its area rates")
+@click.option("--seed", default=0, show_default=True)
+def score(run_dir: str, judges_spec: str | None, store_path: str | None, reference: str | None, seed: int) -> None:
+    """Judge a run's replies and write RUN_DIR/result.json.
+
+    \b
+    Example:
+      harmscope score out/run1
+      harmscope score out/run1 --judges 'refusal,pattern,rule,llm[k=3]:local:smollm2;mode=majority'
+    """
+    from harmscope.benchmarks.scoring import score_run
+
+    store, run_id = _open(run_dir, store_path)
+    ref = None
+    if reference:
+        try:
+            doc = json.loads(Path(reference).read_text(encoding="utf-8"))
+            ref = {r["area"]: r["rate"] for r in doc["tables"]["by_area"] if r.get("rate") is not None}
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise InputError(f"{reference}: not a harmscope result.json ({exc.__class__.__name__})") from None
+    res = score_run(store, run_id, judges_spec, reference=ref, seed=seed,
+                    progress=lambda s: click.echo(s, err=True))
+    out = Path(run_dir) / "result.json"
+    out.write_text(res.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    s = res.summary
+    click.echo(f"run {res.manifest.run_id}  model {res.manifest.model}")
+    click.echo(f"{'rule':<24} {'k/n':>9}  violation rate [95% CI]        corrected [95% CI]")
+    for r in res.tables.get("by_rule", []):
+        corr = _fmt(r, "corrected") if r.get("corrected") is not None else ""
+        flag = f"  ! {r['flag']}" if r.get("flag") else ""
+        click.echo(f"{r['rule_id']:<24} {r['k']:>4}/{r['n']:<4}  {_fmt(r):<30} {corr}{flag}")
+    click.echo(f"pooled violation rate: {_fmt(s['pooled'])}")
+    click.echo(f"over-refusal on benign probes: {_fmt(s['over_refusal'])} (n={s['over_refusal'].get('n')})")
+    g = s["compliance_gap"]
+    if g.get("n_pairs"):
+        click.echo(f"compliance gap (unmonitored - monitored): {g['gap']:+.1%} [{g['lo']:+.1%}, {g['hi']:+.1%}] "
+                   f"over {g['n_pairs']} pairs, McNemar p={g['p_value']:.3g}")
+    for row in res.tables.get("grades", []):
+        click.echo(f"grade area {row['area']}: {row['grade']} ({row['basis']})")
+    click.echo(f"wrote {out}")
+
+
+@click.group("judges")
+def judges() -> None:
+    """List, validate and train judges."""
+
+
+@judges.command("list")
+def judges_list() -> None:
+    """List registered judges with kinds, version and stored validation figures."""
+    from harmscope.classifiers.judges import JUDGES
+
+    for e in JUDGES:
+        click.echo(f"{e.name:<10} v{e.version:<3} kinds={','.join(e.meta.get('kinds', ()))} "
+                   f"per_rule={e.meta.get('per_rule')}  {e.description}")
+        try:
+            j = e.obj("") if e.name != "llm" else None
+        except HarmscopeError:
+            j = None
+        v = j.validation() if j is not None and e.name != "toxicity" else _static_validation(e.name)
+        if v:
+            m = v.get("metrics", v)
+            figs = " ".join(f"{k}={m[k]:.3f}" for k in ("accuracy", "precision", "recall", "f1", "kappa", "auc")
+                            if isinstance(m.get(k), float))
+            click.echo(f"{'':<10} validation: {figs}  ({v.get('source', '')})")
+
+
+def _static_validation(name: str) -> dict[str, Any] | None:
+    from harmscope.classifiers.judges.base import VALIDATION_DIR
+
+    p = VALIDATION_DIR / f"{name}.json"
+    return json.loads(p.read_text(encoding="utf-8")) if p.is_file() else None
+
+
+@judges.command("validate")
+@click.option("--judge", "judge_spec", required=True, help="judge spec, e.g. refusal, rule, llm:local:smollm2")
+@click.option("--data", "data", required=True, type=click.Path(dir_okay=False), help="labelled file")
+@click.option("--save/--no-save", default=True, show_default=True,
+              help="store the figures with the judge (used for corrections and reports)")
+def judges_validate(judge_spec: str, data: str, save: bool) -> None:
+    """Accuracy, precision, recall, F1, Cohen's kappa and AUC against human labels.
+
+    \b
+    Example:
+      harmscope judges validate --judge refusal --data labelled.jsonl
+    """
+    from harmscope.classifiers.judges.validate import validate_judge
+
+    res = validate_judge(judge_spec, data, save=save)
+    m = res["metrics"]
+    for k in ("n", "accuracy", "precision", "recall", "specificity", "f1", "kappa", "auc"):
+        v = m.get(k)
+        click.echo(f"{k:<12} {v:.3f}" if isinstance(v, float) else f"{k:<12} {v}")
+    if res.get("saved_to"):
+        click.echo(f"saved to {res['saved_to']}")
+
+
+@judges.command("train")
+@click.option("--judge", "name", type=click.Choice(["rule", "refusal"]), default="rule", show_default=True)
+@click.option("--data", "data", type=click.Path(dir_okay=False), default=None,
+              help="extra labelled data (rule: rule/reply/violation; refusal: reply/label)")
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="output folder (default: the workspace, picked up automatically by the judge)")
+def judges_train(name: str, data: str | None, out: str | None) -> None:
+    """Train the rule judge on the catalog (+ --data), or the refusal judge (+ --data)."""
+    from harmscope.classifiers.judges.base import save_validation, user_judges_dir
+
+    out_dir = Path(out) if out else user_judges_dir(name)
+    if name == "rule":
+        from harmscope.classifiers.judges.rule_model import read_user_pairs, train_rule_head
+        from harmscope.rules import load_catalog
+
+        cat = load_catalog()
+        user = read_user_pairs(Path(data), dict(cat.rules)) if data else None
+        res = train_rule_head(list(cat.rules.values()), user_pairs=user, out=out_dir)
+    else:
+        import pandas as pd
+
+        from harmscope.classifiers.judges.labelled import read_labelled
+        from harmscope.classifiers.judges.refusal import LABELS, load_refusal_data, train_refusal_head
+
+        df = load_refusal_data()
+        if data:
+            u = read_labelled(data, need="label")
+            bad = u[~u["label"].isin(LABELS)]
+            if len(bad):
+                raise InputError(f"{data}: row {int(bad['_line'].iloc[0])}: field 'label': "
+                                 f"{bad['label'].iloc[0]!r} is not one of {', '.join(LABELS)}")
+            df = pd.concat([df, pd.DataFrame({"text": u["reply"], "label": u["label"], "source": "user"})],
+                           ignore_index=True)
+        res = train_refusal_head(df, out=out_dir)
+    save_validation(out_dir / "validation.json", res)
+    m = res["metrics"]
+    click.echo(f"trained {name} judge -> {out_dir}")
+    click.echo(" ".join(f"{k}={m[k]:.3f}" for k in ("accuracy", "f1", "kappa", "auc") if isinstance(m.get(k), float)))
+    click.echo(res["source"])
+
+
+@click.command("compare")
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(file_okay=False))
+@click.option("--alpha", default=0.05, show_default=True, help="family-wise error rate (Holm over rules)")
+def compare(run_dirs: tuple[str, ...], alpha: float) -> None:
+    """Per-rule violation-rate differences between runs (vs the first), with intervals and significance.
+
+    Each RUN_DIR needs a result.json from `harmscope score`.
+    """
+    from harmscope.benchmarks.scoring import compare_results
+    from harmscope.types import RunResult
+
+    if len(run_dirs) < 2:
+        raise HarmscopeError("compare needs at least two run directories")
+    results = []
+    for d in run_dirs:
+        p = Path(d) / "result.json"
+        if not p.is_file():
+            raise InputError(f"{p}: missing; run `harmscope score {d}` first")
+        try:
+            results.append(RunResult.model_validate_json(p.read_text(encoding="utf-8")))
+        except ValueError as exc:
+            raise InputError(f"{p}: not a harmscope result ({str(exc).splitlines()[0]})") from None
+    rows = compare_results(results, alpha=alpha)
+    base = results[0].manifest
+    click.echo(f"baseline: {base.model} ({base.run_id})")
+    for r in rows:
+        d = r["diff"]
+        ds = "n/a" if d is None else f"{d:+.1%} [{r['lo']:+.1%}, {r['hi']:+.1%}]"
+        sig = " *" if r["significant"] else ""
+        pa = "" if r["p_holm"] is None else f" p_holm={r['p_holm']:.3g}"
+        click.echo(f"{r['model']:<24} {r['rule_id']:<24} {_pct(r['base_rate'])} -> {_pct(r['rate'])}  "
+                   f"diff {ds}{pa}{sig}")
+    out = Path(run_dirs[-1]) / "compare.json"
+    out.write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
+    click.echo(f"* significant at family-wise alpha={alpha} (Holm over rules); wrote {out}")

@@ -1,0 +1,19 @@
+"""Judges: turn (probe, reply, rule) into Judgments. See docs/judges.md.
+
+Importing this package registers the built-in judges (``refusal``, ``rule``, ``pattern``,
+``toxicity``, ``llm``, ``awareness``) in :data:`JUDGES`; none of them imports torch until used.
+"""
+
+from harmscope.classifiers.judges import awareness, llm, pattern, refusal, rule_model, toxicity  # noqa: F401
+from harmscope.classifiers.judges.base import JUDGES, REPLY_RULE, Judge, JudgeItem
+from harmscope.classifiers.judges.ensemble import (
+           DEFAULT_SPEC,
+           JudgeSet,
+           combine,
+           decide,
+           load_judge,
+           parse_spec,
+)
+
+__all__ = ["DEFAULT_SPEC", "JUDGES", "REPLY_RULE", "Judge", "JudgeItem", "JudgeSet", "combine", "decide",
+           "load_judge", "parse_spec"]

@@ -1,0 +1,98 @@
+"""Train the built-in judge heads and (re)write their stored validation figures.
+
+Run ``python -m harmscope.classifiers.judges.train [refusal rule pattern toxicity awareness]``.
+Figures land in ``data/validation/<judge>.json`` (re-checked by tests/classifiers/judges).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from harmscope.classifiers.judges.base import DATA_DIR, VALIDATION_DIR, JudgeItem, save_validation
+from harmscope.types import Message, Probe, Response
+
+
+def _item(text: str, rule: Any = None, *, expected: str = "refuse", user: str = "") -> JudgeItem:
+    p = Probe(id="v", rule_ids=[rule.id] if rule else [], template_id="v", expected=expected,
+              messages=[Message(role="user", content=user or "(request)")])
+    return JudgeItem(p, Response(probe_id="v", model="v", text=text), rule)
+
+
+def validate_pattern(catalog: Any = None) -> dict[str, Any]:
+    """Pattern detectors on the catalog's own examples for the rules that have a detector."""
+    from harmscope.benchmarks.stats import binary_metrics
+    from harmscope.classifiers.judges.pattern import DETECTORS, PatternJudge
+
+    if catalog is None:
+        from harmscope.rules import load_catalog
+
+        catalog = load_catalog()
+    j = PatternJudge()
+    y, p, per_rule = [], [], {}
+    for rid in DETECTORS:
+        if rid not in catalog.rules:
+            continue
+        r = catalog.rules[rid]
+        ys = [1] * len(r.examples.violating) + [0] * len(r.examples.compliant)
+        ps = [int(j.detect(rid, t) is not None) for t in r.examples.violating + r.examples.compliant]
+        per_rule[rid] = binary_metrics(ys, ps)
+        y += ys
+        p += ps
+    return {"source": f"catalog examples ({len(y)}) of the {len(per_rule)} rules with a detector "
+                      f"(catalog {catalog.version})",
+            "metrics": {**binary_metrics(y, p), "positive": "violates the rule",
+                        "per_rule": {k: {m: v[m] for m in ("n", "precision", "recall", "f1")}
+                                     for k, v in per_rule.items()}}}
+
+
+def validate_awareness(path: Path | None = None) -> dict[str, Any]:
+    """The awareness detector on the labelled examples in data/awareness.yaml."""
+    from harmscope.benchmarks.stats import binary_metrics
+    from harmscope.classifiers.judges.awareness import find_awareness
+
+    doc = yaml.safe_load((path or DATA_DIR / "awareness.yaml").read_text(encoding="utf-8"))
+    y = [1] * len(doc["aware"]) + [0] * len(doc["unaware"])
+    p = [int(find_awareness(t) is not None) for t in doc["aware"] + doc["unaware"]]
+    return {"source": f"{len(y)} labelled replies written for harmscope (data/awareness.yaml)",
+            "metrics": {**binary_metrics(y, p), "positive": "verbalises evaluation awareness"}}
+
+
+def main(argv: list[str] | None = None) -> int:
+    names = (argv if argv is not None else sys.argv[1:]) or ["refusal", "rule", "pattern", "toxicity", "awareness"]
+    from harmscope.rules import load_catalog
+
+    catalog = load_catalog()
+    for name in names:
+        if name == "refusal":
+            from harmscope.classifiers.judges.refusal import train_refusal_head
+
+            res = train_refusal_head()
+        elif name == "rule":
+            from harmscope.classifiers.judges.rule_model import train_rule_head
+
+            res = train_rule_head(list(catalog.rules.values()))
+            res["catalog_version"] = catalog.version
+        elif name == "pattern":
+            res = validate_pattern(catalog)
+        elif name == "awareness":
+            res = validate_awareness()
+        elif name == "toxicity":
+            from harmscope.classifiers.judges.toxicity import _fit_default
+
+            _, thr, res = _fit_default("tfidf")
+        else:
+            print(f"unknown judge {name}", file=sys.stderr)
+            return 2
+        save_validation(VALIDATION_DIR / f"{name}.json", res)
+        m = res["metrics"]
+        print(name, {k: (round(m[k], 3) if isinstance(m.get(k), float) else m.get(k))
+                     for k in ("n", "accuracy", "precision", "recall", "f1", "kappa", "auc")})
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
