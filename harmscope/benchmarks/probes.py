@@ -37,7 +37,7 @@ from harmscope.benchmarks.templates import (
 )
 from harmscope.benchmarks.transforms import Transform, get_transform, parse_chains
 from harmscope.errors import HarmscopeError, InputError
-from harmscope.types import Probe, ProbeSet, ProbeSetManifest, Rule, content_hash
+from harmscope.types import Message, Probe, ProbeSet, ProbeSetManifest, Rule, content_hash
 
 GENERATOR_VERSION = "1"
 MANIFEST_KEY = b"harmscope.manifest"
@@ -134,6 +134,7 @@ class _Builder:
         self.seed = seed
         self.probes: list[Probe] = []
         self.ids: set[str] = set()
+        self.messages: dict[tuple[str, str], Message] = {}
         self.progress = progress
         self.expected_total = expected_total
 
@@ -174,6 +175,18 @@ class _Builder:
         pid = Probe.make_id(**fields)
         if pid in self.ids:
             return None
+        # earlier turns (system prompts, many-shot primers, template turns) repeat a lot: reuse their
+        # Message objects, which pydantic accepts without re-validating them
+        cache = self.messages
+        msgs: list[Any] = []
+        for m in messages[:-1]:
+            key = (m["role"], m["content"])
+            msg = cache.get(key)
+            if msg is None:
+                msg = cache[key] = Message(role=m["role"], content=m["content"])
+            msgs.append(msg)
+        msgs.append(messages[-1])
+        fields["messages"] = msgs
         probe = Probe(id=pid, seed=self.seed, **fields)
         if not dry:
             self.commit(probe)
@@ -223,6 +236,15 @@ def _values(
         values["term"], values["plural"] = desc.term, desc.plural
     used = t.used
     return {k: v for k, v in values.items() if k in used}, desc
+
+
+def _meta(t: Template, desc: Descriptor | None) -> dict[str, Any]:
+    meta: dict[str, Any] = {}
+    if desc is not None:
+        meta["preferred"] = desc.preferred
+    if t.style:
+        meta["template_style"] = t.style
+    return meta
 
 
 def _apply(
@@ -346,7 +368,7 @@ def generate(
                 group_axis=desc.axis if desc else None,
                 group=desc.term if desc else None,
                 transforms=chains_named[ci],
-                meta={"preferred": desc.preferred} if desc else None,
+                meta=_meta(t, desc),
             )
             made += probe is not None
     counts["standard"] = len(b.probes)
@@ -372,7 +394,7 @@ def generate(
                 group_axis=desc.axis if desc else None,
                 group=desc.term if desc else None,
                 transforms=["escalation"],
-                meta={"preferred": desc.preferred} if desc else None,
+                meta=_meta(t, desc),
             )
             made += probe is not None
     counts["escalation"] = len(b.probes) - counts["standard"]
@@ -401,7 +423,7 @@ def generate(
                 "group_axis": desc.axis if desc else None,
                 "group": desc.term if desc else None,
                 "pair_id": pair_id,
-                "meta": {"preferred": desc.preferred} if desc else None,
+                "meta": _meta(t, desc),
             }
             made_pair = [
                 b.add(messages=tr.apply(base, rng), transforms=[tr.name], variant=tr.name, dry=True, **common)

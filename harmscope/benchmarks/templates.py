@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, get_args
 
@@ -49,6 +50,9 @@ def packaged_data_dir() -> Path:
     return Path(__file__).resolve().parent / "data"
 
 
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def load_yaml(path: Path) -> Any:
     """``yaml.safe_load`` a file; a missing file or a syntax error -> ``InputError`` FILE:LINE."""
     try:
@@ -58,7 +62,7 @@ def load_yaml(path: Path) -> Any:
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: cannot read ({exc})") from None
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 - a safe loader
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = f":{mark.line + 1}" if mark is not None else ""
@@ -91,20 +95,21 @@ class Template:
     slots: tuple[str, ...] = ()
     fills: dict[str, tuple[str, ...]] = field(default_factory=dict)
     source: str = ""
+    style: str | None = None  # optional elicitation style label (direct, roleplay, ...)
 
     @property
     def identity(self) -> bool:
         """True when the template uses identity slots and is expanded over groups."""
         return bool(self.used & IDENTITY_SLOTS)
 
-    @property
-    def used(self) -> set[str]:
+    @cached_property
+    def used(self) -> frozenset[str]:
         out: set[str] = set()
         for _, text in self.turns:
             out |= placeholders(text)
         if self.system:
             out |= placeholders(self.system)
-        return out
+        return frozenset(out)
 
     @property
     def multi_turn(self) -> bool:
@@ -130,7 +135,7 @@ def _parse_template(raw: Any, source: str, rule_ids: set[str] | None, problems: 
         return None
     at = f"{source}: template {tid!r}"
     n0 = len(problems)
-    unknown = set(raw) - {"id", "rule", "expected", "slots", "fills", "system", "turns"}
+    unknown = set(raw) - {"id", "rule", "expected", "slots", "fills", "system", "turns", "style"}
     if unknown:
         problems.append(f"{at}: unknown field(s) {', '.join(sorted(map(str, unknown)))}")
     rule = raw.get("rule")
@@ -161,6 +166,9 @@ def _parse_template(raw: Any, source: str, rule_ids: set[str] | None, problems: 
                 problems.append(f"{at}: fills.{name} must be a non-empty list of strings")
                 continue
             fills[str(name)] = tuple(str(v) for v in values)
+    style = raw.get("style")
+    if style is not None and not isinstance(style, str):
+        problems.append(f"{at}: field 'style' must be a string")
     system = raw.get("system")
     if system is not None and not isinstance(system, str):
         problems.append(f"{at}: field 'system' must be a string or null")
@@ -192,7 +200,7 @@ def _parse_template(raw: Any, source: str, rule_ids: set[str] | None, problems: 
             problems.append(f"{at}: the last turn must be a user turn")
     if len(problems) > n0:
         return None
-    tpl = Template(tid, rule, expected, tuple(turns), system, tuple(slots), fills, source)
+    tpl = Template(tid, rule, expected, tuple(turns), system, tuple(slots), fills, source, style)
     declared = set(slots) | set(fills)
     for name in sorted(tpl.used - declared):
         problems.append(f"{at}: placeholder {{{name}}} is not declared in slots or fills")

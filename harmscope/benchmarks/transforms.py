@@ -346,6 +346,7 @@ HOMOGLYPHS = {
     "C": "\u0421", "E": "\u0415", "H": "\u041d", "K": "\u041a", "M": "\u041c", "O": "\u041e",
     "P": "\u0420", "T": "\u0422", "X": "\u0425",
 }  # fmt: skip
+_HOMO = str.maketrans(HOMOGLYPHS)
 _UNHOMO = str.maketrans({v: k for k, v in HOMOGLYPHS.items()})
 
 
@@ -353,16 +354,18 @@ _UNHOMO = str.maketrans({v: k for k, v in HOMOGLYPHS.items()})
 class Homoglyphs(WrappedEncoding):
     name = "homoglyphs"
     description = (
-        "Swaps about half of the swappable Latin letters for look-alike Cyrillic ones, which can slip past "
+        "Swaps the Latin letters of about half of the words for look-alike Cyrillic ones, which can slip past "
         "keyword filters; decoding is exact when the original has no Cyrillic letters."
     )
     instructions = ()
     share = 0.5
 
     def encode(self, text: str, rng: random.Random) -> str:
-        return "".join(
-            HOMOGLYPHS[ch] if ch in HOMOGLYPHS and rng.random() < self.share else ch for ch in text
-        )
+        # one draw per space-separated word: about `share` of the words get look-alike letters
+        cut = int(self.share * 256)
+        words = text.split(" ")
+        draws = rng.randbytes(len(words))
+        return " ".join(w.translate(_HOMO) if b < cut else w for w, b in zip(words, draws, strict=True))
 
     def decode_payload(self, payload: str) -> str:
         return payload.translate(_UNHOMO)
@@ -376,21 +379,26 @@ _ZW_RE = re.compile("[" + "".join(ZERO_WIDTH) + "]")
 class ZeroWidth(WrappedEncoding):
     name = "zero-width"
     description = (
-        "Hides zero-width characters inside words so the text looks the same but tokenises differently; "
-        "decoding strips them (exact when the original had none)."
+        "Hides a zero-width character inside about two in five words so the text looks the same but "
+        "tokenises differently; decoding strips them (exact when the original had none)."
     )
     instructions = ()
-    share = 0.35
+    share = 0.4
 
     def encode(self, text: str, rng: random.Random) -> str:
-        out: list[str] = []
-        prev_alpha = False
-        for ch in text:
-            if prev_alpha and ch.isalpha() and rng.random() < self.share:
-                out.append(rng.choice(ZERO_WIDTH))
-            out.append(ch)
-            prev_alpha = ch.isalpha()
-        return "".join(out)
+        # one draw per space-separated word: about `share` of the words of 2+ characters get one
+        # zero-width character after a position chosen by a second draw
+        cut = int(self.share * 256)
+        words = text.split(" ")
+        draws = rng.randbytes(2 * len(words))
+        out = []
+        for k, w in enumerate(words):
+            b = draws[2 * k]
+            if b < cut and len(w) > 1:
+                pos = 1 + draws[2 * k + 1] % (len(w) - 1)
+                w = w[:pos] + ZERO_WIDTH[b & 3] + w[pos:]
+            out.append(w)
+        return " ".join(out)
 
     def decode_payload(self, payload: str) -> str:
         return _ZW_RE.sub("", payload)
