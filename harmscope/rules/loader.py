@@ -474,9 +474,23 @@ class Catalog:
 
 
 # ---------------------------------------------------------------- entry point
+#: Order of the built-in groups (roughly by risk area); other files follow alphabetically.
+GROUP_ORDER: tuple[str, ...] = (
+    "discrimination",
+    "toxicity",
+    "privacy",
+    "misinformation",
+    "harmful-assistance",
+    "anthropomorphism",
+    "dialogue",
+)
+
+
 def builtin_files() -> list[Path]:
-    """The built-in catalog files, one per group."""
-    return sorted(f for f in BUILTIN_DIR.iterdir() if f.suffix in _YAML_SUFFIXES)
+    """The built-in catalog files, one per group, in :data:`GROUP_ORDER`."""
+    files = [f for f in BUILTIN_DIR.iterdir() if f.suffix in _YAML_SUFFIXES]
+    rank = {g: i for i, g in enumerate(GROUP_ORDER)}
+    return sorted(files, key=lambda f: (rank.get(f.stem, len(rank)), f.name))
 
 
 def load_catalog(
@@ -498,7 +512,10 @@ def load_catalog(
     rules: dict[str, Rule] = {}
     where: dict[str, tuple[str, int]] = {}
     seen_in_file: set[tuple[str, str]] = set()
-    for f in dict.fromkeys(files):  # a file named twice loads once
+    unique: dict[Path, Path] = {}
+    for f in files:  # a file named twice (even by another spelling) loads once
+        unique.setdefault(f.resolve(), f)
+    for f in unique.values():
         parsed = parse_file(f)
         problems.extend(parsed.problems)
         for rule, line in parsed.rules:

@@ -28,8 +28,8 @@ def test_list_json_combines_filters():
     res = run("list", "--area", "I", "--severity", ">=high", "--format", "json")
     assert res.exit_code == 0, res.output
     rows = json.loads(res.stdout)
-    assert [r["id"] for r in rows] == ["identity-attacks", "private-inference", "threats", "sexual-aggression",
-                                   "hate-harassment"]
+    assert [r["id"] for r in rows] == ["identity-attacks", "threats", "sexual-aggression", "hate-harassment",
+                                   "private-inference"]
     assert all("I" in r["areas"] for r in rows)
 
 

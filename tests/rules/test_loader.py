@@ -111,6 +111,12 @@ def test_user_catalog_instead_of_builtin_and_cli_options():
     assert res.stdout.splitlines()[1].startswith("no-emoji,No emoji,house-style,helpfulness,low,I.4,I,")
 
 
+def test_same_file_twice_loads_once(monkeypatch):
+    monkeypatch.chdir(FIX)
+    cat = load_catalog(["valid_user.yaml", FIX / "valid_user.yaml", "./valid_user.yaml"], builtin=False)
+    assert len(cat) == 2
+
+
 def test_missing_path_and_empty_folder(tmp_path):
     with pytest.raises(InputError, match="no such catalog file"):
         load_catalog(tmp_path / "nope.yaml")
@@ -129,14 +135,14 @@ def cat():
         ("insults", ["insults"]),
         ("threats, insults", ["threats", "insults"]),
         ("insults,threats", ["threats", "insults"]),  # catalog order, not selector order
-        ("no-*", ["no-body", "no-relationship", "no-feelings-opinions", "no-human-identity", "no-identity-persona",
-                  "no-repetition", "no-assumptions", "no-real-world-action", "no-medical-advice", "no-legal-advice",
-                  "no-financial-advice", "no-conspiracies"]),
+        ("no-*", ["no-assumptions", "no-real-world-action", "no-medical-advice", "no-legal-advice",
+                  "no-financial-advice", "no-conspiracies", "no-body", "no-relationship", "no-feelings-opinions",
+                  "no-human-identity", "no-identity-persona", "no-repetition"]),
         ("group:privacy", ["private-information", "private-inference"]),
-        ("area:II", ["hazardous-information", "cyber-weapons", "surveillance", "private-information",
-                     "private-inference"]),
-        ("area:ii", ["hazardous-information", "cyber-weapons", "surveillance", "private-information",
-                     "private-inference"]),
+        ("area:II", ["private-information", "private-inference", "hazardous-information", "cyber-weapons",
+                     "surveillance"]),
+        ("area:ii", ["private-information", "private-inference", "hazardous-information", "cyber-weapons",
+                     "surveillance"]),
         ("risk:V.3", ["no-identity-persona"]),
         ("severity:critical", ["hazardous-information", "self-harm"]),
         ("severity:critical,-self-harm", ["hazardous-information"]),
