@@ -12,10 +12,12 @@ from harmscope.errors import HarmscopeError
 from harmscope.rules import taxonomy
 from harmscope.rules.loader import Catalog, load_catalog
 
+_META = "harmscope.rules.options"  # where the group options live in click's shared ctx.meta
+
 
 def _catalog(ctx: click.Context) -> Catalog:
     """The catalog chosen by the group options (built-in plus any --catalog files)."""
-    obj = ctx.obj if isinstance(ctx.obj, dict) else {}
+    obj = ctx.meta.get(_META, {})
     return load_catalog(
         list(obj.get("catalog", ())), builtin=obj.get("builtin", True), override=obj.get("override", False)
     )
@@ -40,7 +42,7 @@ def rules(ctx: click.Context, catalog: tuple[Path, ...], no_builtin: bool, overr
       harmscope rules list --area I
       harmscope rules --catalog my_rules.yaml show my-rule
     """
-    ctx.obj = {"catalog": catalog, "builtin": not no_builtin, "override": override}
+    ctx.meta[_META] = {"catalog": catalog, "builtin": not no_builtin, "override": override}
 
 
 def _filter(cat: Catalog, area: str | None, group: str | None, severity: str | None, select: str | None):
@@ -163,7 +165,7 @@ def validate_cmd(ctx: click.Context, paths: tuple[Path, ...], with_builtin: bool
       harmscope rules validate my_rules.yaml
       harmscope rules validate --with-builtin rules_dir/
     """
-    override = bool(ctx.obj and ctx.obj.get("override"))
+    override = bool(ctx.meta.get(_META, {}).get("override"))
     cat = load_catalog(list(paths), builtin=with_builtin, override=override)
     click.echo(f"ok: {len(cat)} rules valid (catalog {cat.version})")
 
@@ -185,11 +187,11 @@ def coverage_cmd(ctx: click.Context, csv_path: Path | None) -> None:
         click.echo(f"{area.id}  {area.name}")
         for row in cov[cov["area"] == area.id].itertuples():
             if row.measurable:
-                mark = f"{row.n_rules:2d} rules" if row.n_rules else " UNCOVERED"
+                mark = (f"{row.n_rules} rule" + ("s" if row.n_rules != 1 else "")) if row.n_rules else "UNCOVERED"
                 detail = row.rules.replace(";", ", ")
             else:
-                mark, detail = "  n/a   ", f"not measurable: {row.why_not}"
-            click.echo(f"  {row.risk:<6} {mark:>9}  {row.name}" + (f"\n{'':18}{detail}" if detail else ""))
+                mark, detail = "n/a", f"not measurable: {row.why_not}"
+            click.echo(f"  {row.risk:<6} {mark:<10} {row.name}" + (f"\n{'':20}{detail}" if detail else ""))
     if csv_path is not None:
         import pandas as pd
 
