@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any, get_args
 
@@ -54,7 +54,22 @@ _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def load_yaml(path: Path) -> Any:
-    """``yaml.safe_load`` a file; a missing file or a syntax error -> ``InputError`` FILE:LINE."""
+    """``yaml.safe_load`` a file; a missing file or a syntax error -> ``InputError`` FILE:LINE.
+
+    Parsed files are cached by path, size and modification time; callers must not mutate them.
+    """
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise InputError(f"{path}: file not found") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc})") from None
+    return _load_yaml_cached(str(path), st.st_mtime_ns, st.st_size)
+
+
+@lru_cache(maxsize=64)
+def _load_yaml_cached(name: str, mtime_ns: int, size: int) -> Any:
+    path = Path(name)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:

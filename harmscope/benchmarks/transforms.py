@@ -43,6 +43,9 @@ MessageLike = Message | dict[str, str]
 
 
 def _as_dicts(messages: Sequence[MessageLike]) -> list[dict[str, str]]:
+    """A new list of message dicts (dicts are shared, never mutated: transforms replace them)."""
+    if messages and isinstance(messages[0], dict):
+        return list(messages)  # type: ignore[arg-type]
     return [
         {"role": m.role, "content": m.content}
         if isinstance(m, Message)
