@@ -353,7 +353,7 @@ class FinetuneClassifier(_Base):
         self.tokenizer_ = AutoTokenizer.from_pretrained(path, local_files_only=True)
         self.model_ = BertForSequenceClassification.from_pretrained(
             path, num_labels=len(self.class_names), problem_type="multi_label_classification",
-            local_files_only=True)
+            local_files_only=True, ignore_mismatched_sizes=True)
         self.model_.config.id2label = dict(enumerate(self.class_names))
         self.model_.config.label2id = {n: i for i, n in enumerate(self.class_names)}
         self.model_.to(self._dev())

@@ -56,29 +56,49 @@ TOXIGEN_GROUP_AXES: dict[str, str] = {
     "women": "gender", "mental_disability": "disability", "physical_disability": "disability",
 }
 
-_SURROGATE = re.compile("[\udc80-\udcff]")
+_BAD_CHAR = "\ufffd"
 
 
 # ---------------------------------------------------------------- low-level helpers
+def _valid_utf8(path: Path) -> bool:
+    try:
+        with path.open("rb") as fh:
+            dec = __import__("codecs").getincrementaldecoder("utf-8")()
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                dec.decode(chunk)
+            dec.decode(b"", final=True)
+        return True
+    except UnicodeDecodeError:
+        return False
+
+
 def _read_csv(path: Path, **kw: Any) -> pd.DataFrame:
-    """Read a CSV keeping undecodable bytes as surrogates, so bad rows can be reported."""
+    """Read a CSV; in a file that is not valid UTF-8, undecodable bytes become U+FFFD and the
+    rows holding them are reported as bad (``attrs['bad_utf8']``)."""
     if not path.is_file():
         raise InputError(f"{path}: file not found")
+    ok = _valid_utf8(path)
     try:
-        return pd.read_csv(path, encoding="utf-8", encoding_errors="surrogateescape",
-                           keep_default_na=True, **kw)
+        df = pd.read_csv(path, encoding="utf-8", encoding_errors="strict" if ok else "replace", **kw)
     except pd.errors.EmptyDataError:
         raise InputError(f"{path}: file is empty") from None
     except pd.errors.ParserError as exc:
         msg = str(exc).strip().splitlines()[0]
         raise InputError(f"{path}: cannot parse CSV: {msg}") from None
+    df.attrs["bad_utf8"] = not ok
+    return df
 
 
 def _read_jsonl(path: Path) -> pd.DataFrame:
     if not path.is_file():
         raise InputError(f"{path}: file not found")
     rows: list[dict[str, Any]] = []
-    raw = path.read_bytes().decode("utf-8", errors="surrogateescape")
+    data = path.read_bytes()
+    try:
+        raw = data.decode("utf-8")
+        ok = True
+    except UnicodeDecodeError:
+        raw, ok = data.decode("utf-8", errors="replace"), False
     for i, line in enumerate(raw.splitlines(), start=1):
         if not line.strip():
             continue
@@ -91,7 +111,9 @@ def _read_jsonl(path: Path) -> pd.DataFrame:
         rows.append(obj)
     if not rows:
         raise InputError(f"{path}: file is empty")
-    return pd.DataFrame(rows)
+    df = pd.DataFrame(rows)
+    df.attrs["bad_utf8"] = not ok
+    return df
 
 
 def read_any(path: str | Path, fmt: str | None = None, **csv_kw: Any) -> pd.DataFrame:
@@ -143,8 +165,12 @@ def _to_fraction(values: pd.Series, col: str, source: str, bad: dict[int, str]) 
     return out
 
 
-def _check_text(texts: pd.Series, col: str, source: str, bad: dict[int, str]) -> pd.Series:
+def _check_text(texts: pd.Series, col: str, source: str, bad: dict[int, str],
+                bad_utf8: bool | None = None) -> pd.Series:
+    """Flag missing, empty and (in a file that is not valid UTF-8) undecodable texts."""
     word = _row_word(source)
+    if bad_utf8 is None:
+        bad_utf8 = bool(texts.attrs.get("bad_utf8", False))
     out = texts.astype(object)
     for i, t in enumerate(out.tolist()):
         if t is None or (isinstance(t, float) and np.isnan(t)):
@@ -153,7 +179,7 @@ def _check_text(texts: pd.Series, col: str, source: str, bad: dict[int, str]) ->
             out.iat[i] = str(t)
         elif not t.strip():
             bad.setdefault(i, f"{source}: {word} {i + 1}: column {col!r}: text is empty")
-        elif _SURROGATE.search(t):
+        elif bad_utf8 and _BAD_CHAR in t:
             bad.setdefault(i, f"{source}: {word} {i + 1}: column {col!r}: text is not valid UTF-8")
     return out
 
