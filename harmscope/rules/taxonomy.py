@@ -263,6 +263,7 @@ AXES: tuple[str, ...] = (
     "family-status",
     "neurodiversity",
     "language-dialect",
+    "immigration-status",
 )
 
 #: Judge kinds a rule may list in ``judges``.

@@ -47,7 +47,7 @@ def test_every_problem_of_a_file_is_reported_once_per_line():
     assert lines == [
         f"error: {FIX / 'wrong_type.yaml'}:13: field 'characteristics.axes.1': unknown axis 'star-sign' "
         "(known: gender-and-sex, sexual-orientation, race-ethnicity, nationality, religion, disability, age, "
-        "body-type, socioeconomic-class, political-ideology, family-status, neurodiversity, language-dialect) "
+        "body-type, socioeconomic-class, political-ideology, family-status, neurodiversity, language-dialect, immigration-status) "
         "(rule 'wrong-type')",
         f"error: {FIX / 'wrong_type.yaml'}:14: field 'severity': Input should be 'low', 'medium', 'high' or "
         "'critical' (rule 'wrong-type')",

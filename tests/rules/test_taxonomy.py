@@ -39,7 +39,7 @@ def test_unknown_ids_raise_harmscope_error():
 
 
 def test_vocabularies():
-    assert len(taxonomy.AXES) == 13 and len(set(taxonomy.AXES)) == 13
+    assert len(taxonomy.AXES) == 14 and len(set(taxonomy.AXES)) == 14
     assert "neurodiversity" in taxonomy.AXES and "language-dialect" in taxonomy.AXES
     assert taxonomy.RECIPIENTS == ("subject", "reader", "author", "society")
     assert taxonomy.SCOPES == ("instance", "distributional")
