@@ -9,7 +9,7 @@ import pytest
 
 from harmscope.benchmarks.lexicon import load_lexicon
 from harmscope.benchmarks.presets import PRESETS
-from harmscope.benchmarks.probes import generate, is_probe_measurable, write_probes
+from harmscope.benchmarks.probes import generate, is_probe_measurable, read_probes, write_probes
 from harmscope.benchmarks.templates import (
     load_benign,
     load_hints,
@@ -88,12 +88,22 @@ def test_standard_preset_shape(standard) -> None:
     assert standard.manifest.counts.get("shortfall_standard", 0) == 0
     used = {t for p in standard.probes for t in p.transforms}
     assert used == set(TRANSFORMS.names())  # every registered transform is exercised
+    shots = load_manyshot(DATA / "manyshot.yaml") if (DATA / "manyshot.yaml").is_file() else []
+    pairs = set(shots)
+    for p in standard.probes:
+        if p.transforms == ["manyshot"] and len(shots) >= 16:
+            body = [(m.role, m.content) for m in p.messages if m.role != "system"]
+            k = 0
+            while 2 * k + 1 < len(body) and (body[2 * k][1], body[2 * k + 1][1]) in pairs:
+                k += 1
+            assert 8 <= k <= 16
 
 
 def test_smoke_is_deterministic(catalog, smoke, tmp_path) -> None:
     again = generate(catalog, preset="smoke")
-    a = write_probes(smoke, tmp_path / "a.jsonl").read_bytes()
-    assert a == write_probes(again, tmp_path / "b.jsonl").read_bytes()
+    path = write_probes(smoke, tmp_path / "a.jsonl")
+    assert path.read_bytes() == write_probes(again, tmp_path / "b.jsonl").read_bytes()
+    assert read_probes(path) == smoke  # every id re-computed with Probe.make_id
     assert generate(catalog, preset="smoke", seed=1).manifest.set_hash != smoke.manifest.set_hash
 
 
