@@ -48,9 +48,11 @@ def resample_counts(n: int, chunk: BootChunk) -> np.ndarray:
     """
     if n == 0 or chunk.size == 0:
         return np.zeros((chunk.size, n))
-    idx = chunk.rng().integers(0, n, size=(chunk.size, n), dtype=np.int64)
-    idx += (np.arange(chunk.size, dtype=np.int64) * n)[:, None]
-    return np.bincount(idx.ravel(), minlength=chunk.size * n).reshape(chunk.size, n).astype(np.float64)
+    rng = chunk.rng()
+    out = np.empty((chunk.size, n))
+    for b in range(chunk.size):
+        out[b] = np.bincount(rng.integers(0, n, size=n), minlength=n)
+    return out
 
 
 def percentile_ci(samples: np.ndarray, level: float = 0.95, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -17,9 +17,10 @@ Final score = 0.25 overall AUC + 0.25 x (power mean, p = -5, of each of the thre
 
 Every AUC is a weighted Mann-Whitney count computed from one global sort: for each row the
 weight of positives (negatives) with a lower score, plus half the tied weight, is a cumulative
-sum; sums of those per-row figures over a subgroup are one matrix product with the membership
-matrix. Bootstrap resamples enter as row weights (draw counts), so all resamples of a chunk are
-evaluated together; ties are handled exactly as in ``sklearn.metrics.roc_auc_score``.
+sum over the sorted scores; each subgroup figure is then a weighted sum over that group's rows
+only. Bootstrap resamples enter as row weights (draw counts; rows are resampled in score-sorted
+order), so all resamples of a chunk are evaluated together; ties are handled exactly as in
+``sklearn.metrics.roc_auc_score``.
 """
 
 from __future__ import annotations
@@ -96,7 +97,7 @@ class BiasData:
     score: np.ndarray  # sorted scores
     order: np.ndarray  # original row index of each sorted position
     pos: np.ndarray  # float 0/1, sorted
-    member: np.ndarray  # (n, G) float 0/1, sorted
+    member: np.ndarray  # (n, G) bool, sorted
     starts: np.ndarray  # start of each tie block in the sorted scores
     inv: np.ndarray  # tie block of each sorted row
     group_rows: list[np.ndarray]  # sorted positions of each group's rows
@@ -133,10 +134,10 @@ def prepare_bias(
     order = np.argsort(s, kind="mergesort")
     ss = s[order]
     starts, inv = _ties(ss)
-    mem = member[order].astype(np.float64)
+    mem = member[order]
     rows, gstarts, ginv = [], [], []
     for j in range(mem.shape[1]):
-        r = np.flatnonzero(member[order][:, j])
+        r = np.flatnonzero(mem[:, j])
         st, iv = _ties(ss[r])
         rows.append(r)
         gstarts.append(st)
@@ -169,46 +170,66 @@ def _below(w: np.ndarray, starts: np.ndarray, inv: np.ndarray) -> np.ndarray:
     return cum[:, inv]
 
 
+def _rowdot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise dot product of two ``(B, k)`` arrays without a temporary."""
+    return np.einsum("ij,ij->i", a, b)
+
+
 def _stats(data: BiasData, W: np.ndarray) -> dict[str, np.ndarray]:
-    """All figures for weight rows ``W`` (shape ``(B, n)``, sorted order): arrays ``(B, G)`` / ``(B,)``."""
-    pos, neg = data.pos, 1.0 - data.pos
-    M = data.member
+    """All figures for weight rows ``W`` (shape ``(B, n)``, sorted order): arrays ``(B, G)`` / ``(B,)``.
+
+    Full-length work is two cumulative sums (weights of positives / negatives below each row);
+    everything per group only touches that group's rows.
+    """
+    pos = data.pos
     Wp = W * pos
-    Wn = W * neg
+    Wn = W - Wp
     Pb = _below(Wp, data.starts, data.inv)
     Nb = _below(Wn, data.starts, data.inv)
-    W_pos = Wp.sum(1)[:, None]
-    W_neg = Wn.sum(1)[:, None]
-    posNb = Wp * Nb
-    overall_num = posNb.sum(1)
-    Wsp = Wp @ M
-    Wsn = Wn @ M
-    S_posNb = posNb @ M
-    S_negPb = (Wn * Pb) @ M
-    S_posPb = (Wp * Pb) @ M
-    S_negNb = (Wn * Nb) @ M
-    U_sg = np.zeros_like(Wsp)
+    W_pos = Wp.sum(1)
+    W_neg = Wn.sum(1)
+    overall_num = _rowdot(Wp, Nb)
+    B, G = W.shape[0], len(data.group_rows)
+    names = ["Wsp", "Wsn", "S_posNb", "S_negPb", "S_posPb", "S_negNb", "U_sg"]
+    if data.pred is not None:
+        names += ["Wg", "sel", "fp", "fn"]
+    acc = {k: np.zeros((B, G)) for k in names}
     for j, rows in enumerate(data.group_rows):
         if rows.size == 0:
             continue
         Wg = W[:, rows]
         pg = pos[rows]
-        Nbg = _below(Wg * (1.0 - pg), data.group_starts[j], data.group_inv[j])
-        U_sg[:, j] = (Wg * pg * Nbg).sum(1)
+        Wpg = Wg * pg
+        Wng = Wg - Wpg
+        Pbg, Nbg = Pb[:, rows], Nb[:, rows]
+        acc["Wsp"][:, j] = Wpg.sum(1)
+        acc["Wsn"][:, j] = Wng.sum(1)
+        acc["S_posNb"][:, j] = _rowdot(Wpg, Nbg)
+        acc["S_negPb"][:, j] = _rowdot(Wng, Pbg)
+        acc["S_posPb"][:, j] = _rowdot(Wpg, Pbg)
+        acc["S_negNb"][:, j] = _rowdot(Wng, Nbg)
+        acc["U_sg"][:, j] = _rowdot(Wpg, _below(Wng, data.group_starts[j], data.group_inv[j]))
+        if data.pred is not None:
+            dg = data.pred[rows]
+            acc["Wg"][:, j] = Wg.sum(1)
+            acc["sel"][:, j] = Wg @ dg
+            acc["fp"][:, j] = Wng @ dg
+            acc["fn"][:, j] = Wpg @ (1.0 - dg)
+    Wsp, Wsn, U_sg = acc["Wsp"], acc["Wsn"], acc["U_sg"]
+    Wpos, Wneg = W_pos[:, None], W_neg[:, None]
     with np.errstate(divide="ignore", invalid="ignore"):
         out = {
-            "overall_auc": overall_num / (W_pos[:, 0] * W_neg[:, 0]),
+            "overall_auc": overall_num / (W_pos * W_neg),
             "subgroup_auc": U_sg / (Wsp * Wsn),
-            "bpsn_auc": (Wsn * W_pos - S_negPb - U_sg) / ((W_pos - Wsp) * Wsn),
-            "bnsp_auc": (S_posNb - U_sg) / (Wsp * (W_neg - Wsn)),
-            "aeg_pos": 0.5 - (S_posPb - 0.5 * Wsp**2) / (Wsp * (W_pos - Wsp)),
-            "aeg_neg": 0.5 - (S_negNb - 0.5 * Wsn**2) / (Wsn * (W_neg - Wsn)),
+            "bpsn_auc": (Wsn * Wpos - acc["S_negPb"] - U_sg) / ((Wpos - Wsp) * Wsn),
+            "bnsp_auc": (acc["S_posNb"] - U_sg) / (Wsp * (Wneg - Wsn)),
+            "aeg_pos": 0.5 - (acc["S_posPb"] - 0.5 * Wsp**2) / (Wsp * (Wpos - Wsp)),
+            "aeg_neg": 0.5 - (acc["S_negNb"] - 0.5 * Wsn**2) / (Wsn * (Wneg - Wsn)),
         }
         if data.pred is not None:
-            Wg_all = W @ M
-            out["selection_rate"] = (W * data.pred) @ M / Wg_all
-            out["fpr"] = (Wn * data.pred) @ M / Wsn
-            out["fnr"] = (Wp * (1.0 - data.pred)) @ M / Wsp
+            out["selection_rate"] = acc["sel"] / acc["Wg"]
+            out["fpr"] = acc["fp"] / Wsn
+            out["fnr"] = acc["fn"] / Wsp
     # exact zero denominators give inf/nan; make every undefined figure NaN
     for v in out.values():
         v[~np.isfinite(v)] = np.nan
@@ -217,8 +238,7 @@ def _stats(data: BiasData, W: np.ndarray) -> dict[str, np.ndarray]:
 
 def bias_chunk(data: BiasData, chunk: BootChunk) -> dict[str, np.ndarray]:
     """Bootstrap figures for one chunk of resamples (the unit of work a parallel engine maps)."""
-    W = resample_counts(data.n, chunk)[:, data.order]
-    return _stats(data, W)
+    return _stats(data, resample_counts(data.n, chunk))
 
 
 def _serial_map(fn: Callable[[BootChunk], dict[str, np.ndarray]], chunks: list[BootChunk]) -> list[dict]:
@@ -321,7 +341,7 @@ def bias_metrics(
     boot = {k: np.concatenate([p[k] for p in parts], axis=0) if parts else point[k][:0] for k in keys}
 
     G = len(data.names)
-    pos, M = data.pos, data.member.astype(bool)
+    pos, M = data.pos, data.member
     n_g = M.sum(0)
     n_sp = (M & (pos[:, None] > 0)).sum(0)
     n_sn = n_g - n_sp
@@ -357,6 +377,11 @@ def bias_metrics(
         rows.append(row)
     per_group = pd.DataFrame(rows)
     notes: list[str] = []
+    if N_pos == 0 or N_neg == 0:
+        cls = "toxic" if N_neg == 0 else "non-toxic"
+        notes.append(
+            f"every row is {cls} (label threshold {label_threshold}): AUC-based metrics are undefined"
+        )
     skipped = [r["subgroup"] for r in rows if r["skipped"]]
     if skipped:
         notes.append(f"{len(skipped)} group(s) below min_size={min_size} skipped: {', '.join(skipped)}")

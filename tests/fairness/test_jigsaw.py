@@ -174,3 +174,11 @@ def test_bad_inputs_one_line_each() -> None:
         bias_metrics(y, s, g.assign(a=[0, 2, 0, 0, 0, 0, 0, 0, 0]), n_boot=0)
     with pytest.raises(InputError, match="no identity columns"):
         bias_metrics(y, s, g[[]], n_boot=0)
+
+
+def test_single_class_data_is_undefined_not_a_crash() -> None:
+    y, s, g = small()
+    r = bias_metrics(np.ones_like(y), s, g, n_boot=10, min_size=1)
+    assert r.overall["overall_auc"] is None and r.overall["final_score"] is None
+    assert any("every row is toxic" in n for n in r.notes)
+    assert "subgroup_auc undefined: no non-toxic rows in subgroup" in r.per_group.iloc[0]["reason"]
