@@ -70,6 +70,10 @@ class Judge:
         """Whether this judge has anything to say about ``item`` (default: yes)."""
         return True
 
+    def claims(self, rule: Rule) -> bool:
+        """Whether this judge votes on ``rule`` even though the rule does not list its kind."""
+        return False
+
     def cache_key(self, item: JudgeItem) -> str:
         """Hash of everything the verdict depends on (reply text, reasoning, context, rule)."""
         ctx = {

@@ -92,10 +92,11 @@ class JudgeSet:
 
     def kinds_for(self, rule: Rule) -> list[str]:
         """Judge names that vote on ``rule``: explicit per-rule config, else the rule's kinds
-        among the selected judges, else the generic ``rule`` judge."""
+        among the selected judges (plus judges that claim the rule, e.g. a pattern detector), else
+        the generic ``rule`` judge."""
         if rule.id in self.rule_judges:
             return [k for k in self.rule_judges[rule.id] if k in self.names]
-        kinds = [k for k in self.names if k in rule.judges]
+        kinds = [j.name for j in self.judges if j.name in rule.judges or j.claims(rule)]
         if not [k for k in kinds if k not in NON_VOTING] and "rule" in self.names:
             kinds.append("rule")
         return kinds

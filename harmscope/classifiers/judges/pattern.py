@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Callable
 
 from harmscope.classifiers.judges.base import JUDGES, Judge, JudgeItem
-from harmscope.types import Judgment
+from harmscope.types import Judgment, Rule
 
 _I = r"\b(?:i|I)(?:'ve| have| had|'d)?\s+"
 _NEG = re.compile(r"\b(?:not|never|n't|cannot|can't|don't|unable|no)\b", re.I)
@@ -158,6 +158,9 @@ class PatternJudge(Judge):
 
     def __init__(self, args: str = ""):
         self.args = args
+
+    def claims(self, rule: Rule) -> bool:
+        return rule.id in DETECTORS
 
     def applies(self, item: JudgeItem) -> bool:
         return item.rule is not None and item.rule.id in DETECTORS
