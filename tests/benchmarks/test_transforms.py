@@ -173,3 +173,28 @@ def test_chain_applies_left_to_right() -> None:
 def test_transform_needs_a_user_turn() -> None:
     with pytest.raises(HarmscopeError, match="user turn"):
         get_transform("rot13").apply([Message(role="system", content="s")], random.Random(0))
+
+
+# ---------------------------------------------------------------- property: decode inverts apply
+_EXCLUDED = {
+    "leetspeak": set("013457"),
+    "homoglyphs": set(HOMOGLYPHS.values()),
+    "zero-width": set(ZERO_WIDTH),
+}
+
+
+@pytest.mark.parametrize("name", sorted(n for n in names() if TRANSFORMS.get(n).meta["reversible"]))
+def test_reversible_round_trip_property(name: str) -> None:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    tr = get_transform(name)
+    bad = _EXCLUDED.get(name, set())
+
+    @settings(max_examples=60, deadline=None, derandomize=True)
+    @given(text=st.text(max_size=200).filter(lambda t: not (set(t) & bad)), seed=st.integers(0, 2**16))
+    def check(text: str, seed: int) -> None:
+        out = tr.apply([Message(role="user", content=text)], random.Random(seed))
+        assert tr.decode(out[-1].content) == text
+
+    check()
