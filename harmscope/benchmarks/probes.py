@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import random
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -609,9 +610,10 @@ def write_probes(probe_set: ProbeSet, path: str | Path) -> Path:
     path = Path(path)
     suffix = _check_suffix(path)
     manifest = probe_set.manifest.model_dump(mode="json")
+    tmp = path.with_name(f".{path.name}.tmp")  # written in full, then renamed: no half-written files
     try:
         if suffix == ".jsonl":
-            with open(path, "w", encoding="utf-8", newline="\n") as fh:
+            with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
                 fh.write(json.dumps({"manifest": manifest}, ensure_ascii=False, separators=(",", ":")) + "\n")
                 for probe in probe_set.probes:
                     fh.write(probe.model_dump_json() + "\n")
@@ -624,8 +626,10 @@ def write_probes(probe_set: ProbeSet, path: str | Path) -> Path:
             ).replace_schema_metadata(
                 {MANIFEST_KEY: json.dumps(manifest, ensure_ascii=False).encode("utf-8")}
             )
-            pq.write_table(table, path)
+            pq.write_table(table, tmp)
+        os.replace(tmp, path)
     except OSError as exc:
+        tmp.unlink(missing_ok=True)
         raise InputError(f"{path}: cannot write ({exc.strerror or exc})") from None
     return path
 

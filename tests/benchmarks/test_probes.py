@@ -210,6 +210,19 @@ def test_escalation_probes_are_multi_turn(full) -> None:
         assert roles[-3:] == ["user", "assistant", "user"] and p.transforms == ["escalation"]
 
 
+def test_progress_callback(catalog) -> None:
+    calls: list[tuple[int, int]] = []
+    ps = gen(
+        catalog,
+        per_rule=200,
+        transforms="base64;rot13;roleplay;leetspeak",
+        progress=lambda d, t: calls.append((d, t)),
+    )
+    n = len(ps.probes)
+    assert n > 500 and calls[-1] == (n, n)
+    assert [d for d, _ in calls[:-1]] == list(range(500, n + 1, 500))
+
+
 # ---------------------------------------------------------------- argument errors
 @pytest.mark.parametrize(
     "kw, msg",
@@ -233,6 +246,7 @@ def test_bad_arguments(catalog, kw, msg) -> None:
 @pytest.mark.parametrize("suffix", [".jsonl", ".parquet"])
 def test_round_trip(full, tmp_path, suffix) -> None:
     path = write_probes(full, tmp_path / f"set{suffix}")
+    assert sorted(f.name for f in tmp_path.iterdir()) == [f"set{suffix}"]  # no temp file left behind
     back = read_probes(path)
     assert back == full
     assert back.manifest.set_hash == full.manifest.set_hash
