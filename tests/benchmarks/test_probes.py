@@ -212,12 +212,8 @@ def test_escalation_probes_are_multi_turn(full) -> None:
 
 def test_progress_callback(catalog) -> None:
     calls: list[tuple[int, int]] = []
-    ps = gen(
-        catalog,
-        per_rule=200,
-        transforms="base64;rot13;roleplay;leetspeak",
-        progress=lambda d, t: calls.append((d, t)),
-    )
+    # packaged content: enough distinct probes for several progress steps
+    ps = generate(catalog, rules="group:toxicity", per_rule=200, progress=lambda d, t: calls.append((d, t)))
     n = len(ps.probes)
     assert n > 500 and calls[-1] == (n, n)
     assert [d for d, _ in calls[:-1]] == list(range(500, n + 1, 500))
