@@ -635,6 +635,8 @@ def write_probes(probe_set: ProbeSet, path: str | Path) -> Path:
 
 
 _JSON_COLS = ("messages", "slots", "meta")
+_PROBE_FIELDS = frozenset(Probe.model_fields)
+_NOT_HASHED = ("id", "seed")
 
 
 def _arrow_schema() -> Any:
@@ -666,8 +668,13 @@ def _validate_probe(raw: Any, where: str) -> Probe:
         err = exc.errors()[0]
         loc = ".".join(str(x) for x in err["loc"]) or "probe"
         raise InputError(f"{where}: field {loc}: {err['msg']}") from None
-    fields = probe.model_dump(mode="json")
-    if Probe.make_id(**fields) != probe.id:
+    # fast path: the raw JSON object already holds every field in canonical form
+    if (
+        len(raw) == len(_PROBE_FIELDS)
+        and _make_id({k: v for k, v in raw.items() if k not in _NOT_HASHED}) == probe.id
+    ):
+        return probe
+    if Probe.make_id(**probe.model_dump(mode="json")) != probe.id:
         raise InputError(f"{where}: field id: probe {probe.id} does not match its content (edited by hand?)")
     return probe
 
