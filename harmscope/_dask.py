@@ -128,7 +128,8 @@ class DaskEngine:
                               "distributed.logging.distributed": "error"}):
             try:
                 cluster = LocalCluster(n_workers=n, threads_per_worker=threads_per_worker, processes=True,
-                                       dashboard_address=":0" if dashboard else None,
+                                       host="127.0.0.1", dashboard_address=":0" if dashboard else None,
+                                       scheduler_kwargs={"dashboard": dashboard, "dashboard_address": ":0"},
                                        silence_logs=40, **kw)
             except Exception as exc:  # noqa: BLE001 - one line for the user
                 raise HarmscopeError(f"cannot start a local Dask cluster with {n} workers: {exc}") from None
@@ -245,11 +246,11 @@ class DaskEngine:
     def submit(self, fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
         return self.client.submit(fn, *args, pure=False, **kw)
 
-    @staticmethod
-    def wait_first(futures: Sequence[Any]) -> tuple[set, set]:
+    def wait_first(self, futures: Sequence[Any]) -> tuple[set, set]:
         from distributed import wait
 
-        res = wait(list(futures), return_when="FIRST_COMPLETED")
+        with self.client.as_current():
+            res = wait(list(futures), return_when="FIRST_COMPLETED")
         return set(res.done), set(res.not_done)
 
     # ------------------------------------------------------------------ teardown
@@ -257,15 +258,23 @@ class DaskEngine:
         if self.closed:
             return
         self.closed = True
+        import logging
+
+        log = logging.getLogger("distributed")
+        level = log.level
+        log.setLevel(logging.ERROR)  # the cluster's shutdown chatter is not news to the user
         try:
-            self.client.close(timeout=10)
-        except Exception:  # noqa: BLE001 - closing must not hide a result
-            pass
-        if self.cluster is not None:
             try:
-                self.cluster.close(timeout=20)
-            except Exception:  # noqa: BLE001
+                self.client.close(timeout=10)
+            except Exception:  # noqa: BLE001 - closing must not hide a result
                 pass
+            if self.cluster is not None:
+                try:
+                    self.cluster.close(timeout=20)
+                except Exception:  # noqa: BLE001
+                    pass
+        finally:
+            log.setLevel(level)
 
     def __enter__(self) -> DaskEngine:
         return self

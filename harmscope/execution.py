@@ -494,9 +494,14 @@ def run_replicas(probe_set: Any, model_specs: Sequence[str], store: Any, *, para
 
     try:
         if todo and preflight:
+            async def check(a: Any) -> None:
+                try:
+                    await a.preflight()
+                finally:
+                    await a.aclose()
+
             for a in adapters:
-                asyncio.run(a.preflight())
-                asyncio.run(a.aclose())
+                asyncio.run(check(a))
         size = batch_size or max(8, 4 * per_endpoint_concurrency)
         queue = deque(todo[i:i + size] for i in range(0, len(todo), size))
         per_endpoint: dict[str, int] = dict.fromkeys(specs, 0)
