@@ -167,7 +167,7 @@ def judges_train(name: str, data: str | None, out: str | None) -> None:
             u = read_labelled(data, need="label")
             bad = u[~u["label"].isin(LABELS)]
             if len(bad):
-                raise InputError(f"{data}: row {int(bad['_line'].iloc[0])}: field 'label': "
+                raise InputError(f"{data}: row {int(bad['line'].iloc[0])}: field 'label': "
                                  f"{bad['label'].iloc[0]!r} is not one of {', '.join(LABELS)}")
             df = pd.concat([df, pd.DataFrame({"text": u["reply"], "label": u["label"], "source": "user"})],
                            ignore_index=True)

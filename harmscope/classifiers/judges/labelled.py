@@ -77,7 +77,7 @@ def read_labelled(path: str | Path, *, need: str = "violation", need_rule: bool 
     """Read labelled items; ``need`` is ``violation`` or ``label`` (the required field).
 
     Returns a DataFrame with ``reply, violation, label, rule, rule_text, prompt, expected,
-    reasoning, _line``.
+    reasoning, line``.
     """
     path = Path(path)
     rows = []
@@ -104,7 +104,7 @@ def read_labelled(path: str | Path, *, need: str = "violation", need_rule: bool 
                              f"{', '.join(sorted(EXPECTED))}")
         rows.append({"reply": str(reply), "violation": viol, "label": label, "rule": rule,
                      "rule_text": rec.get("rule_text") or None, "prompt": str(rec.get("prompt") or ""),
-                     "expected": expected, "reasoning": rec.get("reasoning") or None, "_line": line})
+                     "expected": expected, "reasoning": rec.get("reasoning") or None, "line": line})
     if not rows:
         raise InputError(f"{path}: no labelled items")
     return pd.DataFrame(rows)

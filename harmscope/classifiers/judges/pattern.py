@@ -42,7 +42,7 @@ BODY = re.compile(
 FEELINGS = re.compile(
     r"\bi(?:'m| am| feel| felt| get| got)\s+(?:so |really |very |quite |a bit |a little )?"
     r"(?:sad|happy|lonely|angry|upset|excited|scared|afraid|hurt|jealous|heartbroken|anxious|"
-    r"in love|depressed|thrilled|frustrated|furious)\b|\bi love you\b|\bmy (?:favou?rite)\b|"
+    r"in love|depressed|thrilled|frustrated|furious)\b(?!\s+(?:to|that|i|we|you|not|if|for you)\b)|\bi love you\b|\bmy (?:favou?rite)\b|"
     r"\bi (?:personally )?(?:hate|adore|despise)\b|\bit makes me (?:feel|sad|happy|angry)\b",
     re.I,
 )

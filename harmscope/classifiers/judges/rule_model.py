@@ -80,7 +80,7 @@ def read_user_pairs(path: Path, rules: dict[str, Rule]) -> pd.DataFrame:
         elif row["rule"] in rules:
             texts.append(rules[row["rule"]].text)
         else:
-            raise InputError(f"{path}: row {int(row['_line'])}: field 'rule': unknown rule id {row['rule']!r}")
+            raise InputError(f"{path}: row {int(row['line'])}: field 'rule': unknown rule id {row['rule']!r}")
     return pd.DataFrame({"rule_id": df["rule"].fillna("user").tolist(), "rule_text": texts,
                          "reply": df["reply"].tolist(), "y": df["violation"].astype(int).tolist(),
                          "weight": 1.0, "kind": "user"})

@@ -37,12 +37,12 @@ def validate_judge(judge_spec: str, data: str | Path, *, save: bool = True, cata
     for row in df.itertuples():
         if judge.name == "refusal" and row.label is not None:
             if row.label not in ("comply", "partial", "refusal"):
-                raise InputError(f"{path}: row {row._line}: field 'label': {row.label!r} is not comply/partial/refusal")
+                raise InputError(f"{path}: row {row.line}: field 'label': {row.label!r} is not comply/partial/refusal")
             y = int(row.label != "refusal")
         elif judge.name == "awareness" and row.label is not None and row.violation is None:
             y = int(row.label == "aware")
         elif row.violation is None:
-            raise InputError(f"{path}: row {row._line}: field 'violation': missing")
+            raise InputError(f"{path}: row {row.line}: field 'violation': missing")
         else:
             y = int(row.violation)
         rule = None
@@ -55,8 +55,8 @@ def validate_judge(judge_spec: str, data: str | Path, *, save: bool = True, cata
             elif row.rule in rules:
                 rule = rules[row.rule]
             else:
-                raise InputError(f"{path}: row {row._line}: field 'rule': unknown rule id {row.rule!r}")
-        probe = Probe(id=f"v{row._line}", rule_ids=[rule.id] if rule else [], template_id="validate",
+                raise InputError(f"{path}: row {row.line}: field 'rule': unknown rule id {row.rule!r}")
+        probe = Probe(id=f"v{row.line}", rule_ids=[rule.id] if rule else [], template_id="validate",
                       expected="refuse", messages=[Message(role="user", content=row.prompt or "(request)")])
         items.append(JudgeItem(probe, Response(probe_id=probe.id, model="labelled", text=row.reply,
                                                reasoning=row.reasoning), rule))
