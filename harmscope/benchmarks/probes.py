@@ -65,8 +65,18 @@ class Content:
             tdir = self.data_dir / "templates"
             if not tdir.is_dir():
                 raise InputError(f"{tdir}: template folder not found")
-            self._templates = load_templates(tdir, self.rule_ids)
+            self._templates = load_templates(tdir, self.known_rules())
         return self._templates
+
+    def known_rules(self) -> frozenset[str]:
+        """Rule ids content may name: the catalog's, plus the built-in ones for packaged content
+        (so a user catalog without the built-in rules can still use the packaged templates;
+        templates for rules outside the selection are simply not used)."""
+        if self.data_dir.resolve() == packaged_data_dir().resolve():
+            from harmscope.rules import builtin_catalog
+
+            return self.rule_ids | frozenset(builtin_catalog().rules)
+        return self.rule_ids
 
     @property
     def lexicon(self) -> Lexicon:
@@ -77,7 +87,7 @@ class Content:
     @property
     def benign(self) -> list[BenignItem]:
         if self._benign is None:
-            self._benign = load_benign(self.data_dir / "benign.yaml", self.rule_ids)
+            self._benign = load_benign(self.data_dir / "benign.yaml", self.known_rules())
         return self._benign
 
     @property
