@@ -118,7 +118,7 @@ def print_summary(result: Any, out_dir: Path) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    con = Console()
+    con = Console(width=None if Console().is_terminal else 120)
     o = result.overall
     con.print(f"[bold]harmscope audit[/bold]: {result.classifier} on {result.data} (n={o.get('n')})")
     con.print(

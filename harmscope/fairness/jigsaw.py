@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -336,7 +337,7 @@ def bias_metrics(
     point = _stats(data, np.ones((1, data.n)))
     chunks = bootstrap_chunks(n_boot, seed, chunk_size)
     mapper = map_chunks or _serial_map
-    parts = mapper(lambda c: bias_chunk(data, c), chunks) if chunks else []
+    parts = mapper(partial(bias_chunk, data), chunks) if chunks else []  # picklable for process workers
     keys = list(point)
     boot = {k: np.concatenate([p[k] for p in parts], axis=0) if parts else point[k][:0] for k in keys}
 

@@ -182,3 +182,17 @@ def test_single_class_data_is_undefined_not_a_crash() -> None:
     assert r.overall["overall_auc"] is None and r.overall["final_score"] is None
     assert any("every row is toxic" in n for n in r.notes)
     assert "subgroup_auc undefined: no non-toxic rows in subgroup" in r.per_group.iloc[0]["reason"]
+
+
+def test_chunk_work_pickles_for_process_workers() -> None:
+    import pickle
+    from functools import partial
+
+    y, s, g = random_frame(n=200)
+    data = prepare_bias(y, s, g)
+    (chunk,) = bootstrap_chunks(7, seed=9)
+    fn = pickle.loads(pickle.dumps(partial(bias_chunk, data)))
+    a = fn(pickle.loads(pickle.dumps(chunk)))
+    b = bias_chunk(data, chunk)
+    for k in b:
+        np.testing.assert_array_equal(a[k], b[k])
