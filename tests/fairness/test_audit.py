@@ -245,3 +245,32 @@ def test_cli_audit_scores_col(tmp_path) -> None:
     )
     assert bad.exit_code == 2
     assert f"error: {tmp_path / 'bad.csv'}: row 5, field 'target': label 1.7 is outside [0, 1]" in bad.output
+
+
+def test_audit_with_callable_counterfactual_and_functional(tmp_path) -> None:
+    def scorer(texts: list[str]) -> np.ndarray:  # flags toxic words, and wrongly any sentence naming Muslims
+        return np.array([0.9 if any(w in t.lower() for w in [*TOXIC, "muslim"]) else 0.1 for t in texts])
+
+    suite = pd.DataFrame(
+        {
+            "text": ["you are trash", "muslim neighbours are kind", "what a lovely day"],
+            "gold": [1, 0, 0],
+            "functionality": ["insult", "identity-neutral", "neutral"],
+            "target": ["none", "muslim", "none"],
+        }
+    )
+    df = comments(300, seed=5)
+    res = audit(scorer, df, n_boot=30, min_size=20, functional=suite, lexicon=None)
+    cf = {(r["axis"], r["term"]): r for r in res.tables["counterfactual"]}
+    muslim = [r for (axis, term), r in cf.items() if term.lower() == "muslim"]
+    assert muslim and all(r["flagged"] and r["mean_score"] == pytest.approx(0.9) for r in muslim)
+    axes = {r["axis"]: r for r in res.tables["counterfactual_axes"]}
+    assert axes[muslim[0]["axis"]]["highest"].lower() == "muslim"
+    fun = {(r["by"], r["name"]): r for r in res.tables["functional"]}
+    assert fun[("overall", "all")]["accuracy"] == pytest.approx(2 / 3)
+    assert fun[("functionality", "identity-neutral")]["accuracy"] == 0.0
+    assert fun[("target", "muslim")]["n"] == 1
+    assert any("score as toxic" in n for n in res.notes)
+    assert {"counterfactual.csv", "counterfactual_axes.csv", "functional.csv"} <= {
+        p.name for p in write_audit(res, tmp_path)
+    }

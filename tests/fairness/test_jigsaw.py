@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.metrics import roc_auc_score
 
 from harmscope.errors import InputError
@@ -196,3 +198,26 @@ def test_chunk_work_pickles_for_process_workers() -> None:
     b = bias_chunk(data, chunk)
     for k in b:
         np.testing.assert_array_equal(a[k], b[k])
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 6), st.booleans(), st.booleans()), min_size=4, max_size=60),
+)
+def test_property_matches_sklearn_with_ties(rows: list[tuple[int, bool, bool]]) -> None:
+    s = np.array([r[0] / 6 for r in rows])  # few distinct values: many ties
+    y = np.array([r[1] for r in rows])
+    m = np.array([r[2] for r in rows])
+    r = bias_metrics(y.astype(float), s, pd.DataFrame({"g": m.astype(float)}), n_boot=0, min_size=1)
+    row = r.per_group.iloc[0]
+    pieces = {
+        "subgroup_auc": m,
+        "bpsn_auc": (m & ~y) | (~m & y),
+        "bnsp_auc": (m & y) | (~m & ~y),
+    }
+    for metric, sel in pieces.items():
+        if 0 < y[sel].sum() < sel.sum():
+            assert row[metric] == pytest.approx(roc_auc_score(y[sel], s[sel]), abs=1e-12)
+        else:
+            assert np.isnan(row[metric])
+            assert f"{metric} undefined" in row["reason"] or row["reason"] == "skipped: n=0 below min_size=1"
