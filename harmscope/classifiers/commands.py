@@ -368,12 +368,12 @@ def predict(spec: str, data_spec: str, text_col: str | None, fmt: str | None, on
     from harmscope.classifiers.datasets import read_texts
 
     _quiet_hf()
+    model = load_classifier(spec)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         df = read_texts(data_spec, text_col=text_col, fmt=fmt, on_bad=on_bad)  # type: ignore[arg-type]
     for w in caught:
         click.echo(f"warning: {w.message}", err=True)
-    model = load_classifier(spec)
     t0 = time.perf_counter()
     df = df.copy()
     df["score"] = model.predict_proba(df)[:, 1]

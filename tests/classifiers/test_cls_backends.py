@@ -31,9 +31,9 @@ def test_registry():
 def test_tfidf_clean_beats_chance_on_davidson(data_dir):
     df = read_davidson()
     tr, te = train_test_split(df, test_size=0.3, random_state=0, stratify=df["label"])
-    tr, te = tr.sample(2000, random_state=0), te.sample(3000, random_state=0)
+    tr, te = tr.sample(1500, random_state=0), te.sample(2000, random_state=0)
     auc = roc_auc_score(te["label"], TfidfClassifier().fit(tr, tr["label"]).predict_proba(te)[:, 1])
-    assert auc > 0.92  # measured 0.967 with 2,000 training tweets
+    assert auc > 0.92  # measured 0.96 with 1,500 training tweets
 
 
 def test_tfidf_clean_beats_chance_on_ethos(data_dir):
