@@ -113,6 +113,21 @@ def _fmt(v: Any, lo: Any = None, hi: Any = None) -> str:
     return s
 
 
+def _short_reason(reason: str | None) -> str:
+    """Compact 'm1 undefined: why; m2 undefined: why' into 'why (m1, m2)'."""
+    if not reason:
+        return ""
+    by_why: dict[str, list[str]] = {}
+    other: list[str] = []
+    for part in reason.split("; "):
+        metric, sep, why = part.partition(" undefined: ")
+        if sep:
+            by_why.setdefault(why, []).append(metric)
+        else:
+            other.append(part)
+    return "; ".join(other + [f"{why} ({', '.join(ms)} undefined)" for why, ms in by_why.items()])
+
+
 def print_summary(result: Any, out_dir: Path) -> None:
     """Rich console summary of an AuditResult."""
     from rich.console import Console
@@ -145,7 +160,7 @@ def print_summary(result: Any, out_dir: Path) -> None:
                 _fmt(r.get(m), r.get(m + "_lo"), r.get(m + "_hi"))
                 for m in ("subgroup_auc", "bpsn_auc", "bnsp_auc")
             ],
-            r.get("reason") or "",
+            _short_reason(r.get("reason")),
         )
     con.print(t)
     if result.worst_groups:

@@ -274,3 +274,12 @@ def test_audit_with_callable_counterfactual_and_functional(tmp_path) -> None:
     assert {"counterfactual.csv", "counterfactual_axes.csv", "functional.csv"} <= {
         p.name for p in write_audit(res, tmp_path)
     }
+
+
+def test_cli_reason_compaction() -> None:
+    from harmscope.fairness.commands import _short_reason
+
+    r = "subgroup_auc undefined: no toxic rows in subgroup; bnsp_auc undefined: no toxic rows in subgroup"
+    assert _short_reason(r) == "no toxic rows in subgroup (subgroup_auc, bnsp_auc undefined)"
+    assert _short_reason("skipped: n=3 below min_size=30") == "skipped: n=3 below min_size=30"
+    assert _short_reason(None) == ""
