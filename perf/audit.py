@@ -105,6 +105,7 @@ def main() -> None:
     ap.add_argument("--n-boot", type=int, default=1000)
     ap.add_argument("--fairlearn-boot", type=int, default=50)
     ap.add_argument("--threshold", type=float, default=0.5)
+    ap.add_argument("--full-audit", action=argparse.BooleanOptionalAction, default=True)
     args = ap.parse_args()
     y, s, groups = make_frame(args.rows)
     print(
@@ -128,6 +129,17 @@ def main() -> None:
         f"  lowest BPSN: {worst['subgroup']} {worst['bpsn_auc']:.3f}; "
         f"lowest BNSP: {pg.nsmallest(1, 'bnsp_auc').iloc[0]['subgroup']}"
     )
+    if args.full_audit:
+        from harmscope.fairness import audit
+
+        df = pd.concat([pd.DataFrame({"target": y}), groups], axis=1)
+        t = time.perf_counter()
+        res = audit(s, df, group_cols=list(groups.columns), n_boot=args.n_boot, seed=0, counterfactual=False)
+        full = time.perf_counter() - t
+        print(
+            f"full audit() (Borkan metrics, MetricFrame per group, {len(res.tables['intersections'])} "
+            f"intersection cells with CIs, ROC points): {full:.1f} s"
+        )
     if args.fairlearn_boot:
         fl = time_fairlearn(y, s, groups, args.fairlearn_boot, args.threshold)
         per_fl = fl / args.fairlearn_boot
