@@ -30,6 +30,7 @@ def test_refusal_judge_labels_and_violation_semantics():
     assert [r.violation for r in res] == [False, True, None]  # benign: over-refusal, not a violation
 
 
+@pytest.mark.slow
 def test_refusal_head_cv_reproduces(tmp_path):
     m = train_refusal_head(out=tmp_path, folds=3)["metrics"]
     assert m["auc"] >= 0.97 and m["accuracy"] >= 0.92  # stored 5-fold: auc 0.994, acc 0.956
