@@ -21,12 +21,13 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from harmscope.errors import HarmscopeError
 from harmscope.types import Judgment, Probe, Response, RunManifest, canonical_json
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 STORE_SCHEMA_VERSION = 1
 STORE_FILENAME = "harmscope.sqlite"
@@ -198,6 +199,8 @@ class Store:
 
     def list_runs(self) -> pd.DataFrame:
         """One row per run: id, model, probe set, times, counts (answered, failed, cached)."""
+        import pandas as pd
+
         rows = self._query(
             "SELECT r.run_id, r.model, r.probe_set_hash, r.started_at, r.ended_at, r.manifest,"
             " (SELECT COUNT(*) FROM probes p WHERE p.run_id = r.run_id),"
@@ -300,6 +303,8 @@ class Store:
 
     def replies_frame(self, run_id: str) -> pd.DataFrame:
         """The replies of a run as a DataFrame (one column per :class:`Response` field)."""
+        import pandas as pd
+
         rows = [r.model_dump() for r in self.replies(run_id)]
         return pd.DataFrame.from_records(rows, columns=list(Response.model_fields))
 

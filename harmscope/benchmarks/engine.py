@@ -211,6 +211,13 @@ async def arun_probes(
         "engine": {"concurrency": concurrency, "rate": rate, "tokens_per_min": tokens_per_min,
                    "timeout": timeout, "max_retries": max_retries},
     }
+    jobs_all = [_Job(p, s, Store.reply_key(model_hash, p_hash, p.id, s)) for p in probes for s in range(samples)]
+    status = store.reply_status(j.key for j in jobs_all)
+    cached_keys = [j.key for j in jobs_all if status.get(j.key)]
+    jobs = [j for j in jobs_all if not status.get(j.key)]
+    if jobs and preflight:
+        await model.preflight()  # fail fast, before anything is written
+
     previous = store.get_run(run_id) if store.has_run(run_id) else None
     manifest = RunManifest(
         run_id=run_id, probe_set_hash=ps_hash, model=spec, params=manifest_params,
@@ -218,12 +225,7 @@ async def arun_probes(
         started_at=previous.started_at if previous else _now(), ended_at=None,
     )
     store.add_probes(run_id, probes)
-
-    jobs_all = [_Job(p, s, Store.reply_key(model_hash, p_hash, p.id, s)) for p in probes for s in range(samples)]
-    status = store.reply_status(j.key for j in jobs_all)
-    cached_keys = [j.key for j in jobs_all if status.get(j.key)]
     store.link_replies(run_id, cached_keys)
-    jobs = [j for j in jobs_all if not status.get(j.key)]
     counts = {"total": len(jobs_all), "answered": 0, "failed": 0, "cached": len(cached_keys),
               "missing": len(jobs), "retries": 0}
     manifest.counts = dict(counts)
@@ -231,9 +233,6 @@ async def arun_probes(
     store_path = store.path
     if run_dir is not None:
         write_run_dir(run_dir, run_id, store_path, manifest)
-
-    if jobs and preflight:
-        await model.preflight()
 
     rng = random.Random(seed)
     req_bucket = TokenBucket(rate) if rate else None
@@ -328,6 +327,7 @@ async def arun_probes(
         flush()
         bar.stop()
         manifest.counts = dict(counts)
+        manifest.versions = _versions(model)
         manifest.ended_at = None if interrupted else _now()
         store.save_run(manifest)
         if run_dir is not None:

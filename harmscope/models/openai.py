@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import os
+import ssl
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -22,6 +23,7 @@ from harmscope.models.base import MODELS, GenParams, ModelAdapter, ModelCallErro
 from harmscope.types import Message, Response
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
+POOL_SHARD_SIZE = 8
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524, 529}
 
 
@@ -87,8 +89,10 @@ class OpenAIAdapter(ModelAdapter):
         self.max_tokens_field = max_tokens_field
         self.max_connections = max_connections
         self.connect_timeout = connect_timeout
-        self._client: httpx.AsyncClient | None = None
+        self._clients: list[httpx.AsyncClient] = []
         self._client_loop: asyncio.AbstractEventLoop | None = None
+        self._rr = 0
+        self._ssl: ssl.SSLContext | None = None
 
     def __repr__(self) -> str:
         return f"OpenAIAdapter({self.spec!r})"
@@ -109,22 +113,33 @@ class OpenAIAdapter(ModelAdapter):
         return d
 
     def _get_client(self) -> httpx.AsyncClient:
-        """The HTTP client of the running event loop (a client is bound to the loop that made it)."""
+        """An HTTP client of the running event loop, round-robin over a few small pools.
+
+        httpcore's pool does work proportional to its size on every request, which caps one
+        client at a few hundred requests/s under high concurrency; shards of
+        ``POOL_SHARD_SIZE`` connections keep that cost flat. Clients are bound to the loop that
+        made them, so a new loop (a new ``asyncio.run``) gets new clients.
+        """
         loop = asyncio.get_running_loop()
-        if self._client is not None and self._client_loop is not loop:
-            self._client = None  # made in another (maybe closed) loop: drop it, never reuse it
-        if self._client is None or self._client.is_closed:
-            self._client_loop = loop
-            limits = httpx.Limits(max_connections=self.max_connections,
-                                  max_keepalive_connections=self.max_connections)
-            self._client = httpx.AsyncClient(headers=self._headers, limits=limits,
-                                             timeout=httpx.Timeout(None, connect=self.connect_timeout))
-        return self._client
+        if self._client_loop is not loop or not self._clients or self._clients[0].is_closed:
+            self._client_loop = loop  # clients of another (maybe closed) loop are dropped, never reused
+            n = max(1, -(-self.max_connections // POOL_SHARD_SIZE))
+            per = max(1, -(-self.max_connections // n))
+            limits = httpx.Limits(max_connections=per, max_keepalive_connections=per)
+            if self._ssl is None:
+                self._ssl = httpx.create_ssl_context()  # one context (certifi CAs) shared by the shards
+            self._clients = [
+                httpx.AsyncClient(headers=self._headers, limits=limits, verify=self._ssl,
+                                  timeout=httpx.Timeout(None, connect=self.connect_timeout))
+                for _ in range(n)
+            ]
+        self._rr = (self._rr + 1) % len(self._clients)
+        return self._clients[self._rr]
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        clients, self._clients = self._clients, []
+        for c in clients:
+            await c.aclose()
 
     def body(self, messages: Sequence[Message], params: GenParams) -> dict[str, Any]:
         body: dict[str, Any] = {

@@ -75,3 +75,51 @@ def test_missing_probe_file(tmp_path):
     res = CliRunner().invoke(main, ["run", "--model", "baseline:echo", "--probes", str(tmp_path / "none.jsonl"),
                                     "--out", str(tmp_path / "r")])
     assert res.exit_code == 2 and "none.jsonl" in res.output
+
+
+def test_failed_preflight_writes_nothing(tmp_path, probe_file):
+    store = tmp_path / "s.sqlite"
+    res = CliRunner().invoke(main, ["run", "--model", "openai:m@http://127.0.0.1:1/v1", "--probes",
+                                    str(probe_file), "--out", str(tmp_path / "r"), "--store", str(store)])
+    assert res.exit_code == 2
+    from harmscope.store import Store
+
+    assert Store(store).list_runs().empty and not (tmp_path / "r" / "run.json").exists()
+
+
+def test_ctrl_c_stops_cleanly_and_the_same_command_resumes(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from harmscope.store import Store
+
+    probes = [make_probe(f"slow question {i}") for i in range(150)]
+    path = tmp_path / "p.jsonl"
+    probes_mod.write_probes(probes_mod.make_probe_set(probes, catalog_version="t", seed=0, params={}), path)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2]), "CI": "1"}
+    with FakeChatServer(delay=0.03) as srv:
+        cmd = [sys.executable, "-m", "harmscope.cli", "run", "--model", f"openai:fake@{srv.url}", "--probes",
+               str(path), "--out", str(tmp_path / "run"), "--concurrency", "4"]
+        child = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 60
+        while srv.stats.ok < 30 and time.monotonic() < deadline and child.poll() is None:
+            time.sleep(0.02)
+        child.send_signal(signal.SIGINT)
+        _, err = child.communicate(timeout=30)
+        assert child.returncode == 130, err
+        assert "interrupted: work done so far is saved" in err
+        st, run_id = open_run(tmp_path / "run")
+        part = st.get_run(run_id)
+        n_before = len(st.replies(run_id))
+        assert part.ended_at is None and 0 < n_before < 150
+        assert part.counts["answered"] == n_before and part.counts["missing"] == 150 - n_before
+        out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr
+        assert f"({150 - n_before} answered, {n_before} already stored, 0 failed)" in out.stdout
+    st = Store(st.path)
+    assert st._query("SELECT COUNT(*) FROM replies")[0][0] == 150
+    assert [r.probe_id for r in st.replies(run_id)] == [p.id for p in probes]
