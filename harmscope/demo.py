@@ -55,7 +55,8 @@ def run_demo(out: Path, *, max_tokens: int = 48, preset: str = "smoke") -> list[
         run_dir = out / "runs" / name
         _step(f"Run {spec}", ["run", "--model", spec, "--probes", str(probes), "--max-tokens", str(max_tokens),
                               "--concurrency", "4", "--out", str(run_dir)], t)
-        _step(f"Score {spec}", ["score", str(run_dir), "--toxicity-classifier", str(model_dir)], t)
+        _step(f"Score {spec}", ["score", str(run_dir), "--judges",
+                                f"refusal,pattern,rule,toxicity:{model_dir},awareness"], t)
         runs.append(run_dir)
     for run_dir in runs:
         _step(f"Report {run_dir.name}", ["report", str(run_dir), "--out", str(out / "reports" / run_dir.name)], t)

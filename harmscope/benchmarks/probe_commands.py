@@ -25,7 +25,10 @@ def _check_out(out: Path) -> None:
     if out.is_dir():
         raise HarmscopeError(f"{out}: cannot write: it is a directory")
     if not parent.is_dir():
-        raise HarmscopeError(f"{out}: cannot write: folder {parent} does not exist")
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise HarmscopeError(f"{out}: cannot write: cannot create folder {parent} ({exc.strerror})") from None
     if not os.access(parent, os.W_OK) or (out.exists() and not os.access(out, os.W_OK)):
         raise HarmscopeError(f"{out}: cannot write: permission denied")
 

@@ -80,7 +80,18 @@ def test_generate_errors_exit_2_with_one_line(tmp_path, extra, message) -> None:
     assert not (tmp_path / "x.jsonl").exists()
 
 
-@pytest.mark.parametrize("out", ["missing-folder/x.jsonl", ".", "x.csv"])
+def test_missing_output_folder_is_created(tmp_path) -> None:
+    res = run(*BASE, "--out", str(tmp_path / "new" / "deeper" / "x.jsonl"))
+    assert res.exit_code == 0 and (tmp_path / "new" / "deeper" / "x.jsonl").is_file()
+
+
+def test_output_under_a_file_is_refused(tmp_path) -> None:
+    (tmp_path / "afile").write_text("x")
+    res = run(*BASE, "--out", str(tmp_path / "afile" / "x.jsonl"))
+    assert res.exit_code == 2 and res.stderr.startswith(f"error: {tmp_path / 'afile' / 'x.jsonl'}: cannot write")
+
+
+@pytest.mark.parametrize("out", [".", "x.csv"])
 def test_unwritable_output(tmp_path, out) -> None:
     res = run(*BASE, "--out", str(tmp_path / out))
     assert res.exit_code == 2
