@@ -67,6 +67,8 @@ def main() -> None:
     ap.add_argument("--http-n", type=int, default=5_000, help="probes for the HTTP run")
     ap.add_argument("--smol-n", type=int, default=8, help="probes for each SmolLM2 measurement")
     ap.add_argument("--smol-tokens", type=int, default=32, help="max tokens per SmolLM2 reply")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="CPU threads for torch and llama.cpp (1 is fastest on a shared, loaded CPU)")
     ap.add_argument("--skip-smollm2", action="store_true")
     args = ap.parse_args()
     rows: list[tuple[str, str, str]] = []
@@ -103,7 +105,7 @@ def main() -> None:
     if not args.skip_smollm2:
         sps = make_probe_set(args.smol_n, prefix="Write one sentence about")
         params = GenParams(max_tokens=args.smol_tokens)
-        hf = load_model("local:smollm2")
+        hf = load_model({"spec": "local:smollm2", "threads": args.threads})
         t0 = time.perf_counter()
         hf._load()
         rows.append(("SmolLM2 hf load (GGUF dequantised)", f"{time.perf_counter() - t0:.1f} s", ""))
@@ -117,7 +119,7 @@ def main() -> None:
         llama = subprocess.Popen(
             [sys.executable, "-m", "llama_cpp.server", "--model", str(smollm2_gguf()), "--host", "127.0.0.1",
              "--port", str(port), "--model_alias", "smollm2", "--n_ctx", "4096",
-             "--n_threads", str(min(4, os.cpu_count() or 1))],
+             "--n_threads", str(args.threads), "--n_threads_batch", str(args.threads)],
             stdout=log, stderr=subprocess.STDOUT)
         try:
             url = f"http://127.0.0.1:{port}/v1"
@@ -135,7 +137,7 @@ def main() -> None:
     print(f"{'measure':<{w}}  {'figure':>18}  detail")
     for name, fig, detail in rows:
         print(f"{name:<{w}}  {fig:>18}  {detail}")
-    print(f"(cpu cores: {os.cpu_count()}, load average {os.getloadavg()[0]:.1f})")
+    print(f"(cpu cores: {os.cpu_count()}, threads {args.threads}, load average {os.getloadavg()[0]:.1f})")
 
 
 if __name__ == "__main__":

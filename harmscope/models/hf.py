@@ -55,14 +55,18 @@ def _fingerprint(path: Path) -> str:
 
 @MODELS.register("hf", description="local transformers causal LM (model folder or GGUF file)")
 class HFAdapter(ModelAdapter):
-    """A local causal LM. ``path`` is a model folder or a ``.gguf`` file."""
+    """A local causal LM. ``path`` is a model folder or a ``.gguf`` file.
+
+    ``threads`` sets torch's CPU threads (process-wide); on a shared, busy CPU one thread can be
+    many times faster than several that spin waiting for each other.
+    """
 
     kind = "hf"
     local = True
 
     def __init__(self, path: str | Path, *, device: str | None = None, dtype: str | None = None,
                  batch_size: int = 8, max_wait_ms: float = 5.0, spec_name: str | None = None,
-                 model: Any = None, tokenizer: Any = None):
+                 threads: int | None = None, model: Any = None, tokenizer: Any = None):
         self.path = Path(path)
         if model is None and not self.path.exists():
             raise HarmscopeError(f"hf model path {self.path} does not exist")
@@ -71,6 +75,7 @@ class HFAdapter(ModelAdapter):
         self.dtype = dtype
         self.batch_size = max(1, int(batch_size))
         self.max_wait_ms = max_wait_ms
+        self.threads = threads
         self._spec_name = spec_name
         self._model = model
         self._tok = tokenizer
@@ -111,6 +116,8 @@ class HFAdapter(ModelAdapter):
                 raise HarmscopeError("the hf adapter needs torch and transformers: "
                                      "pip install 'harmscope[neural]'") from exc
             self._torch = torch
+            if self.threads:
+                torch.set_num_threads(int(self.threads))  # process-wide: fewer threads win on a busy CPU
             folder = str(self.path.parent if self.gguf_file else self.path)
             kw: dict[str, Any] = {"gguf_file": self.gguf_file} if self.gguf_file else {}
             try:

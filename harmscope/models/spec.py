@@ -15,8 +15,8 @@ SPEC_HELP = ("openai:MODEL@URL, hf:PATH, local:smollm2, replay:FILE, python:pkg.
 _OPTIONS = {
     "openai": {"api_key_env", "headers", "headers_env", "extra_body", "max_tokens_field", "max_connections",
                "connect_timeout"},
-    "hf": {"device", "dtype", "batch_size", "max_wait_ms"},
-    "local": {"device", "dtype", "batch_size", "max_wait_ms"},
+    "hf": {"device", "dtype", "batch_size", "max_wait_ms", "threads"},
+    "local": {"device", "dtype", "batch_size", "max_wait_ms", "threads"},
 }
 
 

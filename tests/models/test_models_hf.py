@@ -16,6 +16,15 @@ from harmscope.store import Store  # noqa: E402
 
 pytestmark = pytest.mark.neural
 
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    """One torch thread: on a loaded shared CPU, several spin-waiting threads are ~50x slower."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
 TEMPLATE = (
     "{% for m in messages %}<{{ m['role'] }}> {{ m['content'] }} {% endfor %}"
     "{% if add_generation_prompt %}<assistant>{% endif %}"
@@ -139,7 +148,7 @@ def test_bad_model_folder(tmp_path):
 
 @pytest.mark.slow
 def test_smollm2_gguf_greedy_is_deterministic():
-    m = load_model("local:smollm2")
+    m = load_model({"spec": "local:smollm2", "threads": 1})
     p = GenParams(max_tokens=12)
     convs = [messages("What is the capital of France?"), messages("Name a colour.")]
     a = asyncio.run(m.generate_batch(convs, p, probe_ids=["a", "b"]))

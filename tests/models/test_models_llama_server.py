@@ -40,7 +40,8 @@ def llama_server(tmp_path_factory):
     log_path = tmp_path_factory.mktemp("llama") / "server.log"
     log = open(log_path, "w")  # noqa: SIM115 - a file, not a pipe: the server logs a lot
     cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(smollm2_gguf()), "--host", "127.0.0.1",
-           "--port", str(port), "--model_alias", "smollm2", "--n_ctx", "2048", "--n_threads", "2"]
+           "--port", str(port), "--model_alias", "smollm2", "--n_ctx", "2048", "--n_threads", "1",
+           "--n_threads_batch", "1"]  # one thread: spinning threads crawl on a loaded CPU
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
     url = f"http://127.0.0.1:{port}/v1"
