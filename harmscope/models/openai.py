@@ -141,6 +141,13 @@ class OpenAIAdapter(ModelAdapter):
         for c in clients:
             await c.aclose()
 
+    def _scrub(self, text: str) -> str:
+        """``text`` with every secret header value masked (a server may echo what it got)."""
+        for secret in [self._key, *(self._headers[n] for n in self._header_names)]:
+            if secret and len(secret) >= 4:
+                text = text.replace(secret, "***")
+        return text
+
     def body(self, messages: Sequence[Message], params: GenParams) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": self.model,
@@ -170,7 +177,7 @@ class OpenAIAdapter(ModelAdapter):
         t0 = time.perf_counter()
         r = await self._post(self.body(messages, params))
         if r.status_code != 200:
-            snippet = r.text[:200].replace("\n", " ")
+            snippet = self._scrub(r.text[:200].replace("\n", " "))
             raise ModelCallError(
                 f"HTTP {r.status_code}: {snippet}",
                 retryable=r.status_code in RETRY_STATUS,
@@ -183,7 +190,7 @@ class OpenAIAdapter(ModelAdapter):
             msg = choice.get("message") or {}
             content = msg.get("content") or ""
         except (ValueError, KeyError, IndexError, TypeError, AttributeError):
-            raise ModelCallError(f"malformed reply: {r.text[:200]!r}", retryable=True) from None
+            raise ModelCallError(f"malformed reply: {self._scrub(r.text[:200])!r}", retryable=True) from None
         reasoning = msg.get("reasoning_content") or msg.get("reasoning")
         text, think = split_reasoning(content)
         if think:
@@ -219,7 +226,7 @@ class OpenAIAdapter(ModelAdapter):
                                      "(it usually ends in /v1)?")
         if r.status_code in RETRY_STATUS:
             return  # busy or rate-limited now: the run's retries handle it
-        snippet = r.text[:200].replace("\n", " ")
+        snippet = self._scrub(r.text[:200].replace("\n", " "))
         raise HarmscopeError(f"{where} refused a test request (HTTP {r.status_code}): {snippet}")
 
     async def _list_models(self) -> list[str] | None:

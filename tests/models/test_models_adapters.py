@@ -276,3 +276,23 @@ def test_url_redaction_and_retry_after_parsing():
     assert parse_retry_after("3") == 3.0 and parse_retry_after("0.25") == 0.25
     assert parse_retry_after(None) is None and parse_retry_after("soon") is None
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # a date in the past
+
+
+def test_echoed_secret_is_scrubbed_from_errors(monkeypatch):
+    import httpx
+
+    secret = "sk-echo-me-4242"
+    monkeypatch.setenv("ECHO_KEY", secret)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(400, text=f"bad request, you sent {request.headers['authorization']}")
+
+    m = OpenAIAdapter("m", "http://127.0.0.1:9/v1", api_key_env="ECHO_KEY")
+    client = httpx.AsyncClient(transport=httpx.MockTransport(handler), headers=m._headers)
+    monkeypatch.setattr(m, "_get_client", lambda: client)
+    with pytest.raises(ModelCallError) as exc:
+        run(m.generate(messages("x"), GenParams()))
+    assert secret not in str(exc.value) and "Bearer ***" in str(exc.value)
+    with pytest.raises(HarmscopeError) as exc2:
+        run(m.preflight())
+    assert secret not in str(exc2.value)
