@@ -61,16 +61,15 @@ def worker_model(source: tuple[str, str, Any]) -> Any:
     ``bytes``: payload is ``{relative path: bytes}`` of a model folder; ``object``: a fitted estimator.
     """
     kind, key, payload = source
+    if kind == "object":  # already deserialised once per worker by Dask (scattered data)
+        return payload
     with _LOCK:
         model = _MODELS.get(key)
         if model is None:
-            if kind == "object":
-                model = payload
-            else:
-                from harmscope.classifiers.backends import load_classifier
+            from harmscope.classifiers.backends import load_classifier
 
-                spec = str(_materialise(key, payload)) if kind == "bytes" else payload
-                model = load_classifier(spec)
+            spec = str(_materialise(key, payload)) if kind == "bytes" else payload
+            model = load_classifier(spec)
             _MODELS[key] = model
             _LOADS[key] += 1
     return model
@@ -124,8 +123,7 @@ class DaskEngine:
 
         n = n_workers or os.cpu_count() or 1
         kw.pop("connect_timeout", None)
-        with dask.config.set({"distributed.worker.daemon": False,
-                              "distributed.logging.distributed": "error"}):
+        with dask.config.set({"distributed.logging.distributed": "error"}):
             try:
                 cluster = LocalCluster(n_workers=n, threads_per_worker=threads_per_worker, processes=True,
                                        host="127.0.0.1", dashboard_address=":0" if dashboard else None,
@@ -205,6 +203,9 @@ class DaskEngine:
             key = f"object:{uuid.uuid4().hex}"
             return "object", key, self.client.scatter(classifier, broadcast=True, hash=False)
         spec = str(classifier)
+        if spec.startswith("detoxify:") and len(spec) > len("detoxify:"):  # paths as the client sees them
+            spec = "detoxify:" + "::".join(str(Path(x).expanduser().resolve())
+                                           for x in spec[len("detoxify:"):].split("::"))
         p = Path(spec).expanduser()
         if not (p.is_dir() and (p / "model.json").is_file()):
             return "path", f"spec:{spec}", spec  # detoxify:..., a backend name: resolved on the worker

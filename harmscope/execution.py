@@ -245,29 +245,33 @@ def plan_partitions(texts: Sequence[str], partition_size: int = DEFAULT_PARTITIO
 
 def predict_dataset(classifier_spec: Any, texts_or_frame: Any, *, engine: str | Any | None = None,
                     partition_size: int = DEFAULT_PARTITION_SIZE, out_dir: str | Path | None = None,
-                    progress: bool | None = None) -> np.ndarray:
+                    progress: bool | None = None, spec: str | Path | None = None) -> np.ndarray:
     """``predict_proba`` of a classifier over many texts: an ``(n, 2)`` array in input order.
 
     ``classifier_spec``: a model folder / ``detoxify:...`` spec (see ``load_classifier``) or a
     fitted estimator. On the local engine this is ``load_classifier(spec).predict_proba(texts)``
     and nothing else. On Dask, partitions of texts go to the workers, each worker loads the model
-    once (per process cache) and returns scores. With ``out_dir``, Parquet partitions
-    ``part-00000.parquet``... (columns ``row``, ``p0``, ``p1``; ``partition_size`` rows each, input
-    order) are written by the client.
+    once (per process cache) and returns scores. Given an estimator plus ``spec`` (the folder it
+    was loaded from), remote workers load ``spec`` instead of receiving the pickled estimator.
+    With ``out_dir``, Parquet partitions ``part-00000.parquet``... (columns ``row``, ``p0``, ``p1``;
+    ``partition_size`` rows each, input order) are written by the client.
     """
-    texts = _texts(texts_or_frame)
+    if isinstance(texts_or_frame, str):
+        raise HarmscopeError("predict_dataset: give a list of texts, not one string")
     eng, owned = resolve_engine(engine)
     try:
-        if is_local(eng):
+        if is_local(eng):  # exactly the direct call: the input goes to predict_proba untouched
             if isinstance(classifier_spec, str | Path):
                 from harmscope.classifiers.backends import load_classifier
 
                 est = load_classifier(str(classifier_spec))
             else:
                 est = classifier_spec
-            proba = np.asarray(est.predict_proba(texts))
+            proba = np.asarray(est.predict_proba(texts_or_frame))
         else:
-            proba = eng.predict(classifier_spec, texts, partition_size=partition_size, progress=progress)
+            texts = _texts(texts_or_frame)
+            remote = spec if spec is not None and not isinstance(classifier_spec, str | Path) else classifier_spec
+            proba = eng.predict(remote, texts, partition_size=partition_size, progress=progress)
     finally:
         if owned:
             eng.close()

@@ -96,6 +96,8 @@ class _Counting:
 
     def predict_proba(self, texts):
         self.calls += 1
+        if isinstance(texts, pd.DataFrame):
+            texts = texts["text"].tolist()
         p = np.array([(len(t) % 7 + sum(c in "aeiou" for c in t)) / 40.0 for t in texts])
         return np.column_stack([1 - p, p])
 
@@ -116,7 +118,7 @@ def test_predict_dataset_local_calls_predict_proba_once(tmp_path):
 
 def test_predict_dataset_rejects_bad_input():
     with pytest.raises(HarmscopeError, match="'text' column"):
-        ex.predict_dataset(_Counting(), pd.DataFrame({"body": ["x"]}), engine="local")
+        ex._texts(pd.DataFrame({"body": ["x"]}))
     with pytest.raises(HarmscopeError, match="not one string"):
         ex.predict_dataset(_Counting(), "just one", engine="local")
 

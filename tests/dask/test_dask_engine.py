@@ -47,8 +47,13 @@ def test_fitted_estimator_object_is_shipped_once(dask2, tfidf_dir, texts_of):
 
     est = load_classifier(str(tfidf_dir))
     texts, _ = texts_of(400, seed=9)
-    np.testing.assert_array_equal(ex.predict_dataset(est, texts, engine=dask2, partition_size=64),
-                                  est.predict_proba(texts))
+    want = est.predict_proba(texts)
+    np.testing.assert_array_equal(ex.predict_dataset(est, texts, engine=dask2, partition_size=64), want)
+    # with the folder it came from, workers load the folder (cached) instead of receiving the object
+    np.testing.assert_array_equal(ex.predict_dataset(est, texts, engine=dask2, partition_size=64,
+                                                     spec=tfidf_dir), want)
+    loads = dask2.model_loads()
+    assert all(v == 1 for w in loads.values() for v in w.values())
 
 
 def _bias_inputs(n=900, seed=2):
