@@ -51,7 +51,10 @@ def validate_judge(judge_spec: str, data: str | Path, *, save: bool = True, cata
 
             if row.rule_text:
                 base = rules.get(row.rule) if row.rule else next(iter(rules.values()))
-                rule = Rule(**{**base.model_dump(), "id": row.rule or "user-rule", "text": row.rule_text})
+                from harmscope.classifiers.judges.rule_model import USER_TEXT
+
+                rule = Rule(**{**base.model_dump(), "id": row.rule or "user-rule", "text": row.rule_text,
+                               "source": USER_TEXT})
             elif row.rule in rules:
                 rule = rules[row.rule]
             else:

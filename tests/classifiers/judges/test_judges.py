@@ -182,7 +182,9 @@ def test_stored_validation_figures_meet_recorded_levels():
     assert ref["auc"] >= 0.97 and ref["accuracy"] >= 0.93 and ref["kappa"] >= 0.88
     assert ref["accuracy_3class"] >= 0.92
     rule = _val("rule")
-    assert rule["auc"] >= 0.67 and rule["rules"] >= 30  # held-out (unseen) rules
+    # held-out (unseen) rules: few-shot (their other examples as prototypes) and zero-shot (text only)
+    assert rule["auc"] >= 0.90 and rule["kappa"] >= 0.66 and rule["rules"] >= 30
+    assert rule["zero_shot"]["auc"] >= 0.69
     pat = _val("pattern")
     assert pat["precision"] >= 0.95
     aw = _val("awareness")
