@@ -32,6 +32,11 @@ def _maxrss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _cpu_s() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -94,9 +99,13 @@ def main() -> None:
         url = f"http://127.0.0.1:{port}/v1"
         _wait(url, srv)
         hps = make_probe_set(args.http_n, prefix="http question")
+        cpu0 = _cpu_s()
         dt, c = _timed(hps, load_model(f"openai:fake@{url}"), GenParams(max_tokens=16), 64, tmp, "http")
+        cpu = _cpu_s() - cpu0
         rows.append((f"engine, loopback HTTP server, {args.http_n} probes, conc 64",
                      f"{args.http_n / dt:,.0f} req/s", f"{dt:.2f} s, answered {c['answered']}, failed {c['failed']}"))
+        rows.append(("  client CPU per request (ceiling on one free core)", f"{cpu / args.http_n * 1000:.2f} ms",
+                     f"= {args.http_n / cpu:,.0f} req/s per client core"))
     finally:
         srv.terminate()
         srv.wait(10)
