@@ -352,6 +352,15 @@ class Store:
                 (judge, version, reply_hash, rule_id, judgment.model_dump_json()),
             )
 
+    def cache_judgments(self, rows: Iterable[tuple[str, str, str, str, Judgment]]) -> None:
+        """Cache many ``(judge, version, reply_hash, rule_id, judgment)`` rows in one transaction."""
+        with self._tx() as c:
+            c.executemany(
+                "INSERT OR REPLACE INTO judge_cache (judge, version, reply_hash, rule_id, data)"
+                " VALUES (?, ?, ?, ?, ?)",
+                ((j, v, h, r, jm.model_dump_json()) for j, v, h, r, jm in rows),
+            )
+
 
 # ---------------------------------------------------------------------- run directories
 def default_store_path(run_dir: str | Path) -> Path:

@@ -123,6 +123,10 @@ def test_judgments_and_cache(tmp_path):
     st.cache_judgment("toxicity", "1", h, "insults", j1)
     assert st.cached_judgment("toxicity", "1", h, "insults") == j1
     assert st.cached_judgment("toxicity", "2", h, "insults") is None
+    h2 = text_hash("another")
+    st.cache_judgments([("toxicity", "2", h, "insults", j2), ("toxicity", "2", h2, "insults", j1)])
+    assert st.cached_judgment("toxicity", "2", h, "insults") == j2
+    assert st.cached_judgment("toxicity", "2", h2, "insults") == j1
 
 
 def test_run_dir_roundtrip(tmp_path, monkeypatch):
