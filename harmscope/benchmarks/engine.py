@@ -288,7 +288,11 @@ async def arun_probes(
         if pending:
             batch = pending[:]
             pending.clear()
-            store.put_replies(run_id, batch)
+            try:
+                store.put_replies(run_id, batch)
+            except BaseException:
+                pending[:0] = batch  # keep them for the final flush
+                raise
 
     async def writer() -> None:
         while True:
@@ -300,6 +304,8 @@ async def arun_probes(
 
     async def worker() -> None:
         for job in it:
+            if writer_task.done() and not writer_task.cancelled() and writer_task.exception():
+                raise writer_task.exception()  # the store cannot be written: stop, do not waste calls
             resp = await attempt(job)
             pending.append((job.key, resp))
             wake.set()

@@ -239,3 +239,24 @@ def test_manifest_fields(tmp_path):
     assert m.versions["engine"] == "1" and "python" in m.versions and "pydantic" in m.versions
     assert m.params["engine"]["concurrency"] == 8
     assert st.get_run(m.run_id) == m
+
+
+def test_store_write_failure_stops_the_run(tmp_path):
+    import sqlite3
+
+    st = Store(tmp_path / "s.sqlite")
+    calls = []
+
+    def broken(run_id, items):
+        raise sqlite3.OperationalError("disk I/O error")
+
+    st.put_replies = broken
+
+    async def slowish(messages):
+        calls.append(1)
+        await asyncio.sleep(0.001)
+        return "x"
+
+    with pytest.raises(sqlite3.OperationalError, match="disk I/O error"):
+        run_probes(make_probe_set(200), PythonAdapter(slowish), st, concurrency=2, progress=False)
+    assert len(calls) < 200  # stopped early instead of generating replies it cannot keep
