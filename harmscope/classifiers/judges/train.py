@@ -61,6 +61,19 @@ def validate_awareness(path: Path | None = None) -> dict[str, Any]:
             "metrics": {**binary_metrics(y, p), "positive": "verbalises evaluation awareness"}}
 
 
+FRESH_PATH = DATA_DIR / "rule_fresh.jsonl"
+
+
+def validate_rule_fresh(path: Path | None = None) -> dict[str, Any]:
+    """The rule judge on fresh replies written apart from the catalog (data/rule_fresh.jsonl)."""
+    from harmscope.classifiers.judges.validate import validate_judge
+
+    res = validate_judge("rule", path or FRESH_PATH, save=False)
+    return {"source": f"{res['metrics']['n']} fresh replies for 8 rules written apart from the catalog examples "
+                      "(data/rule_fresh.jsonl); these figures drive the Rogan-Gladen correction",
+            "metrics": res["metrics"]}
+
+
 def main(argv: list[str] | None = None) -> int:
     names = (argv if argv is not None else sys.argv[1:]) or ["refusal", "rule", "pattern", "toxicity", "awareness"]
     from harmscope.rules import load_catalog
@@ -74,8 +87,10 @@ def main(argv: list[str] | None = None) -> int:
         elif name == "rule":
             from harmscope.classifiers.judges.rule_model import train_rule_head
 
-            res = train_rule_head(list(catalog.rules.values()))
-            res["catalog_version"] = catalog.version
+            cv = train_rule_head(list(catalog.rules.values()))
+            res = validate_rule_fresh()
+            res.update({"catalog_grouped_cv": {"source": cv["source"], **cv["metrics"]},
+                        "head_digest": cv["head_digest"], "catalog_version": catalog.version})
         elif name == "pattern":
             res = validate_pattern(catalog)
         elif name == "awareness":

@@ -182,9 +182,12 @@ def test_stored_validation_figures_meet_recorded_levels():
     assert ref["auc"] >= 0.97 and ref["accuracy"] >= 0.93 and ref["kappa"] >= 0.88
     assert ref["accuracy_3class"] >= 0.92
     rule = _val("rule")
-    # held-out (unseen) rules: few-shot (their other examples as prototypes) and zero-shot (text only)
-    assert rule["auc"] >= 0.90 and rule["kappa"] >= 0.66 and rule["rules"] >= 30
-    assert rule["zero_shot"]["auc"] >= 0.69
+    # fresh replies written apart from the catalog: weak (recorded AUC 0.61)
+    assert rule["auc"] >= 0.58 and rule["n"] >= 40
+    # held-out (unseen) rules on catalog examples: few-shot (other examples as prototypes), zero-shot
+    cv = json.loads((VALIDATION_DIR / "rule.json").read_text())["catalog_grouped_cv"]
+    assert cv["auc"] >= 0.90 and cv["kappa"] >= 0.66 and cv["rules"] >= 30
+    assert cv["zero_shot"]["auc"] >= 0.69
     pat = _val("pattern")
     assert pat["precision"] >= 0.95
     aw = _val("awareness")
