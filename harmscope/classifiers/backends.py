@@ -176,14 +176,21 @@ class _LinearHead(_Base):
 # ---------------------------------------------------------------- tfidf
 @BACKENDS.register("tfidf", version="1", description="word + char n-gram TF-IDF, logistic regression")
 class TfidfClassifier(_LinearHead):
-    """Word (1-2) and character (2-5, within word bounds) TF-IDF, logistic regression."""
+    """Word (1-2) and character (2-5) n-gram TF-IDF, logistic regression.
+
+    ``vectorizer="hash"`` (default): the vectorised numpy hashing featuriser of
+    :mod:`harmscope.classifiers.fastvec` (``2**bits`` columns per block, no vocabulary, fast);
+    ``"sklearn"``: scikit-learn TfidfVectorizers (word + char_wb, ``max_features``, ``min_df``).
+    """
 
     backend = "tfidf"
 
-    def __init__(self, *, word_ngrams: tuple[int, int] = (1, 2), char_ngrams: tuple[int, int] = (2, 5),
-                 max_features: int = 100_000, min_df: int = 1, sublinear_tf: bool = True,
-                 C: float = 4.0, finetune_C: float | None = None, class_weight: str | None = None,
-                 max_iter: int = 1000, seed: int = 0):
+    def __init__(self, *, vectorizer: str = "hash", word_ngrams: tuple[int, int] = (1, 2),
+                 char_ngrams: tuple[int, int] = (2, 5), bits: int = 18, max_features: int = 100_000,
+                 min_df: int = 1, sublinear_tf: bool = True, C: float = 4.0, finetune_C: float | None = None,
+                 class_weight: str | None = None, max_iter: int = 1000, seed: int = 0):
+        self.vectorizer = vectorizer
+        self.bits = bits
         self.word_ngrams = word_ngrams
         self.char_ngrams = char_ngrams
         self.max_features = max_features
@@ -207,7 +214,18 @@ class TfidfClassifier(_LinearHead):
                                sublinear_tf=self.sublinear_tf, dtype=np.float32)
         return word, char
 
+    def _hasher(self) -> Any:
+        from harmscope.classifiers.fastvec import HashingTfidf
+
+        return HashingTfidf(word_ngrams=tuple(self.word_ngrams), char_ngrams=tuple(self.char_ngrams),
+                            bits=self.bits)
+
     def _prepare(self, texts: list[str]) -> None:
+        if self.vectorizer == "hash":
+            self.hash_ = self._hasher().fit(texts)
+            return
+        if self.vectorizer != "sklearn":
+            raise HarmscopeError(f"tfidf: vectorizer must be 'hash' or 'sklearn', not {self.vectorizer!r}")
         self.word_, self.char_ = self._vectorizers()
         self.word_.fit(texts)
         self.char_.fit(texts)
@@ -215,6 +233,8 @@ class TfidfClassifier(_LinearHead):
     def _features(self, texts: list[str]) -> Any:
         import scipy.sparse as sp
 
+        if hasattr(self, "hash_"):
+            return self.hash_.transform(texts)
         if not hasattr(self, "word_"):
             raise HarmscopeError("tfidf classifier is not fitted")
         return sp.hstack([self.word_.transform(texts), self.char_.transform(texts)], format="csr")
@@ -222,7 +242,9 @@ class TfidfClassifier(_LinearHead):
     def save(self, d: str | Path, *, card: dict[str, Any] | None = None) -> Path:
         d = Path(d)
         d.mkdir(parents=True, exist_ok=True)
-        for name, vec in (("word", self.word_), ("char", self.char_)):
+        if hasattr(self, "hash_"):
+            np.save(d / "idf.npy", self.hash_.idf_, allow_pickle=False)
+        for name, vec in (() if hasattr(self, "hash_") else (("word", self.word_), ("char", self.char_))):
             vocab = sorted(vec.vocabulary_, key=vec.vocabulary_.__getitem__)
             (d / f"{name}_vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
             np.save(d / f"{name}_idf.npy", vec.idf_.astype(np.float64), allow_pickle=False)
@@ -236,8 +258,12 @@ class TfidfClassifier(_LinearHead):
         card = cls._read_card(d)
         params = {k: (tuple(v) if isinstance(v, list) else v) for k, v in card["params"].items()}
         self = cls(**params)
-        self.word_, self.char_ = self._vectorizers()
-        for name, vec in (("word", self.word_), ("char", self.char_)):
+        if self.vectorizer == "hash":
+            self.hash_ = self._hasher()
+            self.hash_.idf_ = np.load(d / "idf.npy", allow_pickle=False)
+        else:
+            self.word_, self.char_ = self._vectorizers()
+        for name, vec in (() if self.vectorizer == "hash" else (("word", self.word_), ("char", self.char_))):
             vocab = json.loads((d / f"{name}_vocab.json").read_text(encoding="utf-8"))
             vec.vocabulary_ = {t: i for i, t in enumerate(vocab)}
             vec.idf_ = np.load(d / f"{name}_idf.npy", allow_pickle=False)

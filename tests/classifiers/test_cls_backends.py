@@ -73,18 +73,38 @@ def test_fit_rejects_bad_labels():
         TfidfClassifier().predict_proba(["a"])
 
 
-def test_tfidf_save_load_identical_without_pickle(tmp_path):
+@pytest.mark.parametrize("vectorizer,files", [
+    ("hash", ["coef.npy", "idf.npy", "model.json"]),
+    ("sklearn", ["char_idf.npy", "char_vocab.json", "coef.npy", "model.json", "word_idf.npy", "word_vocab.json"]),
+])
+def test_tfidf_save_load_identical_without_pickle(tmp_path, vectorizer, files):
     c, e = corpus_split("clean"), corpus_split("eval")
-    m = TfidfClassifier().fit(c, c["label"])
+    m = TfidfClassifier(vectorizer=vectorizer).fit(c, c["label"])
     m.save(tmp_path / "m")
-    files = sorted(p.name for p in (tmp_path / "m").iterdir())
-    assert files == ["char_idf.npy", "char_vocab.json", "coef.npy", "model.json", "word_idf.npy",
-                     "word_vocab.json"]
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == files
     m2 = load_classifier(tmp_path / "m")
-    assert isinstance(m2, TfidfClassifier)
+    assert isinstance(m2, TfidfClassifier) and m2.vectorizer == vectorizer
     np.testing.assert_array_equal(m2.predict_proba(e), m.predict_proba(e))
+    assert roc_auc_score(e["label"], m2.predict_proba(e)[:, 1]) > 0.95
     card = json.loads((tmp_path / "m" / "model.json").read_text())
     assert card["backend"] == "tfidf" and "scikit-learn" in card["versions"]
+
+
+def test_hashing_tfidf_matches_a_hand_computed_example():
+    from harmscope.classifiers.fastvec import HashingTfidf
+
+    v = HashingTfidf(word_ngrams=(1, 1), char_ngrams=(3, 3), bits=20).fit(["ab ab", "cd"])
+    X = v.transform(["ab ab", "AB ab", "zz"]).toarray()
+    np.testing.assert_allclose(X[0], X[1], atol=1e-7)  # lower-cased
+    w = X[0, : 1 << 20]
+    # word block of "ab ab": one column (tf 2, idf ln(3/2)+1), scaled by sqrt(tf * idf^2)
+    idf = np.log(3 / 2) + 1
+    assert np.count_nonzero(w) == 1
+    np.testing.assert_allclose(w.max(), 2 * idf / np.sqrt(2 * idf**2), rtol=1e-5)
+    # char 3-grams of "ab ab": "ab ", "b a", " ab" (tf 1, 1, 1), all present only in doc 0
+    assert np.count_nonzero(X[0, 1 << 20:]) == 3
+    # unseen text: the word "zz" gets idf ln(3/1)+1; no char 3-gram in a 2-char text
+    assert np.count_nonzero(X[2, : 1 << 20]) == 1 and np.count_nonzero(X[2, 1 << 20:]) == 0
 
 
 @pytest.mark.neural
