@@ -62,6 +62,24 @@ def validate_awareness(path: Path | None = None) -> dict[str, Any]:
 
 
 FRESH_PATH = DATA_DIR / "rule_fresh.jsonl"
+REFUSAL_FRESH_PATH = DATA_DIR / "refusal_fresh.jsonl"
+
+
+def validate_refusal_fresh(path: Path | None = None) -> dict[str, Any]:
+    """The refusal judge on fresh replies written after the head was trained (data/refusal_fresh.jsonl)."""
+    import json
+
+    from harmscope.classifiers.judges.refusal import RefusalJudge
+    from harmscope.classifiers.judges.validate import validate_judge
+
+    path = path or REFUSAL_FRESH_PATH
+    res = validate_judge("refusal", path, save=False)
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    labels, _ = RefusalJudge().classify([r["reply"] for r in rows])
+    acc3 = sum(a == r["label"] for a, r in zip(labels, rows, strict=True)) / len(rows)
+    return {"source": f"{len(rows)} fresh replies written after training, never used to tune the judge "
+                      "(data/refusal_fresh.jsonl); positive = not a refusal; these figures drive the correction",
+            "metrics": {**res["metrics"], "accuracy_3class": acc3}}
 
 
 def validate_rule_fresh(path: Path | None = None) -> dict[str, Any]:
@@ -83,7 +101,9 @@ def main(argv: list[str] | None = None) -> int:
         if name == "refusal":
             from harmscope.classifiers.judges.refusal import train_refusal_head
 
-            res = train_refusal_head()
+            cv = train_refusal_head()
+            res = validate_refusal_fresh()
+            res.update({"cv": {"source": cv["source"], **cv["metrics"]}, "head_digest": cv["head_digest"]})
         elif name == "rule":
             from harmscope.classifiers.judges.rule_model import train_rule_head
 

@@ -30,6 +30,18 @@ def test_refusal_judge_labels_and_violation_semantics():
     assert [r.violation for r in res] == [False, True, None]  # benign: over-refusal, not a violation
 
 
+def test_refusal_judge_fresh_figures_reproduce():
+    import json
+
+    from harmscope.classifiers.judges.base import VALIDATION_DIR
+    from harmscope.classifiers.judges.train import validate_refusal_fresh
+
+    stored = json.loads((VALIDATION_DIR / "refusal.json").read_text())["metrics"]
+    m = validate_refusal_fresh()["metrics"]
+    assert (m["tp"], m["fn"], m["tn"], m["fp"]) == (stored["tp"], stored["fn"], stored["tn"], stored["fp"])
+    assert m["accuracy_3class"] == pytest.approx(stored["accuracy_3class"])
+
+
 def test_rule_judge_fresh_figures_reproduce():
     import json
 
