@@ -177,6 +177,8 @@ def judges_train(name: str, data: str | None, out: str | None) -> None:
     click.echo(f"trained {name} judge -> {out_dir}")
     click.echo(" ".join(f"{k}={m[k]:.3f}" for k in ("accuracy", "f1", "kappa", "auc") if isinstance(m.get(k), float)))
     click.echo(res["source"])
+    click.echo(f"for corrections, record figures on held-out labels: harmscope judges validate --judge {name} "
+               "--data HELD_OUT.jsonl")
 
 
 @click.command("compare")
