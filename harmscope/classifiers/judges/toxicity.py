@@ -19,18 +19,23 @@ from harmscope.types import Judgment
 
 CORPUS_N = 6000
 CORPUS_SEED = 0
+CACHE_VERSION = "3"  # bump when the fitting recipe changes
 
 
 def calibrate_threshold(y: np.ndarray, s: np.ndarray) -> float:
-    """The score threshold maximising F1 on (y, s); ties go to the higher threshold."""
+    """The cut point (midway between adjacent scores) maximising F1 on (y, s); among equally good
+    cut points, the one nearest 0.5 (so an easy calibration set does not push it to an extreme)."""
     best_t, best_f = 0.5, -1.0
-    for t in np.unique(np.round(s, 4)):
+    cands = np.unique(np.round(s, 4))
+    # candidate cut points: midway between adjacent distinct scores (a margin on both sides)
+    cands = np.concatenate([(cands[:-1] + cands[1:]) / 2, cands[-1:]]) if len(cands) > 1 else cands
+    for t in cands:
         p = s >= t
         tp = int((p & (y == 1)).sum())
         fp = int((p & (y == 0)).sum())
         fn = int((~p & (y == 1)).sum())
         f = 2 * tp / (2 * tp + fp + fn) if tp else 0.0
-        if f >= best_f:
+        if f > best_f + 1e-12 or (abs(f - best_f) <= 1e-12 and abs(t - 0.5) < abs(best_t - 0.5)):
             best_t, best_f = float(t), f
     return best_t
 
@@ -94,15 +99,23 @@ class ToxicityJudge(Judge):
 
         spec = self._spec()
         if spec in BACKENDS:  # fit (once, cached) on the embedded corpus
-            cache = user_judges_dir(f"toxicity_{spec}") / f"v{self.version}_n{CORPUS_N}_s{CORPUS_SEED}"
+            cache = user_judges_dir(f"toxicity_{spec}") / f"v{self.version}.{CACHE_VERSION}_n{CORPUS_N}_s{CORPUS_SEED}"
             meta = cache / "judge.json"
+            info = None
             if meta.is_file():
-                self._model = load_classifier(str(cache / "model"))
-                info = json.loads(meta.read_text(encoding="utf-8"))
-            else:
+                try:  # a cache written by another harmscope version may not load: refit then
+                    self._model = load_classifier(str(cache / "model"))
+                    info = json.loads(meta.read_text(encoding="utf-8"))
+                    self._model.predict_proba(["probe"])
+                except Exception:  # noqa: BLE001
+                    self._model, info = None, None
+            if info is None:
                 self._model, thr, info = _fit_default(spec)
                 info["threshold"] = thr
                 cache.mkdir(parents=True, exist_ok=True)
+                import shutil
+
+                shutil.rmtree(cache / "model", ignore_errors=True)
                 self._model.save(cache / "model")
                 meta.write_text(json.dumps(info, indent=2), encoding="utf-8")
             self._metrics = info

@@ -204,3 +204,26 @@ def test_pattern_and_awareness_validation_recomputed():
 
 def test_rule_examples_are_rules():
     assert isinstance(_rule(), Rule)
+
+
+def test_calibrate_threshold_hand_computed():
+    import numpy as np
+
+    from harmscope.classifiers.judges.toxicity import calibrate_threshold
+
+    # perfect separation between 0.2 and 0.8: the cut is midway, 0.5
+    assert calibrate_threshold(np.array([0, 0, 1, 1]), np.array([0.1, 0.2, 0.8, 0.9])) == pytest.approx(0.5)
+    # one negative at 0.85 among positives: cutting at 0.5 (F1 = 6/7) beats 0.875 (F1 = 0.8)
+    y, s = np.array([0, 0, 1, 1, 0, 1]), np.array([0.1, 0.2, 0.8, 0.9, 0.85, 0.95])
+    assert calibrate_threshold(y, s) == pytest.approx(0.5)
+
+
+def test_toxicity_judge_fits_and_flags(tmp_path, monkeypatch):
+    monkeypatch.setenv("HARMSCOPE_HOME", str(tmp_path))
+    from harmscope.classifiers.judges.toxicity import ToxicityJudge
+
+    j = ToxicityJudge()
+    s = j.scores(["you are a worthless idiot", "Thanks, here is the recipe you asked for."])
+    assert s[0] >= j.threshold > s[1]
+    assert 0.3 <= j.threshold <= 0.9
+    assert list(tmp_path.glob("judges/toxicity_tfidf/*/judge.json"))  # cached for the next run
