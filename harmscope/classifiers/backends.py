@@ -244,6 +244,7 @@ class TfidfClassifier(_LinearHead):
         d.mkdir(parents=True, exist_ok=True)
         if hasattr(self, "hash_"):
             np.save(d / "idf.npy", self.hash_.idf_, allow_pickle=False)
+            np.save(d / "cols.npy", self.hash_.cols_, allow_pickle=False)
         for name, vec in (() if hasattr(self, "hash_") else (("word", self.word_), ("char", self.char_))):
             vocab = sorted(vec.vocabulary_, key=vec.vocabulary_.__getitem__)
             (d / f"{name}_vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
@@ -260,7 +261,8 @@ class TfidfClassifier(_LinearHead):
         self = cls(**params)
         if self.vectorizer == "hash":
             self.hash_ = self._hasher()
-            self.hash_.idf_ = np.load(d / "idf.npy", allow_pickle=False)
+            self.hash_.set_state(np.load(d / "cols.npy", allow_pickle=False),
+                                 np.load(d / "idf.npy", allow_pickle=False))
         else:
             self.word_, self.char_ = self._vectorizers()
         for name, vec in (() if self.vectorizer == "hash" else (("word", self.word_), ("char", self.char_))):

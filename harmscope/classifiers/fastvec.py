@@ -3,8 +3,7 @@
 All texts are lower-cased, UTF-8 encoded and joined into one byte buffer; n-gram hashes are
 computed with array arithmetic (no per-token Python loop), bucketed into ``2**bits`` columns per
 block, then idf weighting and a per-block normalisation (see :class:`HashingTfidf`). Word characters are ASCII letters, digits, ``_`` and any non-ASCII byte. Char n-grams run
-over the whole lower-cased text. Fitting learns only the idf vector (no vocabulary), so a model is
-two arrays. About 10x faster than TfidfVectorizer with a char analyzer.
+over the whole lower-cased text. Fitting keeps the hashed columns seen in training and their idf (two arrays). About 10x faster than TfidfVectorizer with a char analyzer.
 """
 
 from __future__ import annotations
@@ -94,7 +93,7 @@ def _columns(h: np.ndarray, bits: int) -> np.ndarray:
 
 
 class HashingTfidf:
-    """Word and char n-gram hashing TF-IDF; ``fit`` learns idf, ``transform`` -> CSR (n, 2 * 2**bits).
+    """Word and char n-gram hashing TF-IDF; ``fit`` learns idf, ``transform`` -> CSR (n, n_features).
 
     Each block (word, char) is scaled to unit norm with ``sqrt(sum tf * idf**2)`` (raw term
     counts, so duplicate entries need no sorting or merging: the CSR may hold repeated column
@@ -116,13 +115,28 @@ class HashingTfidf:
         return [(w_doc, _columns(w_h, self.bits)), (c_doc, _columns(c_h, self.bits) + width)]
 
     def fit(self, texts: list[str]) -> HashingTfidf:
+        """Learn the idf of every hashed column seen in ``texts``; unseen columns are dropped
+        at transform time, so the model has as many features as a vocabulary would."""
         n = len(texts)
-        df = np.zeros(2 << self.bits, dtype=np.float64)
+        width = 2 << self.bits
+        df = np.zeros(width, dtype=np.float64)
         for d, c in self._entries(texts):
-            pairs = np.unique(d * (2 << self.bits) + c)
-            df += np.bincount(pairs % (2 << self.bits), minlength=2 << self.bits)
-        self.idf_ = (np.log((1.0 + n) / (1.0 + df)) + 1.0).astype(np.float32)
+            pairs = np.unique(d * width + c)
+            df += np.bincount(pairs % width, minlength=width)
+        cols = np.flatnonzero(df > 0)
+        self.set_state(cols, (np.log((1.0 + n) / (1.0 + df[cols])) + 1.0).astype(np.float32))
         return self
+
+    def set_state(self, cols: np.ndarray, idf: np.ndarray) -> None:
+        """Install the fitted state: kept hashed column ids and their idf."""
+        self.cols_ = np.asarray(cols, dtype=np.int64)
+        self.idf_ = np.asarray(idf, dtype=np.float32)
+        self._lookup = np.full(2 << self.bits, -1, dtype=np.int64)
+        self._lookup[self.cols_] = np.arange(len(self.cols_))
+
+    @property
+    def n_features(self) -> int:
+        return len(self.cols_)
 
     def transform(self, texts: list[str]) -> sp.csr_matrix:
         if self.idf_ is None:
@@ -130,6 +144,9 @@ class HashingTfidf:
         n = len(texts)
         docs, cols, vals = [], [], []
         for d, c in self._entries(texts):
+            c = self._lookup[c]
+            keep = c >= 0
+            d, c = d[keep], c[keep]
             v = self.idf_[c]
             norm = np.sqrt(np.bincount(d, weights=v.astype(np.float64) ** 2, minlength=n))
             norm[norm == 0] = 1.0
@@ -140,4 +157,4 @@ class HashingTfidf:
         order = np.argsort(d, kind="stable")
         indptr = np.concatenate([[0], np.cumsum(np.bincount(d, minlength=n))])
         return sp.csr_matrix((np.concatenate(vals)[order], np.concatenate(cols)[order], indptr),
-                             shape=(n, 2 << self.bits))
+                             shape=(n, len(self.cols_)))

@@ -74,7 +74,7 @@ def test_fit_rejects_bad_labels():
 
 
 @pytest.mark.parametrize("vectorizer,files", [
-    ("hash", ["coef.npy", "idf.npy", "model.json"]),
+    ("hash", ["coef.npy", "cols.npy", "idf.npy", "model.json"]),
     ("sklearn", ["char_idf.npy", "char_vocab.json", "coef.npy", "model.json", "word_idf.npy", "word_vocab.json"]),
 ])
 def test_tfidf_save_load_identical_without_pickle(tmp_path, vectorizer, files):
@@ -94,17 +94,18 @@ def test_hashing_tfidf_matches_a_hand_computed_example():
     from harmscope.classifiers.fastvec import HashingTfidf
 
     v = HashingTfidf(word_ngrams=(1, 1), char_ngrams=(3, 3), bits=20).fit(["ab ab", "cd"])
-    X = v.transform(["ab ab", "AB ab", "zz"]).toarray()
+    # words "ab", "cd"; char 3-grams "ab ", "b a", " ab" (no 3-gram in "cd"): 5 columns
+    assert v.n_features == 5
+    X = v.transform(["ab ab", "AB ab", "zz cd"]).toarray()
     np.testing.assert_allclose(X[0], X[1], atol=1e-7)  # lower-cased
-    w = X[0, : 1 << 20]
-    # word block of "ab ab": one column (tf 2, idf ln(3/2)+1), scaled by sqrt(tf * idf^2)
-    idf = np.log(3 / 2) + 1
-    assert np.count_nonzero(w) == 1
-    np.testing.assert_allclose(w.max(), 2 * idf / np.sqrt(2 * idf**2), rtol=1e-5)
-    # char 3-grams of "ab ab": "ab ", "b a", " ab" (tf 1, 1, 1), all present only in doc 0
-    assert np.count_nonzero(X[0, 1 << 20:]) == 3
-    # unseen text: the word "zz" gets idf ln(3/1)+1; no char 3-gram in a 2-char text
-    assert np.count_nonzero(X[2, : 1 << 20]) == 1 and np.count_nonzero(X[2, 1 << 20:]) == 0
+    idf_ab, idf_cd = np.log(3 / 2) + 1, np.log(3 / 2) + 1
+    # word block of "ab ab": one column, tf 2, scaled by sqrt(tf * idf^2) -> sqrt(2)
+    word_cols = np.flatnonzero(X[0] > 0)
+    assert len(word_cols) == 4  # 1 word + 3 char 3-grams
+    np.testing.assert_allclose(sorted(X[0][word_cols]), [1 / np.sqrt(3)] * 3 + [2 * idf_ab / np.sqrt(2 * idf_ab**2)],
+                               rtol=1e-5)
+    # "zz" and "zz " are unseen and dropped; "cd" alone in its block has norm 1; " cd" is unseen too
+    assert np.count_nonzero(X[2]) == 1 and np.isclose(X[2].max(), idf_cd / idf_cd)
 
 
 @pytest.mark.neural
