@@ -35,6 +35,11 @@ import numpy as np
 
 from harmscope.errors import HarmscopeError
 
+__all__ = [
+    "Engine", "LocalEngine", "bias_metrics", "bootstrap_map", "chunk_mapper", "current_engine", "engine_scope",
+    "get_engine", "parse_spec", "plan_partitions", "predict_dataset", "run_replicas", "write_partitions",
+]
+
 ENV_VAR = "HARMSCOPE_ENGINE"
 DEFAULT_PARTITION_SIZE = 4096  # texts per task; a multiple of 64 keeps encoder batches aligned
 CONNECT_TIMEOUT_S = 5.0

@@ -127,3 +127,18 @@ def test_embed_scoring_matches_local(dask2, tmp_path, texts_of):
     remote = ex.predict_dataset(str(d), texts, engine=dask2, partition_size=64)
     # same batches on every worker: equal up to float summation order inside torch kernels
     np.testing.assert_allclose(remote, local, rtol=0, atol=1e-6)
+
+
+def test_default_engine_comes_from_scope(dask2, tfidf_dir, texts_of, monkeypatch):
+    monkeypatch.delenv(ex.ENV_VAR, raising=False)
+    texts, _ = texts_of(200, seed=12)
+    calls = []
+    real = dask2.predict
+    monkeypatch.setattr(dask2, "predict", lambda *a, **kw: calls.append(1) or real(*a, **kw))
+    local = ex.predict_dataset(str(tfidf_dir), texts)  # no scope, no env: the local engine
+    assert calls == []
+    with ex.engine_scope(dask2):
+        assert ex.current_engine() is dask2
+        np.testing.assert_array_equal(ex.predict_dataset(str(tfidf_dir), texts), local)
+    assert calls == [1]
+    assert not dask2.closed  # a scope never closes an engine it was handed
