@@ -368,10 +368,18 @@ class FinetuneClassifier(_Base):
     def _dev(self) -> str:
         import torch
 
+        from harmscope._torch import configure_threads
+
+        configure_threads()
+
         return self.device or ("cuda" if torch.cuda.is_available() else "cpu")
 
     def _init_model(self) -> None:
         import torch
+
+        from harmscope._torch import configure_threads
+
+        configure_threads()
         from transformers import AutoTokenizer, BertForSequenceClassification
 
         from harmscope.classifiers.encoder import minilm_path
@@ -397,6 +405,10 @@ class FinetuneClassifier(_Base):
 
     def _train(self, texts: list[str], T: np.ndarray, w: np.ndarray, steps: int) -> None:
         import torch
+
+        from harmscope._torch import configure_threads
+
+        configure_threads()
 
         torch.manual_seed(self.seed)
         dev = self._dev()
@@ -452,6 +464,10 @@ class FinetuneClassifier(_Base):
     def predict_all(self, X: Any) -> np.ndarray:
         """Sigmoid scores for every head, (n, 1 + len(subtype_cols))."""
         import torch
+
+        from harmscope._torch import configure_threads
+
+        configure_threads()
 
         if not hasattr(self, "model_"):
             raise HarmscopeError("finetune classifier is not fitted")
@@ -526,6 +542,10 @@ class DetoxifyClassifier(_Base):
         if getattr(self, "model_", None) is not None:
             return
         import torch
+
+        from harmscope._torch import configure_threads
+
+        configure_threads()
         import transformers
 
         if not self.checkpoint:
@@ -569,6 +589,10 @@ class DetoxifyClassifier(_Base):
     def predict_all(self, X: Any) -> pd.DataFrame:
         """Scores for every Detoxify class."""
         import torch
+
+        from harmscope._torch import configure_threads
+
+        configure_threads()
 
         self._load()
         texts = texts_of(X)

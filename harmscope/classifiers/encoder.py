@@ -57,6 +57,9 @@ class MiniLMEncoder:
             raise HarmscopeError(
                 "the MiniLM encoder needs torch and transformers: pip install 'harmscope[neural]'"
             ) from exc
+        from harmscope._torch import configure_threads
+
+        configure_threads()
         self._torch = torch
         self._tok = AutoTokenizer.from_pretrained(str(self.model_path), local_files_only=True)
         self._model = AutoModel.from_pretrained(str(self.model_path), local_files_only=True)

@@ -116,8 +116,9 @@ class HFAdapter(ModelAdapter):
                 raise HarmscopeError("the hf adapter needs torch and transformers: "
                                      "pip install 'harmscope[neural]'") from exc
             self._torch = torch
-            if self.threads:
-                torch.set_num_threads(int(self.threads))  # process-wide: fewer threads win on a busy CPU
+            from harmscope._torch import configure_threads
+
+            configure_threads(self.threads)  # default 1: spinning threads on a busy 2-core box cost 20x
             folder = str(self.path.parent if self.gguf_file else self.path)
             kw: dict[str, Any] = {"gguf_file": self.gguf_file} if self.gguf_file else {}
             try:
