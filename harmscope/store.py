@@ -352,6 +352,23 @@ class Store:
                 (judge, version, reply_hash, rule_id, judgment.model_dump_json()),
             )
 
+    def cached_judgments(self, judge: str, version: str,
+                         keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Judgment]:
+        """Cached judgments for many ``(reply_hash, rule_id)`` keys of one judge version, in bulk."""
+        want = set(keys)
+        hashes = sorted({h for h, _ in want})
+        out: dict[tuple[str, str], Judgment] = {}
+        for i in range(0, len(hashes), 500):
+            chunk = hashes[i:i + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._query(
+                "SELECT reply_hash, rule_id, data FROM judge_cache WHERE judge = ? AND version = ?"
+                f" AND reply_hash IN ({marks})", (judge, version, *chunk))
+            for h, r, data in rows:
+                if (h, r) in want:
+                    out[(h, r)] = Judgment.model_validate_json(data)
+        return out
+
     def cache_judgments(self, rows: Iterable[tuple[str, str, str, str, Judgment]]) -> None:
         """Cache many ``(judge, version, reply_hash, rule_id, judgment)`` rows in one transaction."""
         with self._tx() as c:

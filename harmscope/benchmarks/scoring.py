@@ -33,48 +33,13 @@ CHUNK = 2048
 
 
 # ---------------------------------------------------------------------- judging with the cache
-def _cache_get(store: Any, judge: str, version: str, key: str, rule_id: str) -> Judgment | None:
-    return store.cached_judgment(judge, version, key, rule_id)
-
-
 def _cache_put_many(store: Any, rows: list[tuple[str, str, str, str, Judgment]]) -> None:
-    many = getattr(store, "cache_judgments", None)
-    if callable(many):
-        many(rows)
-        return
-    tx = getattr(store, "_tx", None)
-    if tx is not None:  # one transaction for the whole batch (same table layout as cache_judgment)
-        with tx() as c:
-            c.executemany(
-                "INSERT OR REPLACE INTO judge_cache (judge, version, reply_hash, rule_id, data) VALUES (?, ?, ?, ?, ?)",
-                ((j, v, h, r, jm.model_dump_json()) for j, v, h, r, jm in rows),
-            )
-        return
-    for j, v, h, r, jm in rows:  # pragma: no cover - other store implementations
-        store.cache_judgment(j, v, h, r, jm)
+    store.cache_judgments(rows)
 
 
 def _cache_get_many(store: Any, judge: str, version: str, keys: list[tuple[str, str]]) -> dict[tuple[str, str], Judgment]:
-    """Cached judgments for (reply_hash, rule_id) keys, in bulk when the store allows it."""
-    q = getattr(store, "_query", None)
-    out: dict[tuple[str, str], Judgment] = {}
-    if q is None:  # pragma: no cover - other store implementations
-        for h, r in keys:
-            j = _cache_get(store, judge, version, h, r)
-            if j is not None:
-                out[(h, r)] = j
-        return out
-    want = set(keys)
-    hashes = sorted({h for h, _ in keys})
-    for i in range(0, len(hashes), 500):
-        chunk = hashes[i:i + 500]
-        marks = ",".join("?" * len(chunk))
-        rows = q(f"SELECT reply_hash, rule_id, data FROM judge_cache WHERE judge = ? AND version = ? "
-                 f"AND reply_hash IN ({marks})", (judge, version, *chunk))
-        for h, r, data in rows:
-            if (h, r) in want:
-                out[(h, r)] = Judgment.model_validate_json(data)
-    return out
+    """Cached judgments for (reply_hash, rule_id) keys, in bulk."""
+    return store.cached_judgments(judge, version, keys)
 
 
 def judge_items(store: Any, judge: Any, items: list[JudgeItem], *, use_cache: bool = True) -> list[Judgment]:

@@ -232,7 +232,7 @@ def compare_document(results: Sequence[RunResult], comparison: Sequence[dict] | 
         xlabel="over-refusal rate (benign probes)", ylabel="violation rate (adversarial probes)"))
     if comparison:
         b += _table("Per-rule differences", comparison,
-                    ["rule_id", "rate_a", "rate_b", "diff", "diff_lo", "diff_hi", "p_value", "p_holm", "significant"],
+                    ["rule_id", "run_b", "rate_a", "rate_b", "diff", "diff_lo", "diff_hi", "p_holm", "significant"],
                     "Differences are run B minus run A with a 95% interval; significance after Holm correction.")
     for r in results:
         doc = run_document(r)

@@ -99,31 +99,13 @@ def render_audit(result: AuditResult, out_dir: str | Path, formats: str | Sequen
 
 
 def compare_rows(results: Sequence[RunResult]) -> list[dict[str, Any]]:
-    """Per-rule differences of each run against the first, with intervals and Holm-corrected p."""
-    from harmscope.benchmarks import stats
+    """Per-rule differences of each run against the first (see ``benchmarks.scoring.compare_results``)."""
+    from harmscope.benchmarks.scoring import compare_results
 
     if len(results) < 2:
         return []
-    base = {r["rule_id"]: r for r in results[0].tables.get("by_rule", []) if "rule_id" in r}
-    rows: list[dict[str, Any]] = []
-    for other in results[1:]:
-        cur = {r["rule_id"]: r for r in other.tables.get("by_rule", []) if "rule_id" in r}
-        block = []
-        for rid in [k for k in base if k in cur]:
-            a, b = base[rid], cur[rid]
-            if not a.get("n") or not b.get("n"):
-                continue
-            res = stats.two_proportion(int(a["k"]), int(a["n"]), int(b["k"]), int(b["n"]))
-            block.append({"rule_id": rid, "run_a": results[0].manifest.model, "run_b": other.manifest.model,
-                          "rate_a": a["k"] / a["n"], "rate_b": b["k"] / b["n"], "diff": res["diff"],
-                          "diff_lo": res["lo"], "diff_hi": res["hi"], "p_value": res["p_value"]})
-        if block:
-            adj = stats.holm([r["p_value"] for r in block])
-            for r, p in zip(block, adj, strict=True):
-                r["p_holm"] = p
-                r["significant"] = p is not None and p < 0.05
-        rows += block
-    return rows
+    return [{**r, "run_a": results[0].manifest.model, "run_b": r["model"], "rate_a": r["base_rate"],
+             "rate_b": r["rate"], "diff_lo": r["lo"], "diff_hi": r["hi"]} for r in compare_results(list(results))]
 
 
 def render_paths(paths: Sequence[str | Path], out_dir: str | Path,
