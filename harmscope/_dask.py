@@ -238,7 +238,10 @@ class DaskEngine:
 
         if not texts:
             return np.zeros((0, 2))
-        parts, inverse = plan_partitions(texts, partition_size)
+        # at least ~8 partitions per worker, so the last (longest-text) partitions do not leave
+        # workers idle; sizes stay multiples of 64, so encoder batches still match a local run
+        per = -(-len(set(texts)) // (8 * max(1, self.workers)))
+        parts, inverse = plan_partitions(texts, min(partition_size, max(64, -(-per // 64) * 64)))
         kind, key, payload = self._model_source(classifier)
         token = uuid.uuid4().hex[:12]
         futures = [self.client.submit(_predict_part, part, (kind, key, payload), pure=False,
