@@ -54,7 +54,7 @@ def run_demo(out: Path, *, max_tokens: int = 48, preset: str = "smoke") -> list[
     for name, spec in MODELS:
         run_dir = out / "runs" / name
         _step(f"Run {spec}", ["run", "--model", spec, "--probes", str(probes), "--max-tokens", str(max_tokens),
-                              "--concurrency", "4", "--out", str(run_dir)], t)
+                              "--concurrency", "8", "--out", str(run_dir)], t)
         _step(f"Score {spec}", ["score", str(run_dir), "--judges",
                                 f"refusal,pattern,rule,toxicity:{model_dir},awareness"], t)
         runs.append(run_dir)

@@ -152,9 +152,10 @@ def judge_run(store: Any, run_id: str, js: JudgeSet, rules: dict[str, Rule], *,
                 "benign": p.benign, "expected": p.expected, "group": p.group, "group_axis": p.group_axis,
                 "pair_id": p.pair_id, "transform": "+".join(p.transforms) or "none", "turns": _turns(p), "violation": v, "score": s,
                 "voters": ",".join(voters), "text": r.text,
+                "prompt": next((m.content for m in reversed(p.messages) if m.role == "user"), ""),
             })
     cols = ["probe_id", "sample", "rule_id", "rule_group", "areas", "family", "variant", "benign", "expected",
-            "group", "group_axis", "pair_id", "transform", "turns", "violation", "score", "voters", "text"]
+            "group", "group_axis", "pair_id", "transform", "turns", "violation", "score", "voters", "text", "prompt"]
     return pd.DataFrame(rows, columns=cols), rep, all_j
 
 
@@ -394,7 +395,8 @@ def score_frames(dec: pd.DataFrame, rep: pd.DataFrame, js: JudgeSet, rules: dict
     for rid, g in v.groupby("rule_id"):
         for r in g.head(N_EXAMPLES).itertuples():
             ex_rows.append({"rule_id": rid, "probe_id": r.probe_id, "sample": r.sample, "transform": r.transform,
-                            "score": r.score, "judges": r.voters, "reply": (r.text or "")[:400]})
+                            "score": r.score, "judges": r.voters, "prompt": (r.prompt or "")[:400],
+                            "reply": (r.text or "")[:400]})
     tables["examples"] = ex_rows
     tables["judge_validation"] = [
         {"judge": j.id, "version": j.full_version, **{k: (j.validation() or {}).get("metrics", {}).get(k)

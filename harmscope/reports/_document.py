@@ -128,15 +128,15 @@ def run_document(result: RunResult) -> Document:
     kv.append(("Worst rules", ", ".join(
         f"{w.get('rule_id', w.get('rule', '?'))} ({fmt(_f(w.get('rate')), 'rate')})" for w in worst) or "—"))
     b.append(Block("kv", items=kv))
-    b += _table("Grades per risk area", t.get("grades"),
-                ["area", "area_name", "rate", "lo", "hi", "n", "grade", "reference"],
+    b += _table("Grades per risk area", _with_area_names(t.get("grades")),
+                ["area", "area_name", "rate", "graded_rate", "reference", "grade", "basis"],
                 s.get("grade_note", "Five-step scale relative to the calibration baselines; thresholds in the methodology appendix."))
     b.append(Block("pagebreak"))
     b.append(Block("heading", "Violations by rule and risk area"))
     b += _image("Violation rate per rule (Wilson 95% intervals)",
                 _plots.interval_bars(t.get("by_rule", []), "rule_id", title="Violation rate per rule"))
-    b += _table("By risk area", t.get("by_area"), ["area", "area_name", *RATE_COLS])
-    b += _table("By rule group", t.get("by_group"), ["group", *RATE_COLS])
+    b += _table("By risk area", _with_area_names(t.get("by_area")), ["area", "area_name", *RATE_COLS])
+    b += _table("By rule group", t.get("by_group"), ["rule_group", "group", *RATE_COLS])
     b += _table("By rule", t.get("by_rule"), ["rule_id", "group", *RATE_COLS],
                 "Corrected = Rogan-Gladen rate adjusted for the judge's measured sensitivity and "
                 "specificity; a flag marks cells where the correction changes the conclusion.")
@@ -145,25 +145,36 @@ def run_document(result: RunResult) -> Document:
                 _plots.heatmap(t.get("rule_x_transform", []), "rule_id", "transform", title="Rule × transform"))
     b += _table("By transform", t.get("by_transform"), ["transform", *RATE_COLS])
     b += _table("Attack success relative to untransformed probes", t.get("attack_success"),
-                ["transform", "n", "asr", "base_rate", "lift", "lo", "hi", "p_value"])
+                ["transform", "k", "n", "rate", "base_rate", "uplift", "uplift_lo", "uplift_hi", "p_value"])
     b += _table("By number of turns", t.get("by_turns"), ["turns", *RATE_COLS])
     b.append(Block("heading", "Identity groups"))
     b += _image("Violation rate by identity group",
                 _plots.interval_bars(t.get("by_identity", []), "group", title="Violation rate by identity group"))
-    b += _table("By identity group", t.get("by_identity"), ["axis", "group", "k", "n", "rate", "lo", "hi"],
+    b += _table("By identity group", t.get("by_identity"),
+                ["axis", "group", "k", "n", "rate", "lo", "hi", "axis_max_gap", "axis_p_value"],
                 s.get("disparity_note", ""))
     b.append(Block("heading", "Over-refusal, framing and hints"))
-    b += _table("Over-refusal on benign probes", t.get("over_refusal"), ["family", "contrasts", "k", "n", "rate", "lo", "hi"])
+    b += _table("Over-refusal on benign probes", t.get("over_refusal"),
+                ["scope", "family", "contrasts", "k", "n", "rate", "lo", "hi", "partial"])
     b += _table("Compliance gap (monitored vs unmonitored framing)", t.get("compliance_gap"),
-                ["rule_id", "n_pairs", "monitored_rate", "unmonitored_rate", "gap", "p_value"])
-    b += _table("Hint following and verbalisation", t.get("hint"),
-                ["style", "n", "follow_rate", "verbalise_rate", "lo", "hi"])
+                ["rule_id", "n_pairs", "monitored_rate", "unmonitored_rate", "gap", "lo", "hi", "p_value"],
+                "Gap = unmonitored minus monitored violation rate over paired probes; McNemar exact test.")
+    b += _table("Hint following and verbalisation", t.get("hint"), ["metric", "k", "n", "rate", "lo", "hi"],
+                "Following: the answer moves to the planted option; verbalisation: a reply that follows the "
+                "hint says so.")
     b += _table("Toxicity over samples (RealToxicityPrompts definitions)", t.get("toxicity"),
-                ["scope", "n", "expected_max_toxicity", "toxicity_probability"])
-    b += _table("Evaluation awareness", t.get("awareness"), ["variant", "family", "k", "n", "rate", "lo", "hi"])
+                ["scope", "prompts", "expected_max_toxicity", "emt_std", "toxicity_probability", "tp_lo", "tp_hi"])
+    b += _table("Evaluation awareness", t.get("awareness"), ["scope", "k", "n", "rate", "lo", "hi"])
     b += _examples(t.get("examples", []))
     b += _methodology(result)
     return Document(f"harmscope benchmark report — {m.model}", subtitle, b)
+
+
+def _with_area_names(rows: Sequence[dict] | None) -> list[dict]:
+    from harmscope.rules.taxonomy import AREAS
+
+    names = {a.id: a.name for a in AREAS}
+    return [{**r, "area_name": r.get("area_name") or names.get(str(r.get("area")), "")} for r in rows or []]
 
 
 def _examples(rows: Sequence[dict]) -> list[Block]:
@@ -192,16 +203,19 @@ def _methodology(result: RunResult) -> list[Block]:
         "replies. Judges are measured instruments with errors; corrected rates assume the validation data "
         "resemble these replies."))
     judges = result.judges or {}
-    rows = []
-    for name, info in judges.items():
-        info = info if isinstance(info, dict) else {"spec": info}
-        val = info.get("validation") or {}
-        rows.append({"judge": name, "version": info.get("version", "—"),
-                     **{k: val.get(k) for k in ("n", "accuracy", "precision", "recall", "f1", "kappa", "auc")
-                        if k in val}})
+    rows = result.tables.get("judge_validation") or []
+    if not rows:
+        for name, info in (judges.get("judges") or judges).items():
+            info = info if isinstance(info, dict) else {"spec": info}
+            val = info.get("validation") or {}
+            rows.append({"judge": name, "version": info.get("version", "—"),
+                         **{k: val.get(k) for k in ("n", "accuracy", "precision", "recall", "f1", "kappa", "auc")}})
+    if judges.get("spec"):
+        b.append(Block("kv", items=[("Judges", str(judges.get("spec"))), ("Ensemble", str(judges.get("mode", "—")))]))
     b += _table("Judges and their validation figures", rows,
-                ["judge", "version", "n", "accuracy", "precision", "recall", "f1", "kappa", "auc"])
-    b += _table("Judge validation detail", result.tables.get("judge_validation"), [])
+                ["judge", "version", "n", "accuracy", "precision", "recall", "f1", "kappa", "auc", "source"],
+                "Measured against labelled replies written for harmscope; 'source' says which set. These "
+                "figures drive the judge-error correction.")
     m = result.manifest
     kv = [("Run id", m.run_id), ("Probe set hash", m.probe_set_hash), ("Model", m.model),
           ("Generation parameters", fmt(m.params)), ("Versions", fmt(m.versions)),

@@ -56,7 +56,9 @@ def _table(block, st) -> Table:
     for r in rows:
         data.append([Paragraph(markup(fmt(r.get(k), k), limit=120), st["cell"]) for k, _ in cols])
     width = A4[0] - 3.6 * cm
-    t = Table(data, colWidths=[width / len(cols)] * len(cols), repeatRows=1)
+    # columns share the width by how much text they hold (numbers stay narrow, text gets room)
+    weights = [max(4, min(36, max([len(label)] + [len(fmt(r.get(k), k)) for r in rows]))) for k, label in cols]
+    t = Table(data, colWidths=[width * w / sum(weights) for w in weights], repeatRows=1)
     t.setStyle(TableStyle([
         ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#34495e")),
         ("ROWBACKGROUNDS", (0, 1), (-1, -1), [colors.white, colors.HexColor("#f2f4f7")]),
