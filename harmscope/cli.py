@@ -80,7 +80,10 @@ def main(engine: str | None) -> None:
     if engine:
         import os
 
-        os.environ["HARMSCOPE_ENGINE"] = engine
+        from harmscope.execution import ENV_VAR, parse_spec
+
+        parse_spec(engine)  # a bad spec fails here, before any work
+        os.environ[ENV_VAR] = engine
 
 
 if __name__ == "__main__":  # pragma: no cover

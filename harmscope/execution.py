@@ -570,3 +570,21 @@ def run_replicas(probe_set: Any, model_specs: Sequence[str], store: Any, *, para
         if owned:
             eng.close()
     return manifest
+
+
+def engine_option(f: Callable) -> Callable:
+    """The ``--engine`` option of the bulk-work commands (audit, score, experiment, predict, run).
+
+    It sets ``$HARMSCOPE_ENGINE`` for the command, like ``harmscope --engine ...`` does for all.
+    """
+    import click
+
+    def _apply(ctx: Any, param: Any, value: str | None) -> str | None:
+        if value:
+            parse_spec(value)
+            os.environ[ENV_VAR] = value
+        return value
+
+    return click.option("--engine", default=None, expose_value=False, callback=_apply, is_eager=True,
+                        metavar="local|dask|dask:N|dask://HOST:PORT",
+                        help="Execution engine for the bulk work (default: local).")(f)

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from harmscope.errors import HarmscopeError
+from harmscope.execution import engine_option
 
 SPEC_HELP = ("model spec: openai:MODEL@URL, hf:PATH, local:smollm2, replay:FILE, python:pkg.mod:fn, "
              "baseline:refuse|echo, or a YAML file")
@@ -39,10 +40,14 @@ SPEC_HELP = ("model spec: openai:MODEL@URL, hf:PATH, local:smollm2, replay:FILE,
               help="SQLite store [default: $HARMSCOPE_STORE or RUN_DIR/../harmscope.sqlite]")
 @click.option("--no-preflight", is_flag=True, help="skip the fail-fast test request")
 @click.option("--quiet", "-q", is_flag=True, help="no progress bar")
+@click.option("--replica", "replicas", multiple=True, metavar="SPEC",
+              help="another endpoint serving the same model (repeatable): probes are spread over "
+                   "--model and the replicas on the execution engine (use with --engine dask)")
+@engine_option
 def run(model_spec: str, probes_path: Path, run_dir: Path, concurrency: int, rate: float | None,
         tokens_per_min: float | None, samples: int, max_tokens: int, temperature: float, top_p: float,
         seed: int, stop: tuple[str, ...], system: str | None, timeout: float, max_retries: int,
-        store_path: Path | None, no_preflight: bool, quiet: bool) -> None:
+        store_path: Path | None, no_preflight: bool, quiet: bool, replicas: tuple[str, ...]) -> None:
     """Send every probe to a model and store the replies.
 
     Re-running the same command resumes the run: replies already stored are skipped and failed
@@ -73,11 +78,21 @@ def run(model_spec: str, probes_path: Path, run_dir: Path, concurrency: int, rat
     except ValueError as exc:
         raise HarmscopeError(f"bad generation parameters: {exc.errors()[0]['msg']}") from None  # type: ignore[attr-defined]
     store = Store(store_path if store_path is not None else default_store_path(run_dir))
-    manifest = run_probes(
-        probe_set, model, store, params=params, concurrency=concurrency, rate=rate,
-        tokens_per_min=tokens_per_min, samples=samples, timeout=timeout, max_retries=max_retries,
-        run_dir=run_dir, progress=not quiet and not os.environ.get("CI"), preflight=not no_preflight,
-    )
+    progress = not quiet and not os.environ.get("CI")
+    if replicas:
+        from harmscope.execution import run_replicas
+
+        manifest = run_replicas(
+            probe_set, [model_spec, *replicas], store, params=params, per_endpoint_concurrency=concurrency,
+            rate=rate, samples=samples, timeout=timeout, max_retries=max_retries, run_dir=run_dir,
+            progress=progress, preflight=not no_preflight,
+        )
+    else:
+        manifest = run_probes(
+            probe_set, model, store, params=params, concurrency=concurrency, rate=rate,
+            tokens_per_min=tokens_per_min, samples=samples, timeout=timeout, max_retries=max_retries,
+            run_dir=run_dir, progress=progress, preflight=not no_preflight,
+        )
     c = manifest.counts
     click.echo(
         f"run {manifest.run_id}: {c.get('total', 0)} replies ({c.get('answered', 0)} answered, "

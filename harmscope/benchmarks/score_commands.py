@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from harmscope.errors import HarmscopeError, InputError
+from harmscope.execution import engine_option
 
 
 def _fmt(r: dict[str, Any], key: str = "rate") -> str:
@@ -43,6 +44,7 @@ def _open(run_dir: str, store_path: str | None):
 @click.option("--reference", type=click.Path(dir_okay=False), default=None,
               help="result.json of a reference run: grades become relative to its area rates")
 @click.option("--seed", default=0, show_default=True)
+@engine_option
 def score(run_dir: str, judges_spec: str | None, store_path: str | None, reference: str | None, seed: int) -> None:
     """Judge a run's replies and write RUN_DIR/result.json.
 

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from harmscope.errors import HarmscopeError, InputError
+from harmscope.execution import engine_option
 
 STRATEGY_NAMES = ["clean", "noisy", "union", "union-weighted", "pretrain-finetune", "filtered", "soft"]
 BACKEND_NAMES = ["tfidf", "embed", "finetune"]
@@ -244,6 +245,7 @@ SUMMARY_COLS = ["overall_auc", "power_mean_subgroup_auc", "power_mean_bpsn_auc",
 @click.option("--param", "params", multiple=True, help="Backend hyper-parameter KEY=VALUE (repeatable).")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
               help="Folder for summary.csv, per_group.csv and results.json.")
+@engine_option
 def experiment_strategies(backend: str, clean_spec: str, noisy_spec: str, eval_spec: str, names: str,
                           seed: int, n_boot: int, params: tuple[str, ...], out_dir: str, **data_opts: Any) -> None:
     """Train every strategy with the same seed and compare overall AUC and bias metrics.
@@ -356,6 +358,7 @@ def _print_summary(summary: pd.DataFrame, backend: str) -> None:
 @click.option("--all-heads", is_flag=True, help="Also write every head's score (finetune / detoxify).")
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False),
               help="Output file (.csv, .jsonl or .parquet): the input columns plus 'score'.")
+@engine_option
 def predict(spec: str, data_spec: str, text_col: str | None, fmt: str | None, on_bad: str, all_heads: bool,
             out_path: str) -> None:
     """Score texts with a trained classifier.
@@ -376,7 +379,9 @@ def predict(spec: str, data_spec: str, text_col: str | None, fmt: str | None, on
         click.echo(f"warning: {w.message}", err=True)
     t0 = time.perf_counter()
     df = df.copy()
-    df["score"] = model.predict_proba(df)[:, 1]
+    from harmscope.execution import predict_dataset
+
+    df["score"] = predict_dataset(model, df, spec=spec)[:, 1]
     if all_heads and hasattr(model, "predict_all"):
         heads = model.predict_all(df)
         if isinstance(heads, np.ndarray):

@@ -53,18 +53,28 @@ def score_function(classifier: Any) -> tuple[Callable[[list[str]], np.ndarray], 
                 ) from None
         est = load_classifier(str(classifier))
         name = str(classifier)
+        spec: str | None = str(classifier)
     else:
-        est, name = classifier, type(classifier).__name__
+        est, name, spec = classifier, type(classifier).__name__, None
     if hasattr(est, "predict_proba"):
 
         def fn(texts: list[str]) -> np.ndarray:
-            p = np.asarray(est.predict_proba(texts), dtype=float)
+            from harmscope.execution import predict_dataset  # local engine: plain predict_proba
+
+            p = np.asarray(predict_dataset(est, texts, spec=spec), dtype=float)
             return p[:, 1] if p.ndim == 2 else p
 
         return fn, name
     if callable(est):
         return (lambda texts: np.asarray(est(texts), dtype=float)), getattr(est, "__name__", name)
     raise InputError(f"classifier {name}: needs predict_proba(texts) or to be callable")
+
+
+def _chunk_mapper() -> Any:
+    """Bootstrap chunks run on the engine in force (None = in-process)."""
+    from harmscope.execution import chunk_mapper
+
+    return chunk_mapper()
 
 
 def _clean(v: Any) -> Any:
@@ -177,6 +187,7 @@ def audit(
         min_size=min_size,
         threshold=threshold,
         source=src,
+        map_chunks=_chunk_mapper(),
     )
     notes.extend(bias.notes)
     names, member = as_membership(groups, len(data), threshold=group_threshold, source=src)
@@ -409,6 +420,7 @@ def _intersections(
         seed=seed,
         min_size=min_size,
         threshold=threshold,
+        map_chunks=_chunk_mapper(),
     )
     ci = rep.per_group.set_index("subgroup")
     for r in rows:

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from harmscope.errors import InputError
+from harmscope.execution import engine_option
 
 
 def _read_raw(path: Path, fmt: str | None) -> pd.DataFrame:
@@ -242,6 +243,7 @@ def print_summary(result: Any, out_dir: Path) -> None:
     help="Axis pairs, e.g. 'race:gender,religion:gender' (default: all pairs).",
 )
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), metavar="AUDIT_DIR")
+@engine_option
 def audit(
     classifier: str | None,
     scores_col: str | None,

@@ -150,7 +150,9 @@ class ToxicityJudge(Judge):
         self._ensure()
         if not texts:
             return np.zeros(0)
-        return np.asarray(self._model.predict_proba([t or " " for t in texts]))[:, 1]
+        from harmscope.execution import predict_dataset
+
+        return np.asarray(predict_dataset(self._model, [t or " " for t in texts]))[:, 1]
 
     def judge(self, items: list[JudgeItem]) -> list[Judgment]:
         s = self.scores([it.response.text for it in items])
