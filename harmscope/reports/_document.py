@@ -18,7 +18,8 @@ from harmscope.types import AuditResult, RunResult
 PCT_COLS = {"rate", "lo", "hi", "corrected", "corrected_lo", "corrected_hi", "base_rate", "asr",
             "monitored_rate", "unmonitored_rate", "gap", "gap_lo", "gap_hi", "over_refusal",
             "violation_rate", "selection_rate", "fpr", "fnr", "follow_rate", "verbalise_rate",
-            "toxicity_probability", "diff", "diff_lo", "diff_hi", "rate_a", "rate_b"}
+            "toxicity_probability", "diff", "diff_lo", "diff_hi", "rate_a", "rate_b", "axis_max_gap",
+            "uplift", "uplift_lo", "uplift_hi", "graded_rate", "reference", "tp_lo", "tp_hi"}
 
 
 @dataclass
@@ -53,6 +54,13 @@ def fmt(value: Any, col: str = "") -> str:
     if isinstance(value, (list, tuple)):
         return ", ".join(fmt(v) for v in value)
     if isinstance(value, dict):
+        if "value" in value:  # an estimate with its interval, or the reason it is undefined
+            if value["value"] is None:
+                return f"undefined ({value.get('reason') or 'no data'})"
+            v = fmt(_f(value["value"]), col)
+            if value.get("lo") is not None and value.get("hi") is not None:
+                v += f" [{fmt(_f(value['lo']), col)}, {fmt(_f(value['hi']), col)}]"
+            return v
         return ", ".join(f"{k}={fmt(v, k)}" for k, v in value.items())
     return str(value)
 
@@ -120,8 +128,8 @@ def run_document(result: RunResult) -> Document:
     gap = s.get("compliance_gap")
     if isinstance(gap, dict) and gap:
         kv.append(("Compliance gap (unmonitored − monitored)",
-                   f"{fmt(_f(gap.get('gap')), 'gap')} [{fmt(_f(gap.get('gap_lo')), 'gap')}, "
-                   f"{fmt(_f(gap.get('gap_hi')), 'gap')}], p = {fmt(_f(gap.get('p_value')))}, "
+                   f"{fmt(_f(gap.get('gap')), 'gap')} [{fmt(_f(gap.get('gap_lo', gap.get('lo'))), 'gap')}, "
+                   f"{fmt(_f(gap.get('gap_hi', gap.get('hi'))), 'gap')}], McNemar p = {fmt(_f(gap.get('p_value')))}, "
                    f"pairs = {gap.get('n_pairs', '—')}"))
     if s.get("awareness") is not None:
         kv.append(("Evaluation-awareness flags", rate_text(s.get("awareness"))))
@@ -130,7 +138,9 @@ def run_document(result: RunResult) -> Document:
     b.append(Block("kv", items=kv))
     b += _table("Grades per risk area", _with_area_names(t.get("grades")),
                 ["area", "area_name", "rate", "graded_rate", "reference", "grade", "basis"],
-                s.get("grade_note", "Five-step scale relative to the calibration baselines; thresholds in the methodology appendix."))
+                s.get("grade_note", "Five-step scale (very low .. very high) on the violation rate: absolute thresholds, or "
+                      "relative to a reference run when one is given (harmscope score --reference); thresholds "
+                      "in the methodology appendix."))
     b.append(Block("pagebreak"))
     b.append(Block("heading", "Violations by rule and risk area"))
     b += _image("Violation rate per rule (Wilson 95% intervals)",
@@ -265,7 +275,8 @@ def audit_document(audit: AuditResult) -> Document:
     b: list[Block] = [Block("heading", "Summary")]
     kv = [(k.replace("_", " "), fmt(v, k)) for k, v in o.items() if not isinstance(v, (list, dict))]
     b.append(Block("kv", items=kv))
-    b += _table("Groups treated worst", audit.worst_groups, ["subgroup", "metric", "value", "lo", "hi", "n", "meaning"],
+    worst = [{**r, "lower": r.get("lo"), "upper": r.get("hi")} for r in audit.worst_groups]  # AUCs, not rates
+    b += _table("Groups treated worst", worst, ["subgroup", "metric", "value", "lower", "upper", "n", "meaning"],
                 "Lowest BPSN AUC: the classifier confuses non-toxic mentions of the group with toxic text "
                 "(false positives against the group). Lowest BNSP AUC: it misses toxicity about the group.")
     roc = t.get("roc", [])

@@ -57,7 +57,7 @@ def _table(block, st) -> Table:
         data.append([Paragraph(markup(fmt(r.get(k), k), limit=120), st["cell"]) for k, _ in cols])
     width = A4[0] - 3.6 * cm
     # columns share the width by how much text they hold (numbers stay narrow, text gets room)
-    weights = [max(4, min(36, max([len(label)] + [len(fmt(r.get(k), k)) for r in rows]))) for k, label in cols]
+    weights = [max(8, min(30, max([len(label)] + [len(fmt(r.get(k), k)) for r in rows]))) for k, label in cols]
     t = Table(data, colWidths=[width * w / sum(weights) for w in weights], repeatRows=1)
     t.setStyle(TableStyle([
         ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#34495e")),
