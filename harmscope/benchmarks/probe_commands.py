@@ -10,12 +10,7 @@ from typing import Any
 import click
 
 from harmscope.errors import HarmscopeError
-
-
-def _catalog(obj: dict[str, Any]) -> Any:
-    from harmscope.rules import load_catalog
-
-    return load_catalog(list(obj.get("catalog", ())), builtin=obj.get("builtin", True))
+from harmscope.rules.options import catalog_from_context, catalog_options
 
 
 def _check_out(out: Path) -> None:
@@ -34,16 +29,8 @@ def _check_out(out: Path) -> None:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option(
-    "--catalog",
-    "catalog",
-    multiple=True,
-    type=click.Path(path_type=Path),
-    help="Extra rule catalog file or folder (repeatable), loaded after the built-in catalog.",
-)
-@click.option("--no-builtin", is_flag=True, help="Use only the --catalog files, not the built-in catalog.")
-@click.pass_context
-def probes(ctx: click.Context, catalog: tuple[Path, ...], no_builtin: bool) -> None:
+@catalog_options
+def probes() -> None:
     """Generate probe sets and inspect probe files.
 
     \b
@@ -53,7 +40,6 @@ def probes(ctx: click.Context, catalog: tuple[Path, ...], no_builtin: bool) -> N
           --transforms none --transforms base64,roleplay --per-rule 20 --out tox.parquet
       harmscope probes stats probes.jsonl
     """
-    ctx.obj = {"catalog": catalog, "builtin": not no_builtin}
 
 
 @probes.command("generate")
@@ -84,8 +70,7 @@ def probes(ctx: click.Context, catalog: tuple[Path, ...], no_builtin: bool) -> N
 @click.option(
     "--out", required=True, type=click.Path(path_type=Path), help="Output file: .jsonl or .parquet."
 )
-@click.pass_obj
-def generate_cmd(obj: dict[str, Any], out: Path, **kw: Any) -> None:
+def generate_cmd(out: Path, **kw: Any) -> None:
     """Generate a probe set and write it to --out; prints the count and the set hash."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -95,7 +80,7 @@ def generate_cmd(obj: dict[str, Any], out: Path, **kw: Any) -> None:
     _check_out(out)
     if kw.get("data_dir") is not None and not kw["data_dir"].is_dir():
         raise HarmscopeError(f"{kw['data_dir']}: content folder not found")
-    catalog = _catalog(obj)
+    catalog = catalog_from_context(click.get_current_context())
     console = Console(stderr=True)
     transforms = list(kw.pop("transforms")) or None
     with Progress(
@@ -137,14 +122,13 @@ def generate_cmd(obj: dict[str, Any], out: Path, **kw: Any) -> None:
 @probes.command("stats")
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON instead of tables.")
-@click.pass_obj
-def stats_cmd(obj: dict[str, Any], file: Path, as_json: bool) -> None:
+def stats_cmd(file: Path, as_json: bool) -> None:
     """Counts per rule, risk area, transform, identity group, family and benign flag."""
     from harmscope.benchmarks.probes import probe_stats, read_probes
 
     ps = read_probes(file)
     try:
-        catalog = _catalog(obj)
+        catalog = catalog_from_context(click.get_current_context())
     except HarmscopeError:
         catalog = None  # stats still work without risk areas
     st = probe_stats(ps, catalog)

@@ -11,30 +11,17 @@ import click
 from harmscope.errors import HarmscopeError
 from harmscope.rules import taxonomy
 from harmscope.rules.loader import Catalog, load_catalog
-
-_META = "harmscope.rules.options"  # where the group options live in click's shared ctx.meta
+from harmscope.rules.options import catalog_from_context, catalog_options, catalog_settings
 
 
 def _catalog(ctx: click.Context) -> Catalog:
     """The catalog chosen by the group options (built-in plus any --catalog files)."""
-    obj = ctx.meta.get(_META, {})
-    return load_catalog(
-        list(obj.get("catalog", ())), builtin=obj.get("builtin", True), override=obj.get("override", False)
-    )
+    return catalog_from_context(ctx)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option(
-    "--catalog",
-    "catalog",
-    multiple=True,
-    type=click.Path(path_type=Path),
-    help="Extra catalog file or folder (repeatable); loaded after the built-in catalog.",
-)
-@click.option("--no-builtin", is_flag=True, help="Use only the --catalog files, not the built-in catalog.")
-@click.option("--override", is_flag=True, help="Let later catalog files replace rules with the same id.")
-@click.pass_context
-def rules(ctx: click.Context, catalog: tuple[Path, ...], no_builtin: bool, override: bool) -> None:
+@catalog_options
+def rules() -> None:
     """Browse, validate and export the harm rule catalog.
 
     \b
@@ -42,7 +29,6 @@ def rules(ctx: click.Context, catalog: tuple[Path, ...], no_builtin: bool, overr
       harmscope rules list --area I
       harmscope rules --catalog my_rules.yaml show my-rule
     """
-    ctx.meta[_META] = {"catalog": catalog, "builtin": not no_builtin, "override": override}
 
 
 def _filter(cat: Catalog, area: str | None, group: str | None, severity: str | None, select: str | None):
@@ -165,7 +151,7 @@ def validate_cmd(ctx: click.Context, paths: tuple[Path, ...], with_builtin: bool
       harmscope rules validate my_rules.yaml
       harmscope rules validate --with-builtin rules_dir/
     """
-    override = bool(ctx.meta.get(_META, {}).get("override"))
+    override = catalog_settings(ctx)["override"]
     cat = load_catalog(list(paths), builtin=with_builtin, override=override)
     click.echo(f"ok: {len(cat)} rules valid (catalog {cat.version})")
 
