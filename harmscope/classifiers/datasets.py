@@ -89,6 +89,23 @@ def _read_csv(path: Path, **kw: Any) -> pd.DataFrame:
     return df
 
 
+def jsonl_records(path: Path, text: str) -> list[tuple[int, dict[str, Any]]]:
+    """``(line number, object)`` for each non-blank line of JSONL ``text`` read from ``path``;
+    a line that is not a JSON object raises ``InputError`` naming the file and line."""
+    out: list[tuple[int, dict[str, Any]]] = []
+    for i, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{path}: line {i}: not valid JSON ({exc.msg})") from None
+        if not isinstance(obj, dict):
+            raise InputError(f"{path}: line {i}: expected a JSON object")
+        out.append((i, obj))
+    return out
+
+
 def _read_jsonl(path: Path) -> pd.DataFrame:
     if not path.is_file():
         raise InputError(f"{path}: file not found")
@@ -99,16 +116,7 @@ def _read_jsonl(path: Path) -> pd.DataFrame:
         ok = True
     except UnicodeDecodeError:
         raw, ok = data.decode("utf-8", errors="replace"), False
-    for i, line in enumerate(raw.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{path}: line {i}: not valid JSON ({exc.msg})") from None
-        if not isinstance(obj, dict):
-            raise InputError(f"{path}: line {i}: expected a JSON object")
-        rows.append(obj)
+    rows.extend(obj for _, obj in jsonl_records(path, raw))
     if not rows:
         raise InputError(f"{path}: file is empty")
     df = pd.DataFrame(rows)

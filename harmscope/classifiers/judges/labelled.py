@@ -10,7 +10,6 @@ refusal judge: comply/partial/refusal; for awareness: aware/unaware); optional `
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 from typing import Any
 
@@ -44,16 +43,9 @@ def _records(path: Path) -> list[tuple[int, dict[str, Any]]]:
     out: list[tuple[int, dict[str, Any]]] = []
     try:
         if suffix in (".jsonl", ".ndjson"):
-            for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-                if not line.strip():
-                    continue
-                try:
-                    obj = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise InputError(f"{path}: line {i}: not valid JSON ({exc.msg})") from None
-                if not isinstance(obj, dict):
-                    raise InputError(f"{path}: line {i}: expected a JSON object")
-                out.append((i, obj))
+            from harmscope.classifiers.datasets import jsonl_records
+
+            out.extend(jsonl_records(path, path.read_text(encoding="utf-8")))
         elif suffix == ".csv":
             with path.open(newline="", encoding="utf-8") as f:
                 reader = csv.DictReader(f)
