@@ -19,35 +19,11 @@ import time
 import numpy as np
 import pandas as pd
 
+from harmscope.classifiers.datasets import CIVIL_IDENTITY_COLS
 from harmscope.fairness import bias_metrics
 from harmscope.fairness.groups import stack_groups
 
-GROUPS = (
-    "male",
-    "female",
-    "transgender",
-    "other_gender",
-    "heterosexual",
-    "homosexual_gay_or_lesbian",
-    "bisexual",
-    "other_sexual_orientation",
-    "christian",
-    "jewish",
-    "muslim",
-    "hindu",
-    "buddhist",
-    "atheist",
-    "other_religion",
-    "black",
-    "white",
-    "asian",
-    "latino",
-    "other_race_or_ethnicity",
-    "physical_disability",
-    "intellectual_or_learning_disability",
-    "psychiatric_or_mental_illness",
-    "other_disability",
-)
+GROUPS = CIVIL_IDENTITY_COLS  # the 24 Jigsaw identity columns
 
 
 def make_frame(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
