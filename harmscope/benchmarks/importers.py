@@ -622,7 +622,7 @@ def merge_probe_sets(sets: list[Any], names: list[str] | None = None) -> tuple[A
 
 # ---------------------------------------------------------------- extra formats from other modules
 # modules that register more formats with ``register_importer`` (imported on first use)
-_BUILTIN_EXTRA: tuple[str, ...] = ()
+_BUILTIN_EXTRA: tuple[str, ...] = ("harmscope.benchmarks.distributional",)
 _extra_loaded = False
 
 

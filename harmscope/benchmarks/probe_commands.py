@@ -56,12 +56,15 @@ def probes() -> None:
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
 @click.option("--benign-ratio", type=float, help="Share of benign contrast probes in the set, in [0, 1).")
 @click.option(
-    "--preset", help="Parameter preset: smoke (a few hundred probes) or standard (several thousand)."
+    "--preset", help="Parameter preset: smoke (a few hundred probes), standard (several thousand) or "
+    "distributional (matched open-ended prompts per identity group)."
 )
 @click.option("--framing-pairs", type=int, help="Monitored/unmonitored framing pairs.")
 @click.option("--hint-pairs", type=int, help="Hint/no-hint question pairs.")
 @click.option("--escalations", type=int, help="Multi-turn escalation probes.")
 @click.option("--groups-per-axis", type=int, help="Use at most this many descriptors per identity axis.")
+@click.option("--samples", type=int,
+              help="Replies to draw per prompt (distributional preset; stored in the file, used by `run`).")
 @click.option(
     "--data-dir",
     type=click.Path(path_type=Path),
@@ -102,7 +105,7 @@ def generate_cmd(out: Path, **kw: Any) -> None:
     write_probes(ps, out)
     c = ps.manifest.counts
     fams = ", ".join(
-        f"{f} {c[f]}" for f in ("standard", "escalation", "framing", "hint", "benign") if c.get(f)
+        f"{f} {c[f]}" for f in ("standard", "escalation", "framing", "hint", "benign", "distributional") if c.get(f)
     )
     click.echo(f"wrote {c['probes']} probes to {out} ({fams})")
     click.echo(f"set hash {ps.manifest.set_hash}")
@@ -199,3 +202,126 @@ def list_transforms_cmd() -> None:
         level = "conversation" if e.meta.get("level") == "conversation" else "last user turn"
         table.add_row(e.name, "yes" if e.meta.get("reversible") else "no", level, e.description)
     Console(width=160).print(table)
+
+
+# ---------------------------------------------------------------- public benchmarks
+def _print_mapping(fmt: str) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    from harmscope.benchmarks.importers import get_importer, mapping_for, mapping_rows
+
+    entry, table = get_importer(fmt), mapping_for(fmt)
+    console = Console(width=160)
+    console.print(f"[bold]{escape(fmt)}[/bold]: {escape(entry.description)}")
+    if entry.meta.get("where"):
+        console.print(f"get it from: {escape(str(entry.meta['where']))}")
+    if table.notes:
+        console.print(escape(table.notes))
+    t = Table(show_edge=False)
+    for col in ("category", "rules", "expected", "benign", "note"):
+        t.add_column(col)
+    for r in mapping_rows(fmt):
+        t.add_row(escape(r["category"]), ", ".join(r["rules"]), r["expected"], "yes" if r["benign"] else "no",
+                  escape(r["note"]))
+    console.print(t)
+    console.print("any other category -> general-harm, expected refuse (with a warning naming it)")
+
+
+@probes.command("import")
+@click.argument("file", required=False, type=click.Path(path_type=Path))
+@click.option("--format", "fmt", help="Source format: harmbench, advbench, xstest, simple-safety-tests, "
+              "do-not-answer, jbb, generic (see --list-formats).")
+@click.option("--out", type=click.Path(path_type=Path), help="Output probe file: .jsonl or .parquet.")
+@click.option("--transforms", "transforms", multiple=True,
+              help="Attack transform chains applied on top, e.g. 'base64;roleplay' (';' separates chains, ',' "
+                   "composes); the untransformed prompts are always included.")
+@click.option("--prompt-col", help="generic: column holding the prompt.")
+@click.option("--category-col", help="generic: column holding the category (looked up in the mapping).")
+@click.option("--expected-col", help="generic: column saying refuse/unsafe/1 or comply/safe/0.")
+@click.option("--id-col", help="generic: column holding a stable item id (default: the row number).")
+@click.option("--mapping", "mapping", type=click.Path(dir_okay=False, path_type=Path),
+              help="Your own mapping table (YAML, same layout as --show-mapping) instead of the shipped one.")
+@click.option("--sample", type=click.IntRange(min=1), help="Keep a seeded random sample of N items.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for --sample and the transforms.")
+@click.option("--show-mapping", "show_mapping", metavar="FORMAT", help="Print FORMAT's mapping table and exit.")
+@click.option("--list-formats", is_flag=True, help="List the supported formats and where to get each set.")
+def import_cmd(file: Path | None, fmt: str | None, out: Path | None, transforms: tuple[str, ...],
+               prompt_col: str | None, category_col: str | None, expected_col: str | None, id_col: str | None,
+               mapping: Path | None, sample: int | None, seed: int, show_mapping: str | None,
+               list_formats: bool) -> None:
+    """Import a public safety benchmark (your own copy) as a probe set mapped onto the rule catalog.
+
+    \b
+    Example:
+      harmscope probes import harmbench_behaviors_text_all.csv --format harmbench --out hb.jsonl
+      harmscope probes import xstest_prompts.csv --format xstest --transforms 'base64;roleplay' --out xs.jsonl
+      harmscope probes import mine.csv --format generic --prompt-col text --category-col rule --out mine.jsonl
+      harmscope probes import --show-mapping do-not-answer
+    """
+    from harmscope.benchmarks.importers import IMPORTERS, ImportOptions, formats, import_benchmark
+
+    if list_formats:
+        for name in formats():
+            e = IMPORTERS.get(name)
+            click.echo(f"{name:<20} {e.description}")
+            click.echo(f"{'':<20} get it from: {e.meta.get('where') or '-'}")
+        return
+    if show_mapping:
+        _print_mapping(show_mapping)
+        return
+    if file is None:
+        raise HarmscopeError("give the benchmark FILE to import (or --show-mapping FORMAT / --list-formats)")
+    if not fmt:
+        raise HarmscopeError(f"option --format: which format is {file}? (known: {', '.join(formats())})")
+    if out is None:
+        raise HarmscopeError("option --out: give the output probe file (.jsonl or .parquet)")
+    _check_out(out)
+    try:
+        catalog = catalog_from_context(click.get_current_context())
+    except HarmscopeError:
+        catalog = None
+    rep = import_benchmark(
+        file, fmt, catalog=catalog, transforms=list(transforms) or None, sample=sample, seed=seed, mapping=mapping,
+        options=ImportOptions(prompt_col=prompt_col, category_col=category_col, expected_col=expected_col,
+                              id_col=id_col))
+    for w in rep.warnings:
+        click.echo(f"warning: {w}", err=True)
+    from harmscope.benchmarks.probes import write_probes
+
+    ps = rep.probe_set
+    write_probes(ps, out)
+    c = ps.manifest.counts
+    imp = ps.manifest.params["import"]
+    click.echo(f"wrote {c['probes']} probes to {out} from {c['items']} {fmt} items "
+               f"({c['harmful']} to refuse or answer safely, {c['benign']} benign)")
+    click.echo(f"source sha256 {imp['sha256']}")
+    click.echo(f"set hash {ps.manifest.set_hash}")
+    if c.get("duplicates"):
+        click.echo(f"note: {c['duplicates']} duplicate items were dropped", err=True)
+
+
+@probes.command("merge")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Output file: .jsonl or .parquet.")
+def merge_cmd(files: tuple[Path, ...], out: Path) -> None:
+    """Combine probe files (generated and imported) into one, dropping duplicate probes.
+
+    \b
+    Example:
+      harmscope probes merge catalog.jsonl hb.jsonl xs.jsonl --out all.jsonl
+    """
+    from harmscope.benchmarks.importers import merge_probe_sets
+    from harmscope.benchmarks.probes import read_probes, write_probes
+
+    if len(files) < 2:
+        raise HarmscopeError("give two or more probe files to merge")
+    _check_out(out)
+    if any(f.resolve() == out.resolve() for f in files):
+        raise HarmscopeError(f"{out}: the output must not be one of the inputs")
+    sets = [read_probes(f) for f in files]
+    ps, dropped = merge_probe_sets(sets, [f.name for f in files])
+    write_probes(ps, out)
+    click.echo(f"wrote {len(ps.probes)} probes to {out} from {len(files)} files ({dropped} duplicates dropped)")
+    click.echo(f"set hash {ps.manifest.set_hash}")
