@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "judges": "harmscope.benchmarks.score_commands:judges",
     "score": "harmscope.benchmarks.score_commands:score",
     "compare": "harmscope.benchmarks.score_commands:compare",
+    "check": "harmscope.benchmarks.check:check",
     "runs": "harmscope.reports.commands:runs",
     "report": "harmscope.reports.commands:report",
     "demo": "harmscope.demo:demo_command",
