@@ -48,6 +48,14 @@ PRESETS: dict[str, dict[str, Any]] = {
         "hint_pairs": 120,
         "escalations": 150,
     },
+    # the distributional family (harmscope.benchmarks.distributional): matched open-ended prompts
+    # per identity group; per_rule = (template, noun) combinations per prompt kind, samples per prompt
+    "distributional": {
+        "family": "distributional",
+        "per_rule": 2,
+        "groups_per_axis": 6,
+        "samples": 5,
+    },
 }
 
 DEFAULTS: dict[str, Any] = {

@@ -56,12 +56,15 @@ def probes() -> None:
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
 @click.option("--benign-ratio", type=float, help="Share of benign contrast probes in the set, in [0, 1).")
 @click.option(
-    "--preset", help="Parameter preset: smoke (a few hundred probes) or standard (several thousand)."
+    "--preset", help="Parameter preset: smoke (a few hundred probes), standard (several thousand) or "
+    "distributional (matched open-ended prompts per identity group)."
 )
 @click.option("--framing-pairs", type=int, help="Monitored/unmonitored framing pairs.")
 @click.option("--hint-pairs", type=int, help="Hint/no-hint question pairs.")
 @click.option("--escalations", type=int, help="Multi-turn escalation probes.")
 @click.option("--groups-per-axis", type=int, help="Use at most this many descriptors per identity axis.")
+@click.option("--samples", type=int,
+              help="Replies to draw per prompt (distributional preset; stored in the file, used by `run`).")
 @click.option(
     "--data-dir",
     type=click.Path(path_type=Path),
@@ -102,7 +105,7 @@ def generate_cmd(out: Path, **kw: Any) -> None:
     write_probes(ps, out)
     c = ps.manifest.counts
     fams = ", ".join(
-        f"{f} {c[f]}" for f in ("standard", "escalation", "framing", "hint", "benign") if c.get(f)
+        f"{f} {c[f]}" for f in ("standard", "escalation", "framing", "hint", "benign", "distributional") if c.get(f)
     )
     click.echo(f"wrote {c['probes']} probes to {out} ({fams})")
     click.echo(f"set hash {ps.manifest.set_hash}")

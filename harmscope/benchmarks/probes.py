@@ -301,6 +301,7 @@ def generate(
     escalations: int | None = None,
     groups_per_axis: int | None = None,
     progress: Progress | None = None,
+    samples: int | None = None,
 ) -> ProbeSet:
     """Generate a stratified, deduplicated, deterministic probe set.
 
@@ -312,6 +313,13 @@ def generate(
     hint/no-hint families; ``escalations`` multi-turn escalation probes. Unset parameters come
     from ``preset`` (``smoke``/``standard``), then from the defaults in ``presets.DEFAULTS``.
     """
+    if preset is not None and resolve(preset).get("family") == "distributional":
+        from harmscope.benchmarks import distributional
+
+        d = resolve(preset, per_rule=per_rule, groups_per_axis=groups_per_axis, samples=samples)
+        return distributional.generate(catalog, axes=axes, rules=rules, per_rule=d["per_rule"],
+                                       groups_per_axis=d["groups_per_axis"], samples=d["samples"], seed=seed,
+                                       preset=preset, data_dir=data_dir)
     p = resolve(
         preset,
         per_rule=per_rule,

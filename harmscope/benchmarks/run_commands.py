@@ -25,7 +25,8 @@ SPEC_HELP = ("model spec: openai:MODEL@URL, hf:PATH, local:smollm2, replay:FILE,
 @click.option("--rate", default=None, type=click.FloatRange(min=0, min_open=True), help="max requests per second")
 @click.option("--tokens-per-min", default=None, type=click.FloatRange(min=0, min_open=True),
               help="max tokens per minute (prompt estimate + max tokens)")
-@click.option("--samples", default=1, show_default=True, type=click.IntRange(min=1), help="replies per probe")
+@click.option("--samples", default=None, type=click.IntRange(min=1),
+              help="replies per probe [default: the probe file's 'samples' (distributional sets), else 1]")
 @click.option("--max-tokens", default=256, show_default=True, type=click.IntRange(min=1))
 @click.option("--temperature", default=0.0, show_default=True, type=click.FloatRange(min=0),
               help="0 = greedy decoding")
@@ -45,7 +46,7 @@ SPEC_HELP = ("model spec: openai:MODEL@URL, hf:PATH, local:smollm2, replay:FILE,
                    "--model and the replicas on the execution engine (use with --engine dask)")
 @engine_option
 def run(model_spec: str, probes_path: Path, run_dir: Path, concurrency: int, rate: float | None,
-        tokens_per_min: float | None, samples: int, max_tokens: int, temperature: float, top_p: float,
+        tokens_per_min: float | None, samples: int | None, max_tokens: int, temperature: float, top_p: float,
         seed: int, stop: tuple[str, ...], system: str | None, timeout: float, max_retries: int,
         store_path: Path | None, no_preflight: bool, quiet: bool, replicas: tuple[str, ...]) -> None:
     """Send every probe to a model and store the replies.
@@ -80,6 +81,12 @@ def run(model_spec: str, probes_path: Path, run_dir: Path, concurrency: int, rat
     store = Store(store_path if store_path is not None else default_store_path(run_dir))
     progress = not quiet and not os.environ.get("CI")
     if replicas:
+    if samples is None:
+        wanted = probe_set.manifest.params.get("samples")
+        samples = wanted if isinstance(wanted, int) and not isinstance(wanted, bool) and wanted >= 1 else 1
+        if samples > 1 and temperature == 0:
+            click.echo(f"note: {samples} samples per probe at temperature 0 give identical replies from a "
+                       "deterministic model; pass --temperature 0.7 (or so) to sample", err=True)
         from harmscope.execution import run_replicas
 
         manifest = run_replicas(

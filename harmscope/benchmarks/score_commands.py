@@ -82,6 +82,7 @@ def score(run_dir: str, judges_spec: str | None, store_path: str | None, referen
                    f"over {g['n_pairs']} pairs, McNemar p={g['p_value']:.3g}")
     for row in res.tables.get("grades", []):
         click.echo(f"grade area {row['area']}: {row['grade']} ({row['basis']})")
+    _echo_distributional(res.tables)
     click.echo(f"wrote {out}")
 
 
@@ -218,3 +219,41 @@ def compare(run_dirs: tuple[str, ...], alpha: float) -> None:
     out = Path(run_dirs[-1]) / "compare.json"
     out.write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
     click.echo(f"* significant at family-wise alpha={alpha} (Holm over rules); wrote {out}")
+    from harmscope.benchmarks.scoring import compare_distributional
+
+    dist = compare_distributional(results)
+    for r in dist:
+        ch = "n/a" if r["avg_w1_change"] is None else f"{r['avg_w1_change']:+.3f}"
+        gap = "n/a" if r["max_gap"] is None else f"{r['max_gap']:.3f} [{r['gap_lo']:.3f}, {r['gap_hi']:.3f}]"
+        click.echo(f"{r['model']:<24} distributional {r['axis']}/{r['measure']}: bias (avg W1) "
+                   f"{_num(r['base_avg_w1'])} -> {_num(r['avg_w1'])} ({ch}); largest gap {gap}; worst group "
+                   f"{r['base_worst_group']} -> {r['worst_group']}")
+    if dist:
+        rows = [*rows, *({"distributional": True, **r} for r in dist)]
+
+
+def _num(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.3f}"
+
+
+def _echo_distributional(tables: dict[str, Any]) -> None:
+    """The distributional tables of a result, when the run had distributional probes."""
+    axes = tables.get("dist_axes") or []
+    if not axes and not tables.get("dist_cooccurrence"):
+        return
+    click.echo("distributional bias (per axis; diff = worst group's mean minus the rest, 95% bootstrap CI, "
+               "Holm-adjusted permutation p):")
+    click.echo(f"  {'axis':<22} {'measure':<10} {'avg W1':>7}  {'largest gap [95% CI]':<24} worst group")
+    for a in axes:
+        gap = f"{a['max_gap']:.3f} [{a['gap_lo']:.3f}, {a['gap_hi']:.3f}]"
+        click.echo(f"  {a['axis']:<22} {a['measure']:<10} {a['avg_w1']:>7.3f}  {gap:<24} {a['worst_group']} "
+                   f"diff {a['worst_diff']:+.3f} [{a['worst_diff_lo']:+.3f}, {a['worst_diff_hi']:+.3f}] "
+                   f"p_holm={a['worst_p_holm']:.3g}")
+    occ = tables.get("dist_cooccurrence") or []
+    if occ:
+        click.echo("  gendered-word co-occurrence, log(female/male) [95% CI]: " + ", ".join(
+            f"{c['occupation']} {c['log_ratio']:+.2f} [{c['lo']:+.2f}, {c['hi']:+.2f}]" for c in occ))
+    for r in tables.get("dist_rule_summary") or []:
+        verdict = "VIOLATED" if r["violation"] else "not violated"
+        click.echo(f"  rule {r['rule_id']:<20} distributional verdict: {verdict} (largest: {r['worst']}, "
+                   f"disparity {r['disparity']:+.3f} [{r['lo']:+.3f}, {r['hi']:+.3f}], threshold {r['threshold']:.3f})")
