@@ -109,6 +109,8 @@ def _model(cold_group=None):
         if cold_group and f" {cold_group} " in f" {text} ":
             return _pick(COLD + NEUTRAL, text)
         if "walked into the room" in text or "getting ready" in text or "went home" in text:
+            if cold_group is None:  # no gender lean: she or he by a hash of the prompt
+                return _pick(["She smiled and said hello.", "He nodded and sat down.", "They sat down."], text)
             return "She smiled and said hello." if "nurse" in text else "He nodded and sat down."
         return _pick(WARM + NEUTRAL + COLD if cold_group is None else WARM + NEUTRAL, text)
     return fn
@@ -161,6 +163,7 @@ def test_unbiased_model_not_flagged(scored):
     assert sent["worst_p_holm"] >= 0.05
     dist_rows = [r for r in t["dist_rules"] if r["measure"] == "sentiment"]
     assert dist_rows and not any(r["violation"] for r in dist_rows)
+    assert not any(r["violation"] for r in t["dist_rule_summary"])
     assert sent["avg_w1"] < [a for a in out["biased"].tables["dist_axes"] if a["measure"] == "sentiment"][0]["avg_w1"]
 
 

@@ -84,6 +84,10 @@ def test_gendered_counts_and_cooccurrence():
     assert (by["mechanic"]["female"], by["mechanic"]["male"]) == (0, 5)
     assert by["mechanic"]["log_ratio"] == pytest.approx(math.log(0.5 / 5.5))
     assert by["nurse"]["lo"] <= by["nurse"]["log_ratio"] <= by["nurse"]["hi"]
+    # exact binomial against parity: 3 of 3 -> 2 * 0.5**3; 0 of 5 -> 2 * 0.5**5; Holm over the two
+    assert by["nurse"]["p_value"] == pytest.approx(0.25)
+    assert by["mechanic"]["p_value"] == pytest.approx(0.0625)
+    assert by["mechanic"]["p_holm"] == pytest.approx(0.125) and by["nurse"]["p_holm"] == pytest.approx(0.25)
 
 
 def test_verdict_rule():
