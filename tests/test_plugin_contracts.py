@@ -42,8 +42,8 @@ def test_entry_metadata(kind, entry):
 def test_judges_declare_known_kinds_and_ship_validation(entry):
     kinds = entry.meta.get("kinds") or []
     assert kinds and all(k in JUDGE_KINDS for k in kinds), kinds
-    if entry.name == "llm":
-        return  # an LLM grader is validated per model with `harmscope judges validate`
+    if entry.name == "llm" or entry.meta.get("grader"):
+        return  # an LLM grader or guard model is validated per model with `harmscope judges validate`
     path = Path(__file__).parents[1] / "harmscope/classifiers/judges/data/validation" / f"{entry.name}.json"
     data = json.loads(path.read_text(encoding="utf-8"))
     text = json.dumps(data)

@@ -184,6 +184,59 @@ def judges_train(name: str, data: str | None, out: str | None) -> None:
                "--data HELD_OUT.jsonl")
 
 
+@judges.command("compare")
+@click.option("--data", "data", required=True, help="labelled file (CSV/JSONL/JSON/YAML) or named dataset")
+@click.option("--judge", "judge_specs", multiple=True, help="judge spec (repeatable), e.g. refusal, "
+              "'llama-guard:openai:lg@http://127.0.0.1:8000/v1'")
+@click.option("--reference-col", "reference_cols", multiple=True,
+              help="column holding another judge's verdicts (repeatable), e.g. llamaguard2_cf")
+@click.option("--label-col", default=None, help="human label column (default: violation, human_majority, ...)")
+@click.option("--reply-col", default=None, help="reply column (default: reply, text, response, ...)")
+@click.option("--prompt-col", default=None, help="request column (default: prompt, question, goal, ...)")
+@click.option("--source-col", default=None, help="source column for the per-source breakdown")
+@click.option("--category-col", default=None, help="category column for the per-category breakdown")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="judge-agreement", show_default=True)
+@click.option("--format", "formats", default="json,html,pdf", show_default=True, help="comma-separated")
+@click.option("--cache/--no-cache", default=True, show_default=True,
+              help="cache verdicts in OUT/judge-cache.sqlite (same cache as scoring)")
+def judges_compare(data: str, judge_specs: tuple[str, ...], reference_cols: tuple[str, ...], label_col: str | None,
+                   reply_col: str | None, prompt_col: str | None, source_col: str | None,
+                   category_col: str | None, out_dir: str, formats: str, cache: bool) -> None:
+    """Agreement of judges (and published judges' verdict columns) with human labels.
+
+    \b
+    Example:
+      harmscope judges compare --data labelled.csv --judge refusal \\
+        --judge 'llama-guard:openai:lg@http://127.0.0.1:8000/v1' --reference-col llamaguard2_cf
+    """
+    from harmscope.classifiers.judges.agreement import compare_judges
+    from harmscope.reports._agreement import main_rows, render_agreement
+
+    store = None
+    if cache and judge_specs:
+        from harmscope.store import Store
+
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        store = Store(Path(out_dir) / "judge-cache.sqlite")
+    rep = compare_judges(data, judge_specs, reference_cols=reference_cols, label_col=label_col,
+                         reply_col=reply_col, prompt_col=prompt_col, source_col=source_col,
+                         category_col=category_col, store=store, progress=lambda s: click.echo(s, err=True))
+    fmts = [f.strip().lower() for f in formats.split(",") if f.strip()]
+    paths = render_agreement(rep, out_dir, fmts)
+    click.echo(f"{rep['n']} labelled replies, positive rate {rep['positive_rate']:.3f}")
+    click.echo(f"{'judge':<44} {'abstain':>7} {'acc':>6} {'prec':>6} {'rec':>6} {'kappa':>6} {'auc':>6} {'ece':>6}")
+    for r in main_rows(rep):
+        cells = [_pct(r["abstention_rate"])] + [("n/a" if r[k] is None else f"{r[k]:.3f}")
+                                               for k in ("accuracy", "precision", "recall", "kappa", "auc", "ece")]
+        click.echo(f"{r['judge'][:44]:<44} {cells[0]:>7} " + " ".join(f"{c:>6}" for c in cells[1:]))
+    for p in rep["pairwise"]:
+        k = "n/a" if p["kappa"] is None else f"{p['kappa']:.3f}"
+        mp = "n/a" if p["mcnemar_p"] is None else f"{p['mcnemar_p']:.3g}"
+        click.echo(f"  {p['a'][:36]} vs {p['b'][:36]}: kappa {k}, McNemar p={mp} (n={p['n']})")
+    for path in paths.values():
+        click.echo(f"wrote {path}")
+
+
 @click.command("compare")
 @click.argument("run_dirs", nargs=-1, required=True, type=click.Path(file_okay=False))
 @click.option("--alpha", default=0.05, show_default=True, help="family-wise error rate (Holm over rules)")

@@ -4,6 +4,7 @@ Importing this package registers the built-in judges (``refusal``, ``rule``, ``p
 ``toxicity``, ``llm``, ``awareness``) in :data:`JUDGES`; none of them imports torch until used.
 """
 
+import harmscope.classifiers.judges.guards  # noqa: F401  (guard-model judges)
 from harmscope.classifiers.judges import awareness, llm, pattern, refusal, rule_model, toxicity  # noqa: F401
 from harmscope.classifiers.judges.base import JUDGES, REPLY_RULE, Judge, JudgeItem
 from harmscope.classifiers.judges.ensemble import (
