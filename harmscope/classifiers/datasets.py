@@ -576,6 +576,440 @@ def _sniff(path: Path, fmt: str | None) -> str:
     if "text" in cols and "toxicity" in cols and "label" not in cols:
         return "civil"
     return "table"
+# ---------------------------------------------------------------- part B: human-labelled sets with targets
+def identity_map(dataset: str | None = None) -> pd.DataFrame:
+    """The shipped target -> (group, axis) mapping table (``classifiers/data/identity_map.csv``).
+
+    One row per (dataset, source_name); an empty ``group`` means "no identity group" (e.g.
+    HateXplain's ``None``/``Other``). With ``dataset`` only that set's rows."""
+    from importlib.resources import files
+
+    path = files("harmscope.classifiers").joinpath("data", "identity_map.csv")
+    table = pd.read_csv(str(path), dtype=str, keep_default_na=False)
+    if dataset is not None:
+        table = table[table["dataset"] == dataset]
+    return table.reset_index(drop=True)
+
+
+def _group_map(dataset: str) -> dict[str, tuple[str, str]]:
+    t = identity_map(dataset)
+    return {r.source_name: (r.group, r.axis) for r in t.itertuples() if r.group}
+
+
+def _axes_of(dataset: str, groups: Iterable[str]) -> dict[str, str]:
+    m = {g: a for g, a in _group_map(dataset).values()}
+    return {g: m.get(g, "other") for g in groups}
+
+
+def _decode_bytes_repr(value: Any) -> str | None:
+    """``"b'...'"`` (a Python bytes literal, as ToxiGen's CSV stores text) -> str; plain text as is;
+    ``None`` when it cannot be decoded."""
+    import ast
+
+    if not isinstance(value, str):
+        return None
+    s = value.strip()
+    if len(s) >= 3 and s[0] == "b" and s[1] in "'\"" and s[-1] == s[1]:
+        try:
+            raw = ast.literal_eval(s)
+            return raw.decode("utf-8") if isinstance(raw, bytes) else None
+        except (ValueError, SyntaxError, UnicodeDecodeError):
+            return None
+    return value
+
+
+def read_toxigen_annotated(path: str | Path | None = None, *, on_bad: OnBad = "skip") -> pd.DataFrame:
+    """ToxiGen's 8,960 human-annotated statements (``toxigen_annotated/toxigen.csv``).
+
+    ``target`` = (``toxicity_human`` - 1) / 4 (mean of three 1-5 ratings); ``label`` = mean rating
+    above the scale midpoint 3. ``noisy_target``/``noisy_label`` = the label of the prompt that
+    generated the text (``hate`` -> 1): the noisy label of the clean+noisy study. One identity
+    column per target group (names mapped through :func:`identity_map`); ``prompt_group`` keeps
+    the group name; ``toxicity_ai`` (rescaled to [0, 1]) is kept for reference.
+    """
+    path = Path(path) if path else _shared("toxigen_annotated", "toxigen.csv")
+    raw = _read_csv(path, dtype=str, keep_default_na=False)
+    src = str(path)
+    _require(raw, ["text", "target_group", "toxicity_human", "label"], src)
+    bad: dict[int, str] = {}
+    texts = pd.Series([_decode_bytes_repr(t) for t in raw["text"]], dtype=object)
+    for i in np.flatnonzero(texts.isna().to_numpy()):
+        bad.setdefault(int(i), f"{src}: row {i + 1}: column 'text': not a decodable bytes literal")
+    texts = texts.fillna("")
+    texts.attrs["bad_utf8"] = raw.attrs.get("bad_utf8", False)
+    text = _check_text(texts, "text", src, bad)
+    human = pd.to_numeric(raw["toxicity_human"], errors="coerce")
+    for i in np.flatnonzero((human.isna() | (human < 1) | (human > 5)).to_numpy()):
+        bad.setdefault(int(i), f"{src}: row {i + 1}: column 'toxicity_human': value "
+                               f"{raw['toxicity_human'].iloc[i]!r} is not a rating in [1, 5]")
+    noisy = raw["label"].str.strip().str.lower().map({"hate": 1.0, "neutral": 0.0})
+    for i in np.flatnonzero(noisy.isna().to_numpy()):
+        bad.setdefault(int(i), f"{src}: row {i + 1}: column 'label': value {raw['label'].iloc[i]!r} "
+                               "is not hate or neutral")
+    gmap = _group_map("toxigen-annotated")
+    grp = raw["target_group"].str.strip()
+    for i in np.flatnonzero(~grp.isin(list(gmap)).to_numpy()):
+        bad.setdefault(int(i), f"{src}: row {i + 1}: column 'target_group': unknown group "
+                               f"{raw['target_group'].iloc[i]!r} (known: {', '.join(sorted(gmap))})")
+    h = human.fillna(1.0).clip(1, 5)
+    out = pd.DataFrame({"text": text, "target": (h - 1.0) / 4.0, "noisy_target": noisy.fillna(0.0),
+                        "toxicity_human": h, "prompt_group": grp.map(lambda g: gmap.get(g, ("", ""))[0])})
+    ai = pd.to_numeric(raw.get("toxicity_ai"), errors="coerce") if "toxicity_ai" in raw.columns else None
+    if ai is not None:
+        out["toxicity_ai"] = ((ai - 1.0) / 4.0).clip(0, 1)
+    groups = sorted({g for g, _ in gmap.values()})
+    for g in groups:
+        out[g] = (out["prompt_group"] == g).astype(float)
+    df = _finish(out, bad, on_bad, src, groups, 0.5, group_axes=_axes_of("toxigen-annotated", groups),
+                 label_rule="mean human rating > 3 of 5")
+    df["label"] = (df["toxicity_human"] > 3.0).astype(int)
+    return df
+
+
+def _read_tsv_str(path: Path) -> pd.DataFrame:
+    import csv
+
+    return _read_csv(path, sep="\t", dtype=str, keep_default_na=False, quoting=csv.QUOTE_NONE)
+
+
+def read_olid(folder: str | Path | None = None, *, split: str = "train", on_bad: OnBad = "skip") -> pd.DataFrame:
+    """OLID v1.0 (Zampieri et al. 2019): ``split`` = ``train`` (13,240), ``test`` (860) or ``all``.
+
+    ``target``/``label`` = offensive (``OFF``); ``targeted`` = targeted insult or threat (``TIN``,
+    0 for untargeted or not offensive); ``target_type`` = ``IND``/``GRP``/``OTH`` (empty if none).
+    OLID has no identity groups."""
+    folder = Path(folder) if folder else _shared("olid")
+    if split not in ("train", "test", "all"):
+        raise InputError(f"olid: split must be train, test or all, not {split!r}")
+    frames = []
+    if split in ("train", "all"):
+        p = folder / "olid-training-v1.0.tsv"
+        raw = _read_tsv_str(p)
+        _require(raw, ["id", "tweet", "subtask_a", "subtask_b", "subtask_c"], str(p))
+        frames.append((str(p), raw.assign(split="train")))
+    if split in ("test", "all"):
+        p = folder / "testset-levela.tsv"
+        raw = _read_tsv_str(p)
+        _require(raw, ["id", "tweet"], str(p))
+        for level, col in (("a", "subtask_a"), ("b", "subtask_b"), ("c", "subtask_c")):
+            lp = folder / f"labels-level{level}.csv"
+            lab = _read_csv(lp, header=None, names=["id", col], dtype=str, keep_default_na=False)
+            raw = raw.merge(lab, on="id", how="left")
+        raw = raw.fillna("NULL")
+        frames.append((str(folder / "testset-levela.tsv"), raw.assign(split="test")))
+    outs = []
+    bad_all: dict[int, str] = {}
+    offset = 0
+    for src, raw in frames:
+        bad: dict[int, str] = {}
+        text = _check_text(raw["tweet"], "tweet", src, bad)
+        a = raw["subtask_a"].str.strip().map({"OFF": 1.0, "NOT": 0.0})
+        for i in np.flatnonzero(a.isna().to_numpy()):
+            bad.setdefault(int(i), f"{src}: row {i + 1}: column 'subtask_a': value "
+                                   f"{raw['subtask_a'].iloc[i]!r} is not OFF or NOT")
+        out = pd.DataFrame({"text": text, "target": a.fillna(0.0),
+                            "targeted": (raw["subtask_b"].str.strip() == "TIN").astype(float),
+                            "target_type": raw["subtask_c"].str.strip().where(
+                                raw["subtask_c"].str.strip().isin(["IND", "GRP", "OTH"]), ""),
+                            "split": raw["split"].to_numpy()})
+        outs.append(out)
+        bad_all.update({k + offset: v for k, v in bad.items()})
+        offset += len(out)
+    out = pd.concat(outs, ignore_index=True)
+    return _finish(out, bad_all, on_bad, str(folder), [], 0.5)
+
+
+def _literal(value: Any) -> Any:
+    import ast
+
+    try:
+        return ast.literal_eval(value) if isinstance(value, str) else None
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return None
+
+
+def read_hatexplain(path: str | Path | None = None, *, on_bad: OnBad = "skip") -> pd.DataFrame:
+    """HateXplain validation split (1,922 posts, three annotators each).
+
+    Text = ``post_tokens`` joined by spaces. ``target`` = share of annotators who chose hatespeech
+    or offensive, ``label`` = the majority; ``hate`` = share who chose hatespeech. Identity
+    columns = share of annotators naming each target (mapped through :func:`identity_map`).
+    """
+    path = Path(path) if path else _shared("hatexplain", "df_val_processed.csv")
+    raw = _read_csv(path, dtype=str, keep_default_na=False)
+    src = str(path)
+    _require(raw, ["id", "annotators", "post_tokens"], src)
+    gmap = _group_map("hatexplain")
+    known = set(identity_map("hatexplain")["source_name"])
+    bad: dict[int, str] = {}
+    texts, tox, hate, group_rows = [], [], [], []
+    for i, (ann_s, tok_s) in enumerate(zip(raw["annotators"], raw["post_tokens"], strict=True)):
+        toks = _literal(tok_s)
+        ann = _literal(ann_s)
+        texts.append(" ".join(map(str, toks)) if isinstance(toks, list) else "")
+        if not isinstance(toks, list):
+            bad.setdefault(i, f"{src}: row {i + 1}: column 'post_tokens': not a list of tokens")
+        labels = ann.get("label") if isinstance(ann, dict) else None
+        targets = ann.get("target") if isinstance(ann, dict) else None
+        if not (isinstance(labels, list) and labels and all(v in (0, 1, 2) for v in labels)
+                and isinstance(targets, list)):
+            bad.setdefault(i, f"{src}: row {i + 1}: column 'annotators': needs 'label' (0/1/2 per "
+                              "annotator) and 'target' lists")
+            tox.append(0.0)
+            hate.append(0.0)
+            group_rows.append({})
+            continue
+        n = len(labels)
+        tox.append(sum(v in (0, 2) for v in labels) / n)
+        hate.append(sum(v == 0 for v in labels) / n)
+        counts: dict[str, float] = {}
+        for tl in targets:
+            names = {str(t) for t in (tl if isinstance(tl, list) else [tl])}
+            for t in names:
+                if t not in known:
+                    continue
+                g = gmap.get(t, ("", ""))[0]
+                if g:
+                    counts[g] = counts.get(g, 0.0) + 1.0 / n
+        group_rows.append(counts)
+    out = pd.DataFrame({"text": pd.Series(texts, dtype=object), "target": tox, "hate": hate,
+                        "post_id": raw["id"].to_numpy()})
+    groups = sorted({g for g, _ in gmap.values()})
+    G = pd.DataFrame(group_rows, columns=groups).fillna(0.0).clip(0, 1)
+    out = pd.concat([out, G], axis=1)
+    out["text"] = _check_text(out["text"], "post_tokens", src, bad)
+    used = [g for g in groups if out[g].sum() > 0]
+    out = out.drop(columns=[g for g in groups if g not in used])
+    return _finish(out, bad, on_bad, src, used, 0.5, group_axes=_axes_of("hatexplain", used),
+                   group_threshold=0.5)
+
+
+GAB_FLAGS: tuple[str, ...] = ("rae", "nat", "gen", "rel", "sxo", "idl", "pol", "mph")
+
+
+def read_gab(path: str | Path | None = None, *, on_bad: OnBad = "skip") -> pd.DataFrame:
+    """Gab Hate Corpus dev split (majority labels): ``target``/``label`` = hate (``hd`` assault on
+    human dignity or ``cv`` call for violence); ``violence`` = ``cv``, ``vulgar`` = ``vo``. The
+    target flags (race, nationality, gender, religion, sexual orientation, ideology, politics,
+    health) become axis-level identity columns through :func:`identity_map`."""
+    path = Path(path) if path else _shared("gab_hate_corpus", "dev.jsonl")
+    raw = _read_jsonl(path)
+    src = str(path)
+    _require(raw, ["Text", "hd", "cv", "vo", *GAB_FLAGS], src)
+    bad: dict[int, str] = {}
+    out = pd.DataFrame({"text": _check_text(raw["Text"], "Text", src, bad)})
+    vals = {c: _to_fraction(raw[c], c, src, bad) for c in ("hd", "cv", "vo", *GAB_FLAGS)}
+    out["target"] = np.maximum(vals["hd"].fillna(0), vals["cv"].fillna(0))
+    out["violence"] = vals["cv"].fillna(0)
+    out["vulgar"] = vals["vo"].fillna(0)
+    gmap = _group_map("gab")
+    groups: list[str] = []
+    for flag in GAB_FLAGS:
+        g = gmap[flag][0]
+        out[g] = np.maximum(out[g].to_numpy(), vals[flag].fillna(0).to_numpy()) if g in out else vals[flag].fillna(0)
+        if g not in groups:
+            groups.append(g)
+    return _finish(out, bad, on_bad, src, groups, 0.5, group_axes=_axes_of("gab", groups))
+
+
+MLMA_HOSTILE: tuple[str, ...] = ("offensive", "hateful", "abusive", "disrespectful", "fearful")
+
+
+def read_mlma(path: str | Path | None = None, *, on_bad: OnBad = "skip") -> pd.DataFrame:
+    """MLMA English tweets (5,647): ``sentiment`` is the set of labels the annotators gave
+    (``_``-joined, e.g. ``offensive_normal``). ``target`` = share of hostile labels in that set
+    (so ``offensive_normal`` -> 0.5, label 1); ``hateful`` = 1 if ``hateful`` is among them.
+    ``group`` is mapped to one identity column through :func:`identity_map`; ``target_attribute``
+    (origin, gender, ...) is kept."""
+    path = Path(path) if path else _shared("mlma", "en_dataset.csv")
+    raw = _read_csv(path, dtype=str, keep_default_na=False)
+    src = str(path)
+    _require(raw, ["tweet", "sentiment", "target", "group"], src)
+    bad: dict[int, str] = {}
+    text = _check_text(raw["tweet"], "tweet", src, bad)
+    tox, hateful = [], []
+    for i, s in enumerate(raw["sentiment"]):
+        labs = [x for x in str(s).strip().lower().split("_") if x]
+        if not labs or any(x not in (*MLMA_HOSTILE, "normal") for x in labs):
+            bad.setdefault(i, f"{src}: row {i + 1}: column 'sentiment': value {s!r} is not a '_'-joined "
+                              f"set of {', '.join((*MLMA_HOSTILE, 'normal'))}")
+            tox.append(0.0)
+            hateful.append(0.0)
+            continue
+        tox.append(sum(x != "normal" for x in labs) / len(labs))
+        hateful.append(float("hateful" in labs))
+    gmap = _group_map("mlma")
+    grp = raw["group"].str.strip().map(lambda g: gmap.get(g, ("", ""))[0])
+    out = pd.DataFrame({"text": text, "target": tox, "hateful": hateful,
+                        "target_attribute": raw["target"].str.strip(), "source_group": raw["group"].str.strip()})
+    groups = sorted({g for g, _ in gmap.values()})
+    for g in groups:
+        out[g] = (grp == g).astype(float)
+    return _finish(out, bad, on_bad, src, groups, 0.5, group_axes=_axes_of("mlma", groups))
+
+
+CONVABUSE_TYPES: tuple[str, ...] = ("sexist", "sex_harassment", "homophobic", "transphobic", "racist", "ableist",
+                                    "intellectual")
+
+
+def read_convabuse(folder: str | Path | None = None, *, split: str = "train", on_bad: OnBad = "skip") -> pd.DataFrame:
+    """ConvAbuse (abuse aimed at a conversational agent): ``split`` = train, valid, test or all.
+
+    Text = the user's turn. Each annotator picks one of ``is_abuse.{1,0,-1,-2,-3}`` (1 = not
+    abusive, 0 = ambiguous, negative = abusive); ``target`` = share of that row's annotators who
+    chose an abusive level, ``label`` = the majority. Abuse types become columns (share of
+    annotators); those with an identity meaning map to groups through :func:`identity_map`."""
+    folder = Path(folder) if folder else _shared("convabuse", "2_splits")
+    names = {"train": ["train"], "valid": ["valid"], "test": ["test"], "all": ["train", "valid", "test"]}
+    if split not in names:
+        raise InputError(f"convabuse: split must be train, valid, test or all, not {split!r}")
+    outs, bad_all, offset = [], {}, 0
+    gmap = _group_map("convabuse")
+    for part in names[split]:
+        p = folder / f"ConvAbuseEMNLP{part}.csv"
+        raw = _read_csv(p, dtype=str, keep_default_na=False)
+        src = str(p)
+        _require(raw, ["user"], src)
+        ann_ids = sorted({int(m.group(1)) for c in raw.columns if (m := re.match(r"Annotator(\d+)_is_abuse\.1$", c))})
+        if not ann_ids:
+            raise InputError(f"{src}: no AnnotatorN_is_abuse.* columns")
+        bad: dict[int, str] = {}
+        n_ann = np.zeros(len(raw))
+        n_abuse = np.zeros(len(raw))
+        types = {t: np.zeros(len(raw)) for t in CONVABUSE_TYPES}
+        for a in ann_ids:
+            levels = {lv: pd.to_numeric(raw.get(f"Annotator{a}_is_abuse.{lv}", ""), errors="coerce").fillna(0)
+                      .to_numpy() for lv in ("1", "0", "-1", "-2", "-3")}
+            chosen = sum(levels.values())
+            for i in np.flatnonzero(chosen > 1):
+                bad.setdefault(int(i), f"{src}: row {i + 1}: Annotator{a}: more than one is_abuse level set")
+            did = chosen >= 1
+            n_ann += did
+            n_abuse += did & ((levels["-1"] + levels["-2"] + levels["-3"]) >= 1)
+            for t in CONVABUSE_TYPES:
+                col = f"Annotator{a}_{t}"
+                if col in raw.columns:
+                    types[t] += did & (pd.to_numeric(raw[col], errors="coerce").fillna(0).to_numpy() >= 1)
+        for i in np.flatnonzero(n_ann == 0):
+            bad.setdefault(int(i), f"{src}: row {i + 1}: no annotator chose an is_abuse level")
+        denom = np.maximum(n_ann, 1)
+        out = pd.DataFrame({"text": _check_text(raw["user"], "user", src, bad), "target": n_abuse / denom,
+                            "annotators": n_ann.astype(int), "split": part})
+        for t in CONVABUSE_TYPES:
+            frac = types[t] / denom
+            out[t] = frac
+            if t in gmap:
+                g = gmap[t][0]
+                out[g] = np.maximum(out[g].to_numpy(), frac) if g in out else frac
+        outs.append(out)
+        bad_all.update({k + offset: v for k, v in bad.items()})
+        offset += len(out)
+    out = pd.concat(outs, ignore_index=True)
+    groups = sorted({g for g, _ in gmap.values()})
+    return _finish(out, bad_all, on_bad, str(folder), groups, 0.5, group_axes=_axes_of("convabuse", groups))
+
+
+def read_stormfront(folder: str | Path | None = None, *, on_bad: OnBad = "skip") -> pd.DataFrame:
+    """Stormfront sentences (de Gibert et al. 2018): ``annotations_metadata.csv`` + one text file per
+    sentence in ``all_files/``. ``hate`` -> 1, ``noHate`` -> 0; ``relation`` (hate only with its
+    neighbours) and ``idk/skip`` rows are left out by design (counted in ``attrs['excluded']``)."""
+    folder = Path(folder) if folder else _shared("stormfront")
+    meta_p = folder / "annotations_metadata.csv"
+    meta = _read_csv(meta_p, dtype=str, keep_default_na=False)
+    src = str(meta_p)
+    _require(meta, ["file_id", "label"], src)
+    bad: dict[int, str] = {}
+    lab = meta["label"].str.strip().map({"hate": 1.0, "noHate": 0.0})
+    excluded = meta["label"].str.strip().isin(["relation", "idk/skip"])
+    texts: list[str | None] = []
+    for i, fid in enumerate(meta["file_id"]):
+        if excluded.iat[i]:
+            texts.append("x")
+            continue
+        if pd.isna(lab.iat[i]):
+            bad.setdefault(i, f"{src}: row {i + 1}: column 'label': value {meta['label'].iat[i]!r} is not "
+                              "hate, noHate, relation or idk/skip")
+        fp = folder / "all_files" / f"{Path(str(fid)).name}.txt"
+        try:
+            texts.append(fp.read_bytes().decode("utf-8").strip())
+        except FileNotFoundError:
+            bad.setdefault(i, f"{src}: row {i + 1}: column 'file_id': {fp} not found")
+            texts.append("x")
+        except UnicodeDecodeError:
+            bad.setdefault(i, f"{src}: row {i + 1}: {fp}: text is not valid UTF-8")
+            texts.append("x")
+    out = pd.DataFrame({"text": pd.Series(texts, dtype=object), "target": lab.fillna(0.0),
+                        "file_id": meta["file_id"].to_numpy()})
+    out["text"] = _check_text(out["text"], "text", src, bad)
+    keep = ~excluded.to_numpy()
+    kept_idx = np.flatnonzero(keep)
+    remap = {int(j): k for k, j in enumerate(kept_idx)}
+    bad2 = {remap[i]: m for i, m in bad.items() if i in remap}
+    out = out.loc[keep].reset_index(drop=True)
+    return _finish(out, bad2, on_bad, src, [], 0.5, excluded=int((~keep).sum()))
+
+
+def read_hasoc(folder: str | Path | None = None, *, split: str = "train", on_bad: OnBad = "skip") -> pd.DataFrame:
+    """HASOC 2019 English: ``split`` = train (5,852), test (1,153) or all. ``target``/``label`` =
+    hate or offensive (``task_1`` HOF); ``hasoc_type`` = HATE/OFFN/PRFN; ``targeted`` = TIN."""
+    folder = Path(folder) if folder else _shared("hasoc_2019")
+    files = {"train": ["english_dataset.tsv"], "test": ["hasoc2019_en_test-2919.tsv"],
+             "all": ["english_dataset.tsv", "hasoc2019_en_test-2919.tsv"]}
+    if split not in files:
+        raise InputError(f"hasoc: split must be train, test or all, not {split!r}")
+    outs, bad_all, offset = [], {}, 0
+    for name in files[split]:
+        p = folder / name
+        raw = _read_tsv_str(p)
+        src = str(p)
+        _require(raw, ["text", "task_1"], src)
+        bad: dict[int, str] = {}
+        a = raw["task_1"].str.strip().map({"HOF": 1.0, "NOT": 0.0})
+        for i in np.flatnonzero(a.isna().to_numpy()):
+            bad.setdefault(int(i), f"{src}: row {i + 1}: column 'task_1': value {raw['task_1'].iloc[i]!r} "
+                                   "is not HOF or NOT")
+        out = pd.DataFrame({"text": _check_text(raw["text"], "text", src, bad), "target": a.fillna(0.0),
+                            "hasoc_type": raw.get("task_2", pd.Series([""] * len(raw))).str.strip(),
+                            "targeted": (raw.get("task_3", pd.Series([""] * len(raw))).str.strip() == "TIN")
+                            .astype(float), "split": "test" if "test" in name else "train"})
+        outs.append(out)
+        bad_all.update({k + offset: v for k, v in bad.items()})
+        offset += len(out)
+    return _finish(pd.concat(outs, ignore_index=True), bad_all, on_bad, str(folder), [], 0.5)
+
+
+#: Part-B readers by name (``name`` or ``name:split``); see :func:`load_dataset`.
+PART_B: dict[str, Any] = {
+    "toxigen-annotated": read_toxigen_annotated,
+    "olid": read_olid,
+    "hatexplain": read_hatexplain,
+    "gab": read_gab,
+    "mlma": read_mlma,
+    "convabuse": read_convabuse,
+    "stormfront": read_stormfront,
+    "hasoc": read_hasoc,
+}
+_SPLITS = {"olid": ("train", "test", "all"), "convabuse": ("train", "valid", "test", "all"),
+           "hasoc": ("train", "test", "all")}
+
+
+def read_part_b(spec: str, *, on_bad: OnBad = "skip") -> pd.DataFrame:
+    """``name`` or ``name:split`` for the human-labelled sets of part B of the data README."""
+    name, _, split = spec.partition(":")
+    if name not in PART_B:
+        raise InputError(f"{spec}: unknown dataset (part-B names: {', '.join(PART_B)})")
+    if split:
+        if name not in _SPLITS:
+            raise InputError(f"{spec}: {name} has no splits")
+        if split not in _SPLITS[name]:
+            raise InputError(f"{spec}: split must be one of {', '.join(_SPLITS[name])}")
+        df = PART_B[name](split=split, on_bad=on_bad)
+    else:
+        df = PART_B[name](on_bad=on_bad)
+    df.attrs["dataset"] = spec
+    return df
+
+
 
 
 def load_dataset(spec: str | Path, *, text_col: str | None = None, label_col: str | None = None,
@@ -587,6 +1021,14 @@ def load_dataset(spec: str | Path, *, text_col: str | None = None, label_col: st
     s = str(spec)
     if s.startswith("corpus"):
         from harmscope.classifiers.corpus import corpus_split
+    "toxigen-annotated": "ToxiGen 8,960 human-annotated statements (clean) with prompt labels (noisy), 13 groups",
+    "olid[:train|test|all]": "OLID v1.0 offensive tweets (targeted, target type)",
+    "hatexplain": "HateXplain validation split, 3 annotators, targets per annotator",
+    "gab": "Gab Hate Corpus dev split, hate / violence / vulgar, 8 target axes",
+    "mlma": "MLMA English hostile tweets, target attribute and group",
+    "convabuse[:train|valid|test|all]": "ConvAbuse, abuse aimed at a conversational agent, typed",
+    "stormfront": "Stormfront white-supremacist forum sentences, hate / noHate",
+    "hasoc[:train|test|all]": "HASOC 2019 English, hate-or-offensive",
 
         parts = s.split(":")
         part = parts[1] if len(parts) > 1 else "all"
@@ -611,7 +1053,7 @@ def load_dataset(spec: str | Path, *, text_col: str | None = None, label_col: st
     if path.is_dir() and any(path.glob("hate_*.txt")):
         return read_toxigen(path, on_bad=on_bad)
     if not path.exists():
-        known = ", ".join(sorted(readers)) + ", corpus:clean|noisy|eval"
+        known = ", ".join([*sorted(readers), *PART_B]) + ", corpus:clean|noisy|eval"
         raise InputError(f"{s}: no such file or dataset name (names: {known})")
     if text_col or label_col or group_cols or noisy_label_col:
         return read_table(path, text_col=text_col or "text", label_col=label_col or "label",
@@ -637,6 +1079,8 @@ def read_texts(spec: str | Path, *, text_col: str | None = None, fmt: str | None
     raw = read_any(path, fmt)
     src = str(path)
     if text_col is None:
+    if s.partition(":")[0] in PART_B and not Path(s).exists():
+        return read_part_b(s, on_bad=on_bad)
         text_col = next((c for c in ("text", "comment_text", "comment", "tweet", "phrase", "Text")
                          if c in raw.columns), "text")
     _require(raw, [text_col], src)
