@@ -546,36 +546,6 @@ def read_toxigen(folder: str | Path | None = None, *, dedupe: bool = True,
     return df
 
 
-# ---------------------------------------------------------------- dispatch
-NAMED: dict[str, str] = {
-    "davidson": "Davidson et al. 2017 tweets (hate/offensive vs neither)",
-    "ethos": "ETHOS binary with target-group columns",
-    "ethos-multi": "ETHOS multi-label (hateful comments only)",
-    "toxigen": "ToxiGen prompt statements, weak labels from the file name",
-    "madlibs": "Conversation AI bias_madlibs_77k templated set",
-    "templates": "Conversation AI en_sentence_templates",
-    "intersectional": "Conversation AI intersectional madlibs",
-    "wiki-toxicity": "Conversation AI Wikipedia toxicity test set (non-fuzzed)",
-    "wiki-toxicity-fuzzed": "Conversation AI Wikipedia toxicity test set (identity terms fuzzed)",
-    "corpus:clean|noisy|eval|all[:SEED]": "the embedded synthetic corpus (harmscope.classifiers.corpus)",
-}
-
-
-def _sniff(path: Path, fmt: str | None) -> str:
-    """Guess the layout of a file from its columns."""
-    f = (fmt or path.suffix.lstrip(".")).lower()
-    if f in ("csv", "tsv", "txt"):
-        head = read_any(path, fmt, nrows=0)
-    else:
-        head = read_any(path, fmt).head(0)
-    cols = set(map(str, head.columns))
-    if "comment_text" in cols and ({"target", "toxicity"} & cols):
-        return "civil"
-    if "comment_text" in cols and "toxic" in cols:
-        return "wiki"
-    if "text" in cols and "toxicity" in cols and "label" not in cols:
-        return "civil"
-    return "table"
 # ---------------------------------------------------------------- part B: human-labelled sets with targets
 def identity_map(dataset: str | None = None) -> pd.DataFrame:
     """The shipped target -> (group, axis) mapping table (``classifiers/data/identity_map.csv``).
@@ -1010,6 +980,44 @@ def read_part_b(spec: str, *, on_bad: OnBad = "skip") -> pd.DataFrame:
     return df
 
 
+# ---------------------------------------------------------------- dispatch
+NAMED: dict[str, str] = {
+    "davidson": "Davidson et al. 2017 tweets (hate/offensive vs neither)",
+    "ethos": "ETHOS binary with target-group columns",
+    "ethos-multi": "ETHOS multi-label (hateful comments only)",
+    "toxigen": "ToxiGen prompt statements, weak labels from the file name",
+    "madlibs": "Conversation AI bias_madlibs_77k templated set",
+    "templates": "Conversation AI en_sentence_templates",
+    "intersectional": "Conversation AI intersectional madlibs",
+    "wiki-toxicity": "Conversation AI Wikipedia toxicity test set (non-fuzzed)",
+    "wiki-toxicity-fuzzed": "Conversation AI Wikipedia toxicity test set (identity terms fuzzed)",
+    "toxigen-annotated": "ToxiGen 8,960 human-annotated statements (clean) with prompt labels (noisy), 13 groups",
+    "olid[:train|test|all]": "OLID v1.0 offensive tweets (targeted, target type)",
+    "hatexplain": "HateXplain validation split, 3 annotators, targets per annotator",
+    "gab": "Gab Hate Corpus dev split, hate / violence / vulgar, 8 target axes",
+    "mlma": "MLMA English hostile tweets, target attribute and group",
+    "convabuse[:train|valid|test|all]": "ConvAbuse, abuse aimed at a conversational agent, typed",
+    "stormfront": "Stormfront white-supremacist forum sentences, hate / noHate",
+    "hasoc[:train|test|all]": "HASOC 2019 English, hate-or-offensive",
+    "corpus:clean|noisy|eval|all[:SEED]": "the embedded synthetic corpus (harmscope.classifiers.corpus)",
+}
+
+
+def _sniff(path: Path, fmt: str | None) -> str:
+    """Guess the layout of a file from its columns."""
+    f = (fmt or path.suffix.lstrip(".")).lower()
+    if f in ("csv", "tsv", "txt"):
+        head = read_any(path, fmt, nrows=0)
+    else:
+        head = read_any(path, fmt).head(0)
+    cols = set(map(str, head.columns))
+    if "comment_text" in cols and ({"target", "toxicity"} & cols):
+        return "civil"
+    if "comment_text" in cols and "toxic" in cols:
+        return "wiki"
+    if "text" in cols and "toxicity" in cols and "label" not in cols:
+        return "civil"
+    return "table"
 
 
 def load_dataset(spec: str | Path, *, text_col: str | None = None, label_col: str | None = None,
@@ -1021,14 +1029,6 @@ def load_dataset(spec: str | Path, *, text_col: str | None = None, label_col: st
     s = str(spec)
     if s.startswith("corpus"):
         from harmscope.classifiers.corpus import corpus_split
-    "toxigen-annotated": "ToxiGen 8,960 human-annotated statements (clean) with prompt labels (noisy), 13 groups",
-    "olid[:train|test|all]": "OLID v1.0 offensive tweets (targeted, target type)",
-    "hatexplain": "HateXplain validation split, 3 annotators, targets per annotator",
-    "gab": "Gab Hate Corpus dev split, hate / violence / vulgar, 8 target axes",
-    "mlma": "MLMA English hostile tweets, target attribute and group",
-    "convabuse[:train|valid|test|all]": "ConvAbuse, abuse aimed at a conversational agent, typed",
-    "stormfront": "Stormfront white-supremacist forum sentences, hate / noHate",
-    "hasoc[:train|test|all]": "HASOC 2019 English, hate-or-offensive",
 
         parts = s.split(":")
         part = parts[1] if len(parts) > 1 else "all"
@@ -1049,6 +1049,8 @@ def load_dataset(spec: str | Path, *, text_col: str | None = None, label_col: st
     }
     if s in readers:
         return readers[s]()
+    if s.partition(":")[0] in PART_B and not Path(s).exists():
+        return read_part_b(s, on_bad=on_bad)
     path = Path(s)
     if path.is_dir() and any(path.glob("hate_*.txt")):
         return read_toxigen(path, on_bad=on_bad)
@@ -1079,8 +1081,6 @@ def read_texts(spec: str | Path, *, text_col: str | None = None, fmt: str | None
     raw = read_any(path, fmt)
     src = str(path)
     if text_col is None:
-    if s.partition(":")[0] in PART_B and not Path(s).exists():
-        return read_part_b(s, on_bad=on_bad)
         text_col = next((c for c in ("text", "comment_text", "comment", "tweet", "phrase", "Text")
                          if c in raw.columns), "text")
     _require(raw, [text_col], src)
