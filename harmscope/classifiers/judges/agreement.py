@@ -79,22 +79,19 @@ def _read_table(path: Path) -> pd.DataFrame:
 
 
 def _named_dataset(name: str) -> pd.DataFrame | None:
-    """A named labelled-reply dataset from the labelled-reply readers, if they know ``name``."""
-    from harmscope.classifiers.judges import labelled
+    """A named labelled-reply set (``jailjudge``, ``gptfuzz``, ...) from the labelled-reply readers."""
+    import importlib
 
-    for fn_name in ("read_named", "load_named", "read_dataset", "load_labelled_dataset"):
-        fn: Callable[..., Any] | None = getattr(labelled, fn_name, None)
-        if fn is None:
-            continue
-        try:
-            df = fn(name)
-        except (KeyError, LookupError):
-            return None
-        if isinstance(df, pd.DataFrame):
-            df = df.copy()
-            df["_line"] = range(1, len(df) + 1)
-            return df
-    return None
+    try:
+        readers = importlib.import_module("harmscope.classifiers.judges.replysets").READERS
+    except (ImportError, AttributeError):
+        return None
+    if name not in readers:
+        return None
+    df = readers[name]().reset_index(drop=True)
+    line = pd.to_numeric(df["line"], errors="coerce") if "line" in df.columns else None
+    df["_line"] = line.fillna(0).astype(int) if line is not None else range(1, len(df) + 1)
+    return df
 
 
 def _pick(df: pd.DataFrame, given: str | None, candidates: Sequence[str], what: str, where: str,
@@ -182,8 +179,9 @@ def run_judge(spec: str, table: pd.DataFrame, *, store: Any = None,
               catalog: Any = None) -> tuple[str, list[bool | None], list[float | None]]:
     """Verdicts (None = abstained) and scores of judge ``spec`` on every row of ``table``.
 
-    Rule-level judges need a ``rule`` column naming catalog rules; guard judges take rows
-    without one (a reply-level verdict). With a ``store`` the verdicts go through the judge cache.
+    Rule-level judges need a ``rule`` column naming catalog rules; guard models give a
+    reply-level verdict (a human harm label is about the reply, not one rule). With a ``store``
+    the verdicts go through the judge cache.
     """
     from harmscope.classifiers.judges import JudgeItem, load_judge
     from harmscope.types import Message, Probe, Response
@@ -200,11 +198,11 @@ def run_judge(spec: str, table: pd.DataFrame, *, store: Any = None,
     items = []
     for row in table.itertuples():
         rule = None
-        if judge.per_rule:
+        if judge.per_rule and not guard:  # guard models give a reply-level verdict here
             rid = row.rule if isinstance(row.rule, str) else None
             if rid is not None and rid not in rules:
                 raise InputError(f"row {row.line}: field 'rule': unknown rule id {rid!r}")
-            if rid is None and not guard:
+            if rid is None:
                 raise InputError(f"row {row.line}: field 'rule': judge {judge.id} judges (reply, rule) pairs; "
                                  "give a 'rule' column")
             rule = rules.get(rid) if rid else None

@@ -108,7 +108,9 @@ class LLMJudge(Judge):
 
         model = self._adapter()
         if not getattr(self, "_preflown", False):  # a dead or wrong endpoint: one line, before any vote
-            await model.preflight()
+            pre = getattr(model, "preflight", None)  # duck-typed test doubles may not have one
+            if pre is not None:
+                await pre()
             self._preflown = True
         outs: list[list[str]] = [[] for _ in items]
         batch = [grading_messages(it) for it in items]
