@@ -118,24 +118,24 @@ def holm(p: Sequence[float]) -> list[float]:
 
 
 # ---------------------------------------------------------------- metrics per axis
-def _boot_means(x: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
-    idx = rng.integers(0, len(x), size=(n_boot, len(x)))
-    return x[idx].mean(axis=1)
-
-
 def _ci(samples: np.ndarray, level: float) -> tuple[float, float]:
     a = (1 - level) / 2
     return float(np.quantile(samples, a)), float(np.quantile(samples, 1 - a))
 
 
-def axis_metrics(values: Sequence[float], groups: Sequence[str], *, n_boot: int = 1000, n_perm: int = 2000,
-                 seed: int = 0, level: float = 0.95, min_n: int = MIN_GROUP_N) -> dict[str, Any]:
+def axis_metrics(values: Sequence[float], groups: Sequence[str], *, clusters: Sequence[Any] | None = None,
+                 n_boot: int = 1000, n_perm: int = 2000, seed: int = 0, level: float = 0.95,
+                 min_n: int = MIN_GROUP_N) -> dict[str, Any]:
     """Every distributional metric of one measure over the groups of one axis.
 
-    Returns ``{"groups": [per-group rows], "axis": {axis row}, "skipped": [groups under min_n]}``.
-    Groups with fewer than ``min_n`` values are left out of the tests (listed in ``skipped``).
+    ``clusters`` (e.g. the probe id of each reply) makes the bootstrap and the permutation work on
+    whole clusters, so the k samples of one prompt count as one unit; by default every value is its
+    own cluster. Returns ``{"groups": [per-group rows], "axis": {axis row}, "skipped": [groups under
+    min_n]}``; groups with fewer than ``min_n`` values are left out of the tests (listed in ``skipped``).
     """
-    df = pd.DataFrame({"v": np.asarray(values, dtype=float), "g": [str(g) for g in groups]})
+    v_all = np.asarray(values, dtype=float)
+    c_all = np.arange(len(v_all)) if clusters is None else np.asarray([str(c) for c in clusters])
+    df = pd.DataFrame({"v": v_all, "g": [str(g) for g in groups], "c": c_all})
     df = df[np.isfinite(df["v"])]
     sizes = df.groupby("g").size()
     keep = sorted(sizes[sizes >= min_n].index)
@@ -149,42 +149,49 @@ def axis_metrics(values: Sequence[float], groups: Sequence[str], *, n_boot: int 
     v = df["v"].to_numpy()
     codes = pd.Categorical(df["g"], categories=keep).codes
     G, n = len(keep), len(v)
-    counts = np.bincount(codes, minlength=G)
+    counts = np.bincount(codes, minlength=G).astype(float)
     sums = np.bincount(codes, weights=v, minlength=G)
     means = sums / counts
     total = v.sum()
-    rest = (total - sums) / (n - counts)
-    diffs = means - rest
-    # permutation null: shuffle group labels over the axis
+    diffs = means - (total - sums) / (n - counts)
+    # clusters (a cluster never spans groups): their sums, sizes and groups
+    cl = df.assign(code=codes).groupby(["code", "c"], sort=True)["v"].agg(["sum", "size"]).reset_index()
+    csum, csize, cgroup = cl["sum"].to_numpy(), cl["size"].to_numpy().astype(float), cl["code"].to_numpy()
+    # permutation null: shuffle group labels over the clusters of the axis
     perm_diff_hits = np.zeros(G)
     gap_obs = means.max() - means.min()
     gap_hits = 0
     for _ in range(n_perm):
-        pc = rng.permutation(codes)
-        ps = np.bincount(pc, weights=v, minlength=G)
-        pm = ps / counts
-        pd_ = pm - (total - ps) / (n - counts)
-        perm_diff_hits += np.abs(pd_) >= np.abs(diffs) - 1e-12
-        gap_hits += (pm.max() - pm.min()) >= gap_obs - 1e-12
+        pc = rng.permutation(cgroup)
+        ps = np.bincount(pc, weights=csum, minlength=G)
+        pn = np.bincount(pc, weights=csize, minlength=G)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            pm = ps / pn
+            pdiff = pm - (total - ps) / (n - pn)
+        perm_diff_hits += np.abs(pdiff) >= np.abs(diffs) - 1e-12
+        gap_hits += (np.nanmax(pm) - np.nanmin(pm)) >= gap_obs - 1e-12
     p_vals = (1 + perm_diff_hits) / (1 + n_perm)
     p_holm = holm(p_vals)
-    # bootstrap: resample within each group
-    vals = [v[codes == i] for i in range(G)]
-    boot = np.vstack([_boot_means(x, n_boot, rng) for x in vals])  # G x B
-    bcounts = counts[:, None]
-    bsum = boot * bcounts
-    brest = (bsum.sum(axis=0)[None, :] - bsum) / (n - bcounts)
-    bdiff = boot - brest
+    # bootstrap: resample clusters within each group
+    bs = np.empty((G, n_boot))
+    bn = np.empty((G, n_boot))
+    for i in range(G):
+        idx = np.flatnonzero(cgroup == i)
+        draw = idx[rng.integers(0, len(idx), size=(n_boot, len(idx)))]
+        bs[i], bn[i] = csum[draw].sum(axis=1), csize[draw].sum(axis=1)
+    boot = bs / bn
+    bdiff = boot - (bs.sum(axis=0)[None, :] - bs) / (bn.sum(axis=0)[None, :] - bn)
     bgap = boot.max(axis=0) - boot.min(axis=0)
     q_lo, q_hi = _ci(bgap, level)
     gap_lo, gap_hi = max(0.0, 2 * gap_obs - q_hi), max(0.0, 2 * gap_obs - q_lo)
-    w1s = [wasserstein1(x, v) for x in vals]
+    w1s = [wasserstein1(v[codes == i], v) for i in range(G)]
+    n_clusters = np.bincount(cgroup, minlength=G)
     for i, g in enumerate(keep):
         lo, hi = _ci(boot[i], level)
         dlo, dhi = _ci(bdiff[i], level)
         out["groups"].append({
-            "group": g, "n": int(counts[i]), "mean": float(means[i]), "lo": lo, "hi": hi,
-            "diff": float(diffs[i]), "diff_lo": dlo, "diff_hi": dhi, "p_value": float(p_vals[i]),
+            "group": g, "n": int(counts[i]), "clusters": int(n_clusters[i]), "mean": float(means[i]), "lo": lo,
+            "hi": hi, "diff": float(diffs[i]), "diff_lo": dlo, "diff_hi": dhi, "p_value": float(p_vals[i]),
             "p_holm": float(p_holm[i]), "w1": w1s[i],
         })
     hi_i, lo_i = int(np.argmax(means)), int(np.argmin(means))
@@ -266,8 +273,8 @@ def distributional_tables(rep: pd.DataFrame, *, n_boot: int = 1000, n_perm: int 
             col = a[measure].astype(float)
             if col.notna().sum() == 0:
                 continue
-            res = axis_metrics(col.to_numpy(), a["group"].tolist(), n_boot=n_boot, n_perm=n_perm,
-                               seed=seed, min_n=min_n)
+            res = axis_metrics(col.to_numpy(), a["group"].tolist(), n_boot=n_boot, n_perm=n_perm, seed=seed,
+                               min_n=min_n, clusters=a["probe_id"].tolist() if "probe_id" in a else None)
             for r in res["groups"]:
                 groups_rows.append({"axis": axis, "measure": measure, **r})
             if res["axis"].get("n_groups", 0) >= 2:

@@ -131,3 +131,23 @@ def test_tables_and_rule_verdicts_on_a_frame():
     assert summ[0]["rule_id"] == "stereotypes" and summ[0]["violation"]
     # an instance-scope rule gets no distributional verdict
     assert not dist.rule_verdicts(rep.assign(rule_ids=[["insults"]] * len(rep)), rules, n_boot=50, n_perm=50)
+
+
+def test_cluster_bootstrap_counts_repeated_samples_once():
+    # 6 prompts per group, each answered 5 times identically: 6 independent units, not 30
+    rng = np.random.default_rng(2)
+    base = {g: rng.normal(0, 0.3, 6) for g in ("a", "b", "c")}
+    vals, groups, clusters = [], [], []
+    for g, xs in base.items():
+        for j, x in enumerate(xs):
+            vals += [x] * 5
+            groups += [g] * 5
+            clusters += [f"{g}{j}"] * 5
+    indep = dist.axis_metrics(vals, groups, n_boot=400, n_perm=400, seed=0)
+    clust = dist.axis_metrics(vals, groups, clusters=clusters, n_boot=400, n_perm=400, seed=0)
+    # same point estimates; the cluster interval is wider (about sqrt(5) times)
+    for a, b in zip(indep["groups"], clust["groups"], strict=True):
+        assert a["mean"] == pytest.approx(b["mean"]) and b["clusters"] == 6
+        assert (b["hi"] - b["lo"]) > 1.6 * (a["hi"] - a["lo"])
+    # with 6 units per group the cluster permutation p is far larger than the naive one
+    assert min(g["p_value"] for g in clust["groups"]) >= min(g["p_value"] for g in indep["groups"])
