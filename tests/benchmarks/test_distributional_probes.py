@@ -226,3 +226,17 @@ def test_import_errors_are_one_line(tmp_path):
     (hb / "descriptors.json").write_text('{"age": {"young": ["young", 5]}}')
     res = r.invoke(main, ["probes", "import", "--format", "holistic-bias", str(hb), "--out", str(tmp_path / "o.jsonl")])
     assert res.exit_code == 2 and "item 2" in res.output
+
+
+def test_run_report_has_the_section(scored, tmp_path):
+    """The run report includes the section (hooked into reports._document's SECTIONS)."""
+    from harmscope.reports._document import run_document
+
+    out, cold, d = scored
+    doc = run_document(out["biased"])
+    heads = [b.text for b in doc.blocks if b.kind == "heading"]
+    assert "Distributional bias" in heads and "Worst-treated groups" in heads
+    res = CliRunner().invoke(main, ["report", str(d / "biased"), "--format", "html", "--out", str(tmp_path / "r")])
+    assert res.exit_code == 0, res.output
+    html = (tmp_path / "r" / "report.html").read_text()
+    assert "Distributional bias" in html and cold in html
