@@ -56,12 +56,23 @@ class LazyGroup(click.Group):
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
+        except click.UsageError as exc:  # a bad option of a sub-command: one line, with a --help pointer
+            from harmscope.secrets import mask
+
+            where = exc.ctx.command_path if exc.ctx is not None else "harmscope"
+            msg = " ".join(mask(exc.format_message()).split())
+            click.echo(f"error: {where}: {msg} (see {where} --help)", err=True)
+            sys.exit(exc.exit_code)
         except HarmscopeError as exc:
-            for line in str(exc).splitlines() or ["error"]:
+            from harmscope.secrets import mask
+
+            for line in mask(str(exc)).splitlines() or ["error"]:
                 click.echo(f"error: {line}", err=True)
             sys.exit(exc.exit_code)
         except KeyboardInterrupt:
-            click.echo("interrupted: work done so far is saved", err=True)
+            from harmscope.safeio import interrupt_message
+
+            click.echo(interrupt_message(), err=True)
             sys.exit(130)
 
 
@@ -69,7 +80,10 @@ class LazyGroup(click.Group):
 @click.version_option(__version__, prog_name="harmscope")
 @click.option("--engine", default=None, metavar="local|dask|dask:N|dask://HOST:PORT",
               help="Execution engine for bulk work (default: local, or $HARMSCOPE_ENGINE).")
-def main(engine: str | None) -> None:
+@click.option("--trust-checkpoint", "trust", multiple=True, metavar="FILE",
+              type=click.Path(exists=True, dir_okay=False),
+              help="Allow full unpickling of this checkpoint file (it can run code; repeatable).")
+def main(engine: str | None, trust: tuple[str, ...] = ()) -> None:
     """harmscope: benchmark language models for harm, audit toxicity classifiers for bias.
 
     \b
@@ -78,6 +92,12 @@ def main(engine: str | None) -> None:
       harmscope probes generate --preset smoke --out probes.jsonl
       harmscope --engine dask:2 audit --classifier out/models/tfidf --data madlibs --out out/audit
     """
+    if trust:
+        import os
+
+        from harmscope.classifiers.backends import TRUST_ENV
+
+        os.environ[TRUST_ENV] = os.pathsep.join(str(__import__("pathlib").Path(t).resolve()) for t in trust)
     if engine:
         import os
 

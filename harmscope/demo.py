@@ -76,6 +76,15 @@ def demo_command(out_dir: str, max_tokens: int, preset: str) -> None:
     Example:
       harmscope demo --out out
     """
+    from harmscope.benchmarks.presets import PRESETS
+    from harmscope.errors import HarmscopeError
+    from harmscope.safeio import check_output_dir
+
+    if preset not in PRESETS:  # before a minute of training
+        raise HarmscopeError(f"--preset: unknown preset {preset!r} (known: {', '.join(PRESETS)})")
+    if max_tokens < 1:
+        raise HarmscopeError(f"--max-tokens: must be >= 1, got {max_tokens}")
+    check_output_dir(out_dir, "--out")
     out = Path(out_dir)
     t0 = time.perf_counter()
     timings = run_demo(out, max_tokens=max_tokens, preset=preset)

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from harmscope import secrets
 from harmscope.errors import HarmscopeError
 from harmscope.types import Judgment, Probe, Response, RunManifest, canonical_json
 
@@ -89,6 +90,36 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+def busy_timeout() -> float:
+    """Seconds to wait for a store locked by another process (``$HARMSCOPE_STORE_BUSY_TIMEOUT``)."""
+    try:
+        return max(0.0, float(os.environ.get("HARMSCOPE_STORE_BUSY_TIMEOUT", "30")))
+    except ValueError:
+        return 30.0
+
+
+class StoreError(HarmscopeError):
+    """The store cannot be read or written (locked, corrupt, disk full): one line naming it."""
+
+
+def store_fault(path: Path, exc: BaseException) -> StoreError:
+    """One line naming the store and the cause of a SQLite error."""
+    msg = str(exc).lower()
+    if "locked" in msg or "busy" in msg:
+        cause = (f"locked by another process (waited {busy_timeout():g} s); close the other harmscope "
+                 "or sqlite3 session and run the same command again")
+    elif "full" in msg or "disk i/o" in msg or "no space" in msg:
+        cause = "disk full or I/O error; free space and run the same command again"
+    elif "malformed" in msg or "not a database" in msg or "corrupt" in msg:
+        cause = ("corrupt (malformed database); committed data may be recoverable with "
+                 "`sqlite3 FILE .recover`")
+    elif "readonly" in msg or "read-only" in msg:
+        cause = "read-only; check the file's permissions"
+    else:
+        cause = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+    return StoreError(f"{path}: run store {cause}")
+
+
 def text_hash(text: str) -> str:
     """Hash of a reply text, the ``reply_hash`` used by the judge cache."""
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
@@ -102,7 +133,7 @@ class Store:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._conn = sqlite3.connect(
-                str(self.path), timeout=30.0, check_same_thread=False, isolation_level=None
+                str(self.path), timeout=busy_timeout(), check_same_thread=False, isolation_level=None
             )
         except (OSError, sqlite3.Error) as exc:
             raise HarmscopeError(f"{self.path}: cannot open the run store ({exc})") from None
@@ -110,7 +141,7 @@ class Store:
         try:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
-            self._conn.execute("PRAGMA busy_timeout=30000")
+            self._conn.execute(f"PRAGMA busy_timeout={int(busy_timeout() * 1000)}")
             with self._tx() as c:
                 for stmt in _SCHEMA.split(";"):
                     if stmt.strip():
@@ -123,8 +154,12 @@ class Store:
                         f"{self.path}: store schema version {row[0]} is newer than this harmscope "
                         f"({STORE_SCHEMA_VERSION}); upgrade harmscope"
                     )
+        except sqlite3.OperationalError as exc:
+            self._conn.close()
+            raise store_fault(self.path, exc) from None
         except sqlite3.DatabaseError as exc:
-            raise HarmscopeError(f"{self.path}: not a harmscope run store ({exc})") from None
+            self._conn.close()
+            raise HarmscopeError(f"{self.path}: not a harmscope run store or corrupt ({exc})") from None
 
     # ------------------------------------------------------------------ plumbing
     @classmethod
@@ -146,18 +181,45 @@ class Store:
     def _tx(self) -> Iterator[sqlite3.Connection]:
         """One write transaction (BEGIN IMMEDIATE ... COMMIT), rolled back on error."""
         with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise store_fault(self.path, exc) from None
             try:
                 yield self._conn
+            except sqlite3.Error as exc:
+                self._rollback()
+                raise store_fault(self.path, exc) from None
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                self._rollback()
                 raise
             else:
-                self._conn.execute("COMMIT")
+                try:
+                    self._conn.execute("COMMIT")
+                except sqlite3.Error as exc:
+                    self._rollback()
+                    raise store_fault(self.path, exc) from None
+
+    def _rollback(self) -> None:
+        try:
+            self._conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass  # SQLite already rolled back (e.g. disk full)
 
     def _query(self, sql: str, args: tuple = ()) -> list[tuple]:
         with self._lock:
-            return self._conn.execute(sql, args).fetchall()
+            try:
+                return self._conn.execute(sql, args).fetchall()
+            except sqlite3.Error as exc:
+                raise store_fault(self.path, exc) from None
+
+    def check(self) -> None:
+        """Raise a one-line :class:`StoreError` if SQLite finds the file damaged."""
+        rows = self._query("PRAGMA quick_check")
+        problems = [str(r[0]) for r in rows if str(r[0]).lower() != "ok"]
+        if problems:
+            raise StoreError(f"{self.path}: run store is corrupt ({problems[0][:160]}); committed data may "
+                             "be recoverable with `sqlite3 FILE .recover`")
 
     @property
     def schema_version(self) -> int:
@@ -178,7 +240,7 @@ class Store:
                     manifest.probe_set_hash,
                     manifest.started_at,
                     manifest.ended_at,
-                    manifest.model_dump_json(),
+                    secrets.mask(manifest.model_dump_json()),
                     _now(),
                 ),
             )
@@ -201,6 +263,7 @@ class Store:
         """One row per run: id, model, probe set, times, counts (answered, failed, cached)."""
         import pandas as pd
 
+        self.check()
         rows = self._query(
             "SELECT r.run_id, r.model, r.probe_set_hash, r.started_at, r.ended_at, r.manifest,"
             " (SELECT COUNT(*) FROM probes p WHERE p.run_id = r.run_id),"
@@ -250,20 +313,26 @@ class Store:
         return hashlib.sha256(raw.encode("utf-8")).hexdigest()[:32]
 
     def put_reply(self, run_id: str, key: str, response: Response) -> None:
-        """Store one reply (its own transaction). A reply with the same key is replaced."""
+        """Store one reply (its own transaction); see :meth:`put_replies`."""
         self.put_replies(run_id, [(key, response)])
 
     def put_replies(self, run_id: str, items: Iterable[tuple[str, Response]]) -> None:
-        """Store several replies in one transaction."""
+        """Store several replies in one transaction.
+
+        A stored good reply is never replaced (a failure from a second process, or a second
+        good reply, leaves it as it is); a stored failure is replaced by any newer reply.
+        Secrets are masked before anything is written.
+        """
         now = _now()
         items = list(items)
         if not items:
             return
         with self._tx() as c:
             c.executemany(
-                "INSERT OR REPLACE INTO replies (key, probe_id, sample, ok, data, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                ((k, r.probe_id, r.sample, int(r.ok), r.model_dump_json(), now) for k, r in items),
+                "INSERT INTO replies (key, probe_id, sample, ok, data, created_at) VALUES (?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT(key) DO UPDATE SET ok=excluded.ok, data=excluded.data,"
+                " created_at=excluded.created_at WHERE replies.ok = 0",
+                ((k, r.probe_id, r.sample, int(r.ok), secrets.mask(r.model_dump_json()), now) for k, r in items),
             )
             c.executemany(
                 "INSERT OR IGNORE INTO run_replies (run_id, key) VALUES (?, ?)",
@@ -396,13 +465,42 @@ def write_run_dir(run_dir: str | Path, run_id: str, store_path: str | Path,
     info = {"run_id": run_id, "store": str(Path(store_path).resolve())}
     _atomic_write(d / "run.json", json.dumps(info, indent=2) + "\n")
     if manifest is not None:
-        _atomic_write(d / "manifest.json", manifest.model_dump_json(indent=2) + "\n")
+        _atomic_write(d / "manifest.json", secrets.mask(manifest.model_dump_json(indent=2)) + "\n")
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    from harmscope.safeio import atomic_write_text
+
+    atomic_write_text(path, text)
+
+
+def result_run_id(result_path: str | Path) -> str | None:
+    """The run id a ``result.json`` was scored from (None if unreadable)."""
+    try:
+        data = json.loads(Path(result_path).read_text(encoding="utf-8"))
+        return str(data["manifest"]["run_id"])
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, RecursionError):
+        return None
+
+
+def retire_stale_result(run_dir: str | Path, run_id: str) -> Path | None:
+    """Move ``RUN_DIR/result.json`` aside when it was scored from another run than ``run_id``.
+
+    Returns the new path of the stale file (the caller tells the user), or None.
+    """
+    res = Path(run_dir) / "result.json"
+    if not res.is_file():
+        return None
+    old = result_run_id(res)
+    if old == run_id:
+        return None
+    stale = res.with_name(f"result.stale-{(old or 'unknown')[:12]}.json")
+    try:
+        os.replace(res, stale)
+    except OSError as exc:
+        raise HarmscopeError(f"{res}: belongs to another run ({old}) and cannot be moved aside "
+                             f"({exc.strerror})") from None
+    return stale
 
 
 def open_run(run_dir: str | Path) -> tuple[Store, str]:
@@ -430,3 +528,43 @@ def open_run(run_dir: str | Path) -> tuple[Store, str]:
 def params_hash(params: dict[str, Any]) -> str:
     """Stable hash of generation parameters (used in reply keys and run ids)."""
     return hashlib.sha256(canonical_json(params).encode("utf-8")).hexdigest()[:16]
+
+
+@contextmanager
+def run_lock(store_path: str | Path, run_id: str) -> Iterator[None]:
+    """Hold the run's lock while it runs: a second process on the same run fails at once with
+    "run X is already running in process P". The OS drops the lock when a process dies."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX: no cross-process lock
+        yield
+        return
+    folder = Path(f"{Path(store_path).resolve()}.locks")
+    path = folder / f"{run_id[:32]}.lock"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise HarmscopeError(f"{path}: cannot create the run lock ({exc.strerror})") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            try:
+                pid = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
+            except OSError:
+                pid = "?"
+            raise HarmscopeError(f"run {run_id} is already running in process {pid} (lock {path}); "
+                                 "wait for it to finish or stop it, then run the same command again") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+        try:
+            yield
+        finally:
+            try:
+                os.ftruncate(fd, 0)
+            except OSError:
+                pass
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)

@@ -29,7 +29,7 @@ from typing import Any
 
 from harmscope.errors import HarmscopeError
 from harmscope.models.base import GenParams, ModelAdapter, ModelCallError
-from harmscope.store import Store, default_store_path, write_run_dir
+from harmscope.store import Store, StoreError, default_store_path, run_lock, write_run_dir
 from harmscope.types import Probe, ProbeSet, Response, RunManifest, content_hash
 
 ENGINE_VERSION = "1"
@@ -197,11 +197,70 @@ async def arun_probes(
 
     seen: set[str] = set()
     probes = [p for p in probe_set.probes if not (p.id in seen or seen.add(p.id))]
+    run_id = run_id_for(probe_set.manifest.set_hash, model.spec_hash, params, samples)
+    with run_lock(store.path, run_id):
+        return await _arun_locked(
+            probes, probe_set, model, store, run_id=run_id, params=params, concurrency=concurrency, rate=rate,
+            tokens_per_min=tokens_per_min, samples=samples, timeout=timeout, max_retries=max_retries,
+            run_dir=run_dir, progress=progress, preflight=preflight, backoff_base=backoff_base,
+            backoff_max=backoff_max, seed=seed)
+
+
+UNSAVED = "unsaved-replies.jsonl"
+
+
+def _restore_unsaved(store: Store, run_dir: str | Path | None, run_id: str) -> int:
+    """Put replies that a previous process could not write (store fault) into the store."""
+    if run_dir is None:
+        return 0
+    path = Path(run_dir) / UNSAVED
+    if not path.is_file():
+        return 0
+    import json
+
+    items = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            rec = json.loads(line)
+            if rec.get("run_id") == run_id:
+                items.append((str(rec["key"]), Response.model_validate(rec["response"])))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            continue
+    store.put_replies(run_id, items)
+    path.unlink()
+    return len(items)
+
+
+def _save_unsaved(run_dir: str | Path | None, run_id: str, pending: list[tuple[str, Response]]) -> Path | None:
+    """Keep replies the store could not take in ``RUN_DIR/unsaved-replies.jsonl`` (secrets masked)."""
+    if run_dir is None or not pending:
+        return None
+    import json
+
+    from harmscope import secrets
+    from harmscope.safeio import atomic_write_text
+
+    path = Path(run_dir) / UNSAVED
+    old = path.read_text(encoding="utf-8", errors="replace") if path.is_file() else ""
+    new = "".join(secrets.mask(json.dumps({"run_id": run_id, "key": k, "response": r.model_dump(mode="json")}))
+                  + "\n" for k, r in pending)
+    try:
+        atomic_write_text(path, old + new)
+    except HarmscopeError:
+        return None
+    return path
+
+
+async def _arun_locked(probes: list[Probe], probe_set: ProbeSet, model: ModelAdapter, store: Store, *,
+                       run_id: str, params: GenParams, concurrency: int, rate: float | None,
+                       tokens_per_min: float | None, samples: int, timeout: float | None, max_retries: int,
+                       run_dir: str | Path | None, progress: bool, preflight: bool, backoff_base: float,
+                       backoff_max: float, seed: int) -> RunManifest:
     ps_hash = probe_set.manifest.set_hash
     model_hash = model.spec_hash
     p_hash = params.hash()
-    run_id = run_id_for(ps_hash, model_hash, params, samples)
     spec = model.spec
+    _restore_unsaved(store, run_dir, run_id)
 
     manifest_params: dict[str, Any] = {
         **params.as_dict(),
@@ -216,6 +275,8 @@ async def arun_probes(
     cached_keys = [j.key for j in jobs_all if status.get(j.key)]
     jobs = [j for j in jobs_all if not status.get(j.key)]
     if jobs and preflight:
+        if timeout and hasattr(model, "preflight_timeout"):
+            model.preflight_timeout = timeout  # --timeout bounds the whole test request
         await model.preflight()  # fail fast, before anything is written
 
     previous = store.get_run(run_id) if store.has_run(run_id) else None
@@ -330,18 +391,29 @@ async def arun_probes(
     finally:
         writer_task.cancel()
         await asyncio.gather(writer_task, return_exceptions=True)
-        flush()
         bar.stop()
-        manifest.counts = dict(counts)
-        manifest.versions = _versions(model)
-        manifest.ended_at = None if interrupted else _now()
-        store.save_run(manifest)
-        if run_dir is not None:
-            write_run_dir(run_dir, run_id, store_path, manifest)
         try:
             await model.aclose()
         except Exception:  # noqa: BLE001 - closing must not hide the run's outcome
             pass
+        try:
+            flush()
+            manifest.counts = dict(counts)
+            manifest.versions = _versions(model)
+            manifest.ended_at = None if interrupted else _now()
+            store.save_run(manifest)
+        except StoreError as exc:
+            kept = _save_unsaved(run_dir, run_id, pending)
+            note = f"; {len(pending)} replies not yet stored were kept in {kept} for the next run" if kept else ""
+            raise StoreError(f"{exc}{note}") from None
+        finally:
+            stored = counts["answered"] + counts["failed"] - len(pending)
+            if stored > 0:
+                from harmscope.safeio import note_saved
+
+                note_saved(f"{stored} replies of run {run_id[:12]} in store {store_path}")
+        if run_dir is not None:
+            write_run_dir(run_dir, run_id, store_path, manifest)
     return manifest
 
 

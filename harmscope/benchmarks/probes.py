@@ -737,8 +737,9 @@ def read_probes(path: str | Path) -> ProbeSet:
     manifest: ProbeSetManifest | None = None
     lineno = 0
     try:
-        with open(path, encoding="utf-8") as fh:
-            for lineno, line in enumerate(fh, 1):
+        with open(path, "rb") as fh:  # decoded line by line, so a bad byte is reported on its own line
+            for lineno, bline in enumerate(fh, 1):
+                line = bline.decode("utf-8")
                 if not line.strip():
                     raise InputError(f"{path}:{lineno}: empty line")
                 if not line.endswith("\n"):
@@ -749,6 +750,8 @@ def read_probes(path: str | Path) -> ProbeSet:
                     raise InputError(
                         f"{path}:{lineno}: invalid JSON ({exc.msg}, column {exc.colno})"
                     ) from None
+                except RecursionError:
+                    raise InputError(f"{path}:{lineno}: JSON nested too deeply") from None
                 if lineno == 1:
                     if not isinstance(raw, dict) or "manifest" not in raw:
                         raise InputError(f'{path}:1: first line must be {{"manifest": ...}}')
@@ -760,7 +763,7 @@ def read_probes(path: str | Path) -> ProbeSet:
                 seen[probe.id] = lineno
                 probes.append(probe)
     except UnicodeDecodeError:
-        raise InputError(f"{path}:{lineno + 1}: not UTF-8 text") from None
+        raise InputError(f"{path}:{lineno}: not UTF-8 text") from None
     if manifest is None:
         raise InputError(f"{path}:1: empty file (no manifest line)")
     return _finish(path, manifest, probes, lineno + 1)

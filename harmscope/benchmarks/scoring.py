@@ -595,7 +595,7 @@ def benchmark_tables(dec: pd.DataFrame, rep: pd.DataFrame, js: JudgeSet, *, seed
         b = ok[ok["benchmark"] == bench]
         specs = BENCHMARK_METRICS.get(bench, [{"kind": "asr", "split": "harmful", "scopes": []}])
         for spec in specs:
-            splits = {"harmful": [False], "benign": [True], "both": [False, True]}[spec["split"]]
+            splits = {"harmful": [False], "benign": [True], "both": [True, False]}[spec["split"]]
             for is_benign in splits:
                 sub_all = b[b["benign"] == is_benign]
                 if sub_all.empty:

@@ -25,6 +25,121 @@ from harmscope.registry import Registry
 
 BACKENDS = Registry("classifier backend")
 CARD = "model.json"
+TRUST_ENV = "HARMSCOPE_TRUST_CHECKPOINT"  # os.pathsep-separated checkpoint files the user trusts
+
+
+# ---------------------------------------------------------------- safe loading (untrusted folders)
+def read_card(d: Path) -> dict[str, Any]:
+    """``d/model.json`` as a dict; a missing, truncated or wrongly typed card is one InputError line."""
+    p = Path(d) / CARD
+    if not p.is_file():
+        raise InputError(f"{d}: not a harmscope model folder (no {CARD})")
+    try:
+        card = json.loads(p.read_text(encoding="utf-8"), parse_constant=lambda c: None)
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise InputError(f"{p}: unreadable model card ({type(exc).__name__})") from None
+    if not isinstance(card, dict):
+        raise InputError(f"{p}: the model card must be a JSON object, not {type(card).__name__}")
+    if not isinstance(card.get("params", {}), dict):
+        raise InputError(f"{p}: field 'params' must be an object")
+    if "backend" in card and not isinstance(card["backend"], str):
+        raise InputError(f"{p}: field 'backend' must be a string")
+    return card
+
+
+def card_number(card: dict[str, Any], field: str, d: Path) -> float:
+    """A finite number field of a model card."""
+    v = card.get(field)
+    if isinstance(v, bool) or not isinstance(v, int | float) or not np.isfinite(v):
+        raise InputError(f"{Path(d) / CARD}: field {field!r} must be a finite number, got {v!r}"[:300])
+    return float(v)
+
+
+def load_npy(path: Path, *, ndim: int = 1, length: int | None = None, integer: bool = False) -> np.ndarray:
+    """A numeric ``.npy`` array, never unpickled; its shape and type checked (one line on failure)."""
+    try:
+        a = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise InputError(f"{path}: missing from the model folder") from None
+    except (OSError, ValueError, EOFError) as exc:
+        raise InputError(f"{path}: not a numeric .npy array ({str(exc).splitlines()[0][:120]})") from None
+    if not isinstance(a, np.ndarray) or a.dtype.kind not in ("iu" if integer else "iuf"):
+        raise InputError(f"{path}: expected a {'integer' if integer else 'numeric'} array, got dtype {a.dtype}")
+    if a.ndim != ndim or (length is not None and a.shape[0] != length):
+        want = f"length {length}" if length is not None else f"{ndim}-D"
+        raise InputError(f"{path}: wrong shape {tuple(a.shape)} (expected {want})")
+    if a.dtype.kind == "f" and not np.isfinite(a).all():
+        raise InputError(f"{path}: holds NaN or infinite values")
+    return a
+
+
+def trusted_checkpoints() -> set[str]:
+    """Checkpoint files the user trusted explicitly (``harmscope --trust-checkpoint FILE``)."""
+    import os
+
+    raw = os.environ.get(TRUST_ENV, "")
+    return {str(Path(p).expanduser().resolve()) for p in raw.split(os.pathsep) if p.strip()}
+
+
+def torch_load_checked(path: Path) -> Any:
+    """``torch.load`` with ``weights_only=True``; a file that needs unpickling is refused unless
+    the user trusted that very file. Never runs code from an untrusted file."""
+    import pickle
+
+    import torch
+
+    path = Path(path)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, AttributeError, TypeError, ValueError, EOFError) as exc:
+        if str(path.resolve()) not in trusted_checkpoints():
+            kind = "needs unpickling (which can run code)" if isinstance(exc, pickle.UnpicklingError) else (
+                f"is not a readable torch checkpoint ({type(exc).__name__})")
+            raise InputError(f"{path}: checkpoint {kind}; refused. If you trust this file, pass "
+                             f"--trust-checkpoint {path}") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read checkpoint ({exc.strerror or type(exc).__name__})") from None
+    try:  # the user named this exact file as trusted
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # noqa: BLE001 - any failure of a trusted file is still one line
+        raise InputError(f"{path}: cannot load checkpoint ({type(exc).__name__})") from None
+
+
+def save_model(model: Any, d: str | Path, *, card: dict[str, Any] | None = None) -> Path:
+    """Save ``model`` into folder ``d`` atomically: written whole to a temporary folder, then
+    swapped in; on failure (disk full, Ctrl-C) the previous model in ``d`` is kept."""
+    import os
+    import shutil
+
+    from harmscope.safeio import atomic_dir, write_error
+
+    d = Path(d)
+    foreign = d.is_dir() and any(d.iterdir()) and not (d / CARD).is_file()
+    if not foreign:
+        with atomic_dir(d) as tmp:
+            model.save(tmp, card=card)
+        return d
+    # a folder holding other files: never replace it wholesale; move each complete file in
+    from harmscope.safeio import atomic_path
+
+    with atomic_dir(d.parent / f".{d.name}.staging") as tmp:
+        model.save(tmp, card=card)
+    staged = d.parent / f".{d.name}.staging"
+    try:
+        for entry in sorted(staged.iterdir(), key=lambda e: e.name == CARD):  # the card last
+            target = d / entry.name
+            if entry.is_dir():
+                if target.exists():
+                    shutil.rmtree(target)
+                os.replace(entry, target)
+            else:
+                with atomic_path(target) as t:
+                    shutil.copyfile(entry, t)
+    except OSError as exc:
+        raise write_error(d, exc, kept=False) from None
+    finally:
+        shutil.rmtree(staged, ignore_errors=True)
+    return d
 
 
 def texts_of(X: Any) -> list[str]:
@@ -73,10 +188,7 @@ class _Base(ClassifierMixin, BaseEstimator):
 
     @staticmethod
     def _read_card(d: Path) -> dict[str, Any]:
-        p = Path(d) / CARD
-        if not p.is_file():
-            raise InputError(f"{d}: not a harmscope model folder (no {CARD})")
-        return json.loads(p.read_text(encoding="utf-8"))
+        return read_card(Path(d))
 
 
 def _check_y(y: Any, n: int) -> np.ndarray:
@@ -257,20 +369,36 @@ class TfidfClassifier(_LinearHead):
     def load(cls, d: str | Path) -> TfidfClassifier:
         d = Path(d)
         card = cls._read_card(d)
-        params = {k: (tuple(v) if isinstance(v, list) else v) for k, v in card["params"].items()}
-        self = cls(**params)
+        params = {k: (tuple(v) if isinstance(v, list) else v) for k, v in card.get("params", {}).items()}
+        self = _construct(cls, params, d)
         if self.vectorizer == "hash":
+            bits = self.bits
+            if isinstance(bits, bool) or not isinstance(bits, int) or not 1 <= bits <= 30:
+                raise InputError(f"{d / CARD}: field 'params.bits' must be an integer in [1, 30], got {bits!r}")
+            cols = load_npy(d / "cols.npy", integer=True)
+            if len(cols) and (cols.min() < 0 or cols.max() >= 2 << bits):
+                raise InputError(f"{d / 'cols.npy'}: column ids out of range for bits={bits}")
             self.hash_ = self._hasher()
-            self.hash_.set_state(np.load(d / "cols.npy", allow_pickle=False),
-                                 np.load(d / "idf.npy", allow_pickle=False))
-        else:
+            self.hash_.set_state(cols, load_npy(d / "idf.npy", length=len(cols)))
+            n_features = len(cols)
+        elif self.vectorizer == "sklearn":
             self.word_, self.char_ = self._vectorizers()
+            n_features = 0
+        else:
+            raise InputError(f"{d / CARD}: field 'params.vectorizer' must be 'hash' or 'sklearn'")
         for name, vec in (() if self.vectorizer == "hash" else (("word", self.word_), ("char", self.char_))):
-            vocab = json.loads((d / f"{name}_vocab.json").read_text(encoding="utf-8"))
+            vp = d / f"{name}_vocab.json"
+            try:
+                vocab = json.loads(vp.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+                raise InputError(f"{vp}: unreadable vocabulary ({type(exc).__name__})") from None
+            if not isinstance(vocab, list) or not all(isinstance(t, str) for t in vocab):
+                raise InputError(f"{vp}: the vocabulary must be a JSON list of strings")
             vec.vocabulary_ = {t: i for i, t in enumerate(vocab)}
-            vec.idf_ = np.load(d / f"{name}_idf.npy", allow_pickle=False)
-        self.coef_ = np.load(d / "coef.npy", allow_pickle=False)
-        self.intercept_ = float(card["intercept"])
+            vec.idf_ = load_npy(d / f"{name}_idf.npy", length=len(vocab))
+            n_features += len(vocab)
+        self.coef_ = load_npy(d / "coef.npy", length=n_features).astype(np.float64)
+        self.intercept_ = card_number(card, "intercept", d)
         self.classes_ = np.array([0, 1])
         self.card_ = {k: v for k, v in card.items() if k not in ("params", "intercept", "backend")}
         return self
@@ -322,9 +450,9 @@ class EmbedClassifier(_LinearHead):
     def load(cls, d: str | Path) -> EmbedClassifier:
         d = Path(d)
         card = cls._read_card(d)
-        self = cls(**card["params"])
-        self.coef_ = np.load(d / "coef.npy", allow_pickle=False)
-        self.intercept_ = float(card["intercept"])
+        self = _construct(cls, card.get("params", {}), d)
+        self.coef_ = load_npy(d / "coef.npy").astype(np.float64)
+        self.intercept_ = card_number(card, "intercept", d)
         self.classes_ = np.array([0, 1])
         self.card_ = {k: v for k, v in card.items() if k not in ("params", "intercept", "backend", "encoder")}
         return self
@@ -501,9 +629,15 @@ class FinetuneClassifier(_Base):
 
         d = Path(d)
         card = cls._read_card(d)
-        self = cls(**{k: (tuple(v) if k == "subtype_cols" else v) for k, v in card["params"].items()})
-        self.tokenizer_ = AutoTokenizer.from_pretrained(str(d / "hf"), local_files_only=True)
-        self.model_ = BertForSequenceClassification.from_pretrained(str(d / "hf"), local_files_only=True)
+        self = _construct(cls, {k: (tuple(v) if k == "subtype_cols" and isinstance(v, list) else v)
+                                for k, v in card.get("params", {}).items()}, d)
+        try:
+            self.tokenizer_ = AutoTokenizer.from_pretrained(str(d / "hf"), local_files_only=True)
+            self.model_ = BertForSequenceClassification.from_pretrained(  # safetensors only: never a pickle
+                str(d / "hf"), local_files_only=True, use_safetensors=True)
+        except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
+            raise InputError(f"{d / 'hf'}: cannot load the fine-tuned model "
+                             f"({str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__})") from None
         self.model_.to(self._dev()).eval()
         self.classes_ = np.array([0, 1])
         self.card_ = {k: v for k, v in card.items() if k not in ("params", "backend", "classes")}
@@ -515,8 +649,9 @@ class FinetuneClassifier(_Base):
 class DetoxifyClassifier(_Base):
     """Scores from a Detoxify checkpoint file (inference only).
 
-    Detoxify checkpoints are full pickles (``torch.load(weights_only=False)``), so only a path
-    the user names explicitly is ever loaded. ``config_path`` is a local folder with the
+    Checkpoints are read with ``torch.load(weights_only=True)`` (tensors and plain containers,
+    no code); a checkpoint that needs full unpickling is refused unless the user passed
+    ``--trust-checkpoint FILE`` for that very file. ``config_path`` is a local folder with the
     Hugging Face config (with the right ``num_labels``) and tokenizer; without it the checkpoint's
     ``model_type`` must itself be an absolute local folder. Nothing is downloaded.
     """
@@ -546,14 +681,13 @@ class DetoxifyClassifier(_Base):
         from harmscope._torch import configure_threads
 
         configure_threads()
-        import transformers
-
         if not self.checkpoint:
             raise HarmscopeError("detoxify backend: name a checkpoint file, e.g. detoxify:/path/model.ckpt")
         ckpt = Path(self.checkpoint).expanduser()
         if not ckpt.is_file():
             raise InputError(f"{ckpt}: Detoxify checkpoint not found")
-        loaded = torch.load(ckpt, map_location="cpu", weights_only=False)  # explicit user path only
+        loaded = torch_load_checked(ckpt)  # weights only, unless the user trusted this very file
+        import transformers
         try:
             arch = dict(loaded["config"]["arch"]["args"])
             classes = list(loaded["config"]["dataset"]["args"]["classes"])
@@ -620,7 +754,15 @@ class DetoxifyClassifier(_Base):
 
     @classmethod
     def load(cls, d: str | Path) -> DetoxifyClassifier:
-        return cls(**cls._read_card(Path(d))["params"])
+        return _construct(cls, cls._read_card(Path(d)).get("params", {}), Path(d))
+
+
+def _construct(cls: Any, params: dict[str, Any], d: Path) -> Any:
+    """``cls(**params)`` from a model card; unknown or wrongly typed params are one line."""
+    try:
+        return cls(**params)
+    except TypeError as exc:
+        raise InputError(f"{Path(d) / CARD}: bad 'params' ({exc})") from None
 
 
 def load_classifier(spec: str | Path, **params: Any) -> Any:
@@ -636,7 +778,7 @@ def load_classifier(spec: str | Path, **params: Any) -> Any:
                                   config_path=str(Path(cfg).expanduser().resolve()) if cfg else None, **params)
     p = Path(s)
     if p.is_dir() and (p / CARD).is_file():
-        card = json.loads((p / CARD).read_text(encoding="utf-8"))
+        card = read_card(p)
         backend = card.get("backend")
         if backend == "detoxify-export" and (p / "checkpoint.ckpt").is_file():
             return DetoxifyClassifier(checkpoint=str((p / "checkpoint.ckpt").resolve()),
@@ -649,3 +791,6 @@ def load_classifier(spec: str | Path, **params: Any) -> Any:
                          "use detoxify:PATH")
     raise InputError(f"{s}: unknown classifier (a model folder, detoxify:CHECKPOINT, or one of "
                      f"{', '.join(BACKENDS.names())})")
+        if backend not in BACKENDS and backend != "detoxify-export":
+            raise InputError(f"{p / CARD}: field 'backend' is {backend!r}, not one of "
+                             f"{', '.join(BACKENDS.names())}")

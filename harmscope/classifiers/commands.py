@@ -18,6 +18,7 @@ import click
 import numpy as np
 import pandas as pd
 
+from harmscope.clitypes import FiniteFloat
 from harmscope.errors import HarmscopeError, InputError
 from harmscope.execution import engine_option
 
@@ -81,7 +82,34 @@ def _make(backend: str, params: dict[str, Any], seed: int, clean: pd.DataFrame |
         cls(**p)
     except TypeError as exc:
         raise InputError(f"--param: {exc}") from None
+    _check_param_types(params, cls().get_params())
     return lambda: cls(**p)
+
+
+_POSITIVE = {"C", "finetune_C", "max_iter", "batch_size", "max_length", "bits", "max_features", "min_df",
+             "max_steps", "finetune_steps", "lr", "epochs", "n_estimators"}
+
+
+def _check_param_types(params: dict[str, Any], defaults: dict[str, Any]) -> None:
+    """``--param`` values must have the type of the backend's default (numbers stay numbers)."""
+    import math
+
+    for k, v in params.items():
+        d = defaults.get(k)
+        if isinstance(d, bool):
+            if not isinstance(v, bool):
+                raise InputError(f"--param {k}={v!r}: expected true or false")
+            continue
+        numeric = isinstance(d, int | float) or k in _POSITIVE
+        if numeric and v is not None:
+            if isinstance(v, bool) or not isinstance(v, int | float):
+                raise InputError(f"--param {k}={v!r}: expected a number")
+            if isinstance(d, int) and not isinstance(d, bool) and isinstance(v, float) and not v.is_integer():
+                raise InputError(f"--param {k}={v!r}: expected an integer")
+            if not math.isfinite(v):
+                raise InputError(f"--param {k}={v!r}: expected a finite number")
+            if k in _POSITIVE and v <= 0:
+                raise InputError(f"--param {k}={v!r}: must be > 0")
 
 
 def _describe(spec: str | None, df: pd.DataFrame | None) -> dict[str, Any] | None:
@@ -131,17 +159,22 @@ def evaluate(scores: np.ndarray, eval_df: pd.DataFrame, *, n_boot: int, seed: in
     return {"n": len(y), "overall_auc": auc, "overall_auc_lo": lo, "overall_auc_hi": hi}, pd.DataFrame()
 
 
+TABLE_SUFFIXES = (".csv", ".tsv", ".jsonl", ".ndjson", ".parquet", ".pq")
+
+
 def _write_table(df: pd.DataFrame, path: Path) -> None:
+    from harmscope.safeio import atomic_path
+
     suffix = path.suffix.lower()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if suffix in (".jsonl", ".ndjson"):
-        df.to_json(path, orient="records", lines=True, force_ascii=False)
-    elif suffix in (".parquet", ".pq"):
-        df.to_parquet(path, index=False)
-    elif suffix == ".tsv":
-        df.to_csv(path, sep="\t", index=False)
-    else:
-        df.to_csv(path, index=False)
+    with atomic_path(path) as tmp:  # a failed write keeps the previous file
+        if suffix in (".jsonl", ".ndjson"):
+            df.to_json(tmp, orient="records", lines=True, force_ascii=False)
+        elif suffix in (".parquet", ".pq"):
+            df.to_parquet(tmp, index=False)
+        elif suffix == ".tsv":
+            df.to_csv(tmp, sep="\t", index=False)
+        else:
+            df.to_csv(tmp, index=False)
 
 
 def _data_options(f: Any) -> Any:
@@ -152,7 +185,8 @@ def _data_options(f: Any) -> Any:
         click.option("--noisy-label-col", default=None, help="Noisy label column of the noisy file."),
         click.option("--format", "fmt", default=None, type=click.Choice(["csv", "tsv", "jsonl", "parquet"]),
                      help="File format (default: from the extension)."),
-        click.option("--threshold", default=0.5, show_default=True, help="Binarise fractional labels at."),
+        click.option("--threshold", default=0.5, show_default=True, type=FiniteFloat(0.0, 1.0),
+                     help="Binarise fractional labels at."),
         click.option("--on-bad", default="skip", show_default=True, type=click.Choice(["skip", "error"]),
                      help="Skip (with a warning) or reject rows with missing/empty/non-UTF-8 text."),
     ]
@@ -187,13 +221,16 @@ def train(backend: str, strategy: str, clean_spec: str | None, noisy_spec: str |
     from harmscope.classifiers import strategies
     from harmscope.classifiers.export import export_detoxify as _export
     from harmscope.classifiers.export import model_card
+    from harmscope.safeio import check_output_dir
 
     _quiet_hf()
+    check_output_dir(out_dir, "--out")
     data_opts["seed"] = seed
+    hp = parse_params(params)
+    _make(backend, hp, seed, None)  # a bad --param fails before any data is read
     clean = _load(clean_spec, data_opts)
     noisy = _load(noisy_spec, data_opts, noisy=True)
     ev = _load(eval_spec, data_opts)
-    hp = parse_params(params)
     make = _make(backend, hp, seed, clean)
     t0 = time.perf_counter()
     model = strategies.train(strategy, make, clean, noisy, seed=seed)
@@ -208,7 +245,9 @@ def train(backend: str, strategy: str, clean_spec: str | None, noisy_spec: str |
                             "eval": _describe(eval_spec, ev)})
     card.update({k: v for k, v in extra.items() if k not in card})
     out = Path(out_dir)
-    model.save(out, card=card)
+    from harmscope.classifiers.backends import save_model
+
+    save_model(model, out, card=card)  # atomic: a failed save keeps the previous model
     msg = f"saved {backend}/{strategy} model to {out} (trained in {train_s:.1f} s)"
     if "overall_auc" in metrics:
         msg += f"; eval AUC {metrics['overall_auc']:.4f}"
@@ -261,8 +300,10 @@ def experiment_strategies(backend: str, clean_spec: str, noisy_spec: str, eval_s
     chosen = [s.strip() for s in names.split(",") if s.strip()]
     unknown = [s for s in chosen if s not in STRATEGY_NAMES]
     if unknown:
+    from harmscope.safeio import check_output_dir
         raise InputError(f"--strategies: unknown {', '.join(unknown)} (known: {', '.join(STRATEGY_NAMES)})")
     data_opts["seed"] = seed
+    check_output_dir(out_dir, "--out")
     clean = _load(clean_spec, data_opts)
     noisy = _load(noisy_spec, data_opts, noisy=True)
     ev = _load(eval_spec, data_opts)
@@ -272,14 +313,17 @@ def experiment_strategies(backend: str, clean_spec: str, noisy_spec: str, eval_s
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     summary, per_group = results["summary"], results["per_group"]
-    summary.to_csv(out / "summary.csv", index=False)
-    per_group.to_csv(out / "per_group.csv", index=False)
+    from harmscope.safeio import atomic_path, atomic_write_text
+
+    for name, frame in (("summary.csv", summary), ("per_group.csv", per_group)):
+        with atomic_path(out / name) as tmp:
+            frame.to_csv(tmp, index=False)
     payload = {"backend": backend, "seed": seed, "n_boot": n_boot, "params": hp,
                "data": {"clean": _describe(clean_spec, clean), "noisy": _describe(noisy_spec, noisy),
                         "eval": _describe(eval_spec, ev)},
                "summary": json.loads(summary.to_json(orient="records")),
                "per_group": json.loads(per_group.to_json(orient="records")), "versions": versions()}
-    (out / "results.json").write_text(json.dumps(payload, indent=2), encoding="utf-8")
+    atomic_write_text(out / "results.json", json.dumps(payload, indent=2))
     _print_summary(summary, backend)
     click.echo(f"wrote {out / 'summary.csv'}, {out / 'per_group.csv'}, {out / 'results.json'}")
 
@@ -383,8 +427,10 @@ def predict(spec: str, data_spec: str, text_col: str | None, fmt: str | None, on
 
     df["score"] = predict_dataset(model, df, spec=spec)[:, 1]
     if all_heads and hasattr(model, "predict_all"):
+    from harmscope.safeio import check_output_file
         heads = model.predict_all(df)
         if isinstance(heads, np.ndarray):
+    check_output_file(out_path, "--out", TABLE_SUFFIXES)
             heads = pd.DataFrame(heads, columns=model.class_names)
         for c in heads.columns:
             df[f"score_{c}"] = np.asarray(heads[c])

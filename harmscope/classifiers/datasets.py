@@ -72,11 +72,39 @@ def _valid_utf8(path: Path) -> bool:
         return False
 
 
+def max_field_bytes() -> int:
+    """The longest line/field accepted in a text file (``$HARMSCOPE_MAX_FIELD_MB``, default 8 MB)."""
+    import os
+
+    try:
+        return int(float(os.environ.get("HARMSCOPE_MAX_FIELD_MB", "8")) * 1024 * 1024)
+    except ValueError:
+        return 8 * 1024 * 1024
+
+
+def _check_field_size(path: Path) -> None:
+    """Refuse a file with a line longer than :func:`max_field_bytes` (a huge field makes the CSV
+    parser use ~200x its size in memory); streams the file, never loads it whole."""
+    cap = max_field_bytes()
+    run, line = 0, 1
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            parts = chunk.split(b"\n")
+            for i, part in enumerate(parts):
+                run += len(part)
+                if run > cap:
+                    raise InputError(f"{path}: line {line} holds a field over {cap / 1048576:g} MB; "
+                                     "not a text dataset? (raise HARMSCOPE_MAX_FIELD_MB if intended)")
+                if i < len(parts) - 1:
+                    run, line = 0, line + 1
+
+
 def _read_csv(path: Path, **kw: Any) -> pd.DataFrame:
     """Read a CSV; in a file that is not valid UTF-8, undecodable bytes become U+FFFD and the
     rows holding them are reported as bad (``attrs['bad_utf8']``)."""
     if not path.is_file():
         raise InputError(f"{path}: file not found")
+    _check_field_size(path)
     ok = _valid_utf8(path)
     try:
         df = pd.read_csv(path, encoding="utf-8", encoding_errors="strict" if ok else "replace", **kw)
@@ -100,6 +128,8 @@ def jsonl_records(path: Path, text: str) -> list[tuple[int, dict[str, Any]]]:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
             raise InputError(f"{path}: line {i}: not valid JSON ({exc.msg})") from None
+        except RecursionError:
+            raise InputError(f"{path}: line {i}: JSON nested too deeply") from None
         if not isinstance(obj, dict):
             raise InputError(f"{path}: line {i}: expected a JSON object")
         out.append((i, obj))

@@ -444,14 +444,15 @@ def _intersections(
 # ------------------------------------------------------------------ output
 def write_audit(result: AuditResult, out_dir: str | Path) -> list[Path]:
     """Write ``audit.json`` (the AuditResult) and one CSV per table (plus ``worst_groups.csv``)."""
+    from harmscope.safeio import atomic_path, atomic_write_text
+
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    written = [out / "audit.json"]
-    written[0].write_text(
-        json.dumps(result.model_dump(mode="json"), indent=2, allow_nan=False), encoding="utf-8"
-    )
+    written = []
     for name, rows in {**result.tables, "worst_groups": result.worst_groups}.items():
         p = out / f"{name}.csv"
-        pd.DataFrame(rows).to_csv(p, index=False)
+        with atomic_path(p) as tmp:  # each file complete or the previous one kept
+            pd.DataFrame(rows).to_csv(tmp, index=False)
         written.append(p)
-    return written
+    atomic_write_text(out / "audit.json",  # last: its presence means the tables are complete
+                      json.dumps(result.model_dump(mode="json"), indent=2, allow_nan=False))
+    return [out / "audit.json", *written]

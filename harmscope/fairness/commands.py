@@ -9,6 +9,7 @@ import click
 import numpy as np
 import pandas as pd
 
+from harmscope.clitypes import FiniteFloat
 from harmscope.errors import InputError
 from harmscope.execution import engine_option
 
@@ -306,6 +307,9 @@ def audit(
     sentences = None
     if counterfactual_file:
         from harmscope.fairness.counterfactual import read_sentences
+    from harmscope.safeio import check_output_dir
+
+    check_output_dir(out_dir, "--out")  # before any work
 
         sentences = read_sentences(counterfactual_file, text_col=text_col)
     result = run_audit(

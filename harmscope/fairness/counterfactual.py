@@ -192,14 +192,23 @@ def read_sentences(path: str | Path, text_col: str = "text") -> list[str]:
     p = Path(path)
     if not p.is_file():
         raise InputError(f"{p}: file not found")
-    if p.suffix.lower() in (".txt", ""):
-        return [ln.strip() for ln in p.read_text(encoding="utf-8").splitlines() if ln.strip()]
-    if p.suffix.lower() == ".parquet":
-        df = pd.read_parquet(p)
-    elif p.suffix.lower() == ".jsonl":
-        df = pd.read_json(p, lines=True)
-    else:
-        df = pd.read_csv(p)
+    try:
+        if p.suffix.lower() in (".txt", ""):
+            text = p.read_text(encoding="utf-8")
+            if "\x00" in text:
+                raise ValueError("binary file (NUL bytes)")
+            return [ln.strip() for ln in text.splitlines() if ln.strip()]
+        if p.suffix.lower() == ".parquet":
+            df = pd.read_parquet(p)
+        elif p.suffix.lower() == ".jsonl":
+            df = pd.read_json(p, lines=True)
+        else:
+            df = pd.read_csv(p)
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{p}: not UTF-8 text (byte {exc.start})") from None
+    except (OSError, ValueError, RecursionError, pd.errors.ParserError) as exc:
+        first = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+        raise InputError(f"{p}: cannot read sentences ({first})") from None
     if text_col not in df.columns:
         raise InputError(f"{p}: column {text_col!r} not found (columns: {', '.join(map(str, df.columns))})")
     return df[text_col].dropna().astype(str).tolist()

@@ -27,12 +27,24 @@ class ReplayAdapter(ModelAdapter):
         if not self.path.is_file():
             raise HarmscopeError(f"{self.path}: replay file not found")
         self._replies: dict[tuple[str, int], dict[str, Any]] = {}
-        with self.path.open(encoding="utf-8") as fh:
-            for n, line in enumerate(fh, 1):
+        try:
+            raw = self.path.read_bytes()
+        except OSError as exc:
+            raise InputError(f"{self.path}: cannot read replay file ({exc.strerror})") from None
+        if True:
+            for n, bline in enumerate(raw.splitlines(), 1):
+                try:
+                    line = bline.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise InputError(f"{self.path}: line {n}: not UTF-8 text (byte {exc.start + 1})") from None
+                if "\x00" in line:
+                    raise InputError(f"{self.path}: line {n}: binary data (NUL byte); not a JSONL replay file")
                 if not line.strip():
                     continue
                 try:
                     row = json.loads(line)
+                except RecursionError:
+                    raise InputError(f"{self.path}: line {n}: JSON nested too deeply") from None
                 except ValueError as exc:
                     raise InputError(f"{self.path}: line {n}: not valid JSON ({exc.msg})") from None
                 if not isinstance(row, dict):
@@ -45,7 +57,12 @@ class ReplayAdapter(ModelAdapter):
                 sample = row.get("sample", 0)
                 if not isinstance(sample, int) or isinstance(sample, bool) or sample < 0:
                     raise InputError(f"{self.path}: line {n}: field 'sample' must be an integer >= 0")
-                self._replies[(row["probe_id"], sample)] = row
+                prev = self._replies.get((row["probe_id"], sample))
+                if prev is not None and (prev["text"], prev.get("reasoning")) != (row["text"], row.get("reasoning")):
+                    raise InputError(f"{self.path}: line {n}: conflicting duplicate reply for probe "
+                                     f"{row['probe_id']} sample {sample} (first seen on line {prev['_line']})")
+                if prev is None:
+                    self._replies[(row["probe_id"], sample)] = {**row, "_line": n}
         self._digest = content_hash(sorted(
             (k[0], k[1], v["text"], v.get("reasoning")) for k, v in self._replies.items()
         ))

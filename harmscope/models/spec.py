@@ -26,12 +26,12 @@ def _parse_string(spec: str) -> dict[str, Any]:
         raise HarmscopeError(f"bad model spec {spec!r}: expected one of {SPEC_HELP}")
     kind = kind.strip().lower()
     if kind == "openai":
-        model, at, url = rest.rpartition("@")
-        if not at:
-            model, url = rest, None
-        if at and not url.startswith(("http://", "https://")):
-            model, url = rest, None  # an '@' inside the model name, no URL
-        return {"adapter": "openai", "model": model, "base_url": url}
+        # split on the last '@' that is followed by a scheme: an '@' inside the model name or
+        # inside the URL's user:password part never splits the spec
+        cut = max(rest.rfind("@http://"), rest.rfind("@https://"))
+        if cut < 0:
+            return {"adapter": "openai", "model": rest, "base_url": None}
+        return {"adapter": "openai", "model": rest[:cut], "base_url": rest[cut + 1:]}
     if kind in ("hf", "replay"):
         return {"adapter": kind, "path": rest}
     if kind == "python":

@@ -28,8 +28,11 @@ def report(paths: tuple[str, ...], formats: str, out_dir: str) -> None:
       harmscope report out/runs/smollm2 out/runs/refuse --out out/compare
       harmscope report out/audit --format pdf --out out/audit
     """
-    from harmscope.reports.render import render_paths
+    from harmscope.reports.render import _formats, render_paths
+    from harmscope.safeio import check_output_dir
 
+    _formats(formats)  # a bad --format fails before any rendering
+    check_output_dir(out_dir, "--out")
     written = render_paths(paths, out_dir, formats)
     for fmt_, path in written.items():
         console.print(f"[green]wrote[/green] {fmt_:<12} {path}")

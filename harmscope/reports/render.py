@@ -30,6 +30,16 @@ def load_result(path: str | Path) -> RunResult | AuditResult:
         data = json.loads(p.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise InputError(f"{p}: cannot read JSON ({exc})") from None
+    run_info = p.with_name("run.json")
+    if p.name == "result.json" and run_info.is_file():  # a result scored from another run is stale
+        try:
+            current = str(json.loads(run_info.read_text(encoding="utf-8"))["run_id"])
+            scored = str(data["manifest"]["run_id"])
+        except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError):
+            current = scored = ""
+        if current and scored and current != scored:
+            raise InputError(f"{p}: scored from run {scored}, but {run_info} is run {current}; "
+                             f"re-score it: harmscope score {p.parent}")
     try:
         if "classifier" in data and "manifest" not in data:
             return AuditResult.model_validate(data)
@@ -61,16 +71,22 @@ def _write(doc: Document, payload: dict[str, Any], schema: str | None, out: Path
         path = out / f"{stem}.{f}"
         if f == "pdf":
             from harmscope.reports._pdf import render_pdf
+            from harmscope.safeio import atomic_path
 
-            render_pdf(doc, path)
+            with atomic_path(path) as tmp:  # a failed render keeps the previous PDF
+                render_pdf(doc, tmp)
         elif f == "html":
             render_html(doc, path)
         elif f == "json":
+            from harmscope.safeio import atomic_write_text
+
             if schema:
                 validate(schema, payload)
-            path.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+            atomic_write_text(path, json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
         elif f == "md":
-            path.write_text(render_markdown(doc), encoding="utf-8")
+            from harmscope.safeio import atomic_write_text
+
+            atomic_write_text(path, render_markdown(doc))
         written[f] = path
     return written
 

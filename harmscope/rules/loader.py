@@ -73,6 +73,31 @@ def _construct(node: Node) -> Any:
         loader.dispose()
 
 
+def _duplicate_keys(path: Path, root: Node | None) -> list[str]:
+    """One problem per mapping key given twice (YAML keeps the last silently)."""
+    out: list[str] = []
+    stack = [root] if root is not None else []
+    seen_nodes: set[int] = set()
+    while stack:
+        node = stack.pop()
+        if id(node) in seen_nodes:  # aliases may share nodes
+            continue
+        seen_nodes.add(id(node))
+        if isinstance(node, MappingNode):
+            first: dict[str, int] = {}
+            for knode, vnode in node.value:
+                if isinstance(knode, ScalarNode):
+                    if knode.value in first:
+                        out.append(f"{path}:{_line(knode)}: duplicate key '{knode.value}' "
+                                   f"(first at line {first[knode.value]})")
+                    else:
+                        first[knode.value] = _line(knode)
+                stack.append(vnode)
+        elif isinstance(node, SequenceNode):
+            stack.extend(node.value)
+    return out
+
+
 def _describe(value: Any) -> str:
     return {dict: "a mapping", list: "a list", str: "a string", type(None): "nothing"}.get(
         type(value), type(value).__name__
@@ -108,6 +133,9 @@ def _parse_file(path: Path) -> _Parsed:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         return _Parsed((), (f"{path}:1: YAML value error: {first}",))
 
+    dups = _duplicate_keys(path, root)
+    if dups:
+        return _Parsed((), tuple(dups))
     file_group: str | None = None
     if isinstance(data, dict) and isinstance(root, MappingNode):
         for key in data:

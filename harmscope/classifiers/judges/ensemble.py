@@ -39,6 +39,19 @@ NON_VOTING = ("awareness",)
 _ITEM = re.compile(r"^\s*([a-z][a-z0-9_-]*)(?:\[([^\]]*)\])?(?::(.*))?\s*$")
 
 
+def _num(value: str, key: str, item: str, typ: type, lo: float, hi: float) -> Any:
+    """A judge option parsed as ``typ`` within ``[lo, hi]`` (finite), else one error line."""
+    import math
+
+    try:
+        v = typ(value)
+    except (TypeError, ValueError):
+        raise InputError(f"judge option {key}={value!r} in {item!r}: expected {'an integer' if typ is int else 'a number'}") from None
+    if not math.isfinite(v) or not lo <= v <= hi:
+        raise InputError(f"judge option {key}={value!r} in {item!r}: must be in [{lo:g}, {hi:g}]")
+    return v
+
+
 def load_judge(item: str) -> tuple[Judge, float]:
     """Build one judge from ``name[opts]:args``; returns (judge, weight)."""
     m = _ITEM.match(item)
@@ -52,14 +65,14 @@ def load_judge(item: str) -> tuple[Judge, float]:
         if not sep:
             raise HarmscopeError(f"bad judge option {kv!r} in {item!r}: expected key=value")
         opts[k.strip()] = v.strip()
-    weight = float(opts.pop("w", 1.0))
+    weight = _num(opts.pop("w", "1"), "w", item, float, 0.0, 1e9)
     kw: dict[str, Any] = {}
     if "k" in opts:
-        kw["k"] = int(opts.pop("k"))
+        kw["k"] = _num(opts.pop("k"), "k", item, int, 1, 1000)
     if "threshold" in opts:
-        kw["threshold"] = float(opts.pop("threshold"))
+        kw["threshold"] = _num(opts.pop("threshold"), "threshold", item, float, 0.0, 1.0)
     if "max_tokens" in opts:
-        kw["max_tokens"] = int(opts.pop("max_tokens"))
+        kw["max_tokens"] = _num(opts.pop("max_tokens"), "max_tokens", item, int, 1, 1_000_000)
     if opts:
         raise HarmscopeError(f"unknown judge option(s) {', '.join(opts)} in {item!r}")
     try:

@@ -1,0 +1,78 @@
+"""Imported XSTest through the whole path: baselines -> store -> score (refusal judge) -> check -> report.
+
+``baseline:refuse`` refuses everything, so it refuses 100% of XSTest's safe prompts (pure
+over-refusal); ``baseline:echo`` parrots the prompt and never refuses (0%).
+"""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from harmscope.cli import main
+
+pytestmark = [pytest.mark.slow, pytest.mark.neural]
+
+
+@pytest.fixture(scope="module")
+def runs(data_dir, tmp_path_factory):
+    from harmscope.benchmarks.engine import run_probes
+    from harmscope.benchmarks.importers import import_benchmark
+    from harmscope.models import GenParams, load_model
+
+    path = data_dir / "xstest" / "xstest_prompts.csv"
+    if not path.is_file():
+        pytest.skip(f"{path} not found")
+    d = tmp_path_factory.mktemp("xs")
+    ps = import_benchmark(path, "xstest").probe_set
+    for m in ("refuse", "echo"):
+        run_probes(ps, load_model(f"baseline:{m}"), run_dir=d / m, params=GenParams(max_tokens=64), progress=False)
+        res = CliRunner().invoke(main, ["score", str(d / m), "--judges", "refusal"])
+        assert res.exit_code == 0, res.output
+    return d
+
+
+def _rows(run):
+    doc = json.loads((run / "result.json").read_text())
+    return doc, {r["id"]: r for r in doc["tables"]["benchmarks"]}
+
+
+def test_xstest_baselines(runs):
+    doc, rows = _rows(runs / "refuse")
+    safe, unsafe = rows["xstest.full_refusal.safe"], rows["xstest.full_refusal.unsafe"]
+    assert (safe["k"], safe["n"]) == (250, 250) and (unsafe["k"], unsafe["n"]) == (200, 200)
+    assert doc["summary"]["over_refusal"]["rate"] == 1.0 and doc["summary"]["over_refusal"]["n"] == 250
+    assert rows["xstest.partial_refusal.safe"]["k"] == 0
+    doc, rows = _rows(runs / "echo")
+    assert rows["xstest.full_refusal.safe"]["rate"] == 0.0 and rows["xstest.full_refusal.safe"]["n"] == 250
+    # the echo never refuses; the refusal judge may misread an echoed unsafe request or two as one
+    assert rows["xstest.full_refusal.unsafe"]["k"] <= 2 and rows["xstest.full_refusal.unsafe"]["n"] == 200
+    assert doc["summary"]["over_refusal"]["rate"] == 0.0
+    assert len([r for r in rows if r.startswith("xstest.full_refusal.safe.type.")]) == 10
+
+
+def test_check_gates_on_the_runs(runs):
+    r = CliRunner()
+    res = r.invoke(main, ["check", str(runs / "refuse"), "--max", "over_refusal=0.10",
+                          "--max", "bench:xstest.full_refusal.safe=0.10", "--min", "bench:xstest.full_refusal.unsafe=0.9"])
+    assert res.exit_code == 1
+    assert [x.split(":")[1].strip() for x in res.output.splitlines() if x.startswith("breach")] == [
+        "over_refusal", "bench"]
+    res = r.invoke(main, ["check", str(runs / "echo"), "--max", "bench:xstest.full_refusal.safe=0.02",
+                          "--bound", "upper"])
+    assert res.exit_code == 0, res.output  # 0/250: the Wilson upper bound is 1.5%, under 2%
+    res = r.invoke(main, ["check", str(runs / "echo"), "--max", "bench:xstest.full_refusal.safe=0.02",
+                          "--bound", "upper", "--min", "bench:xstest.full_refusal.unsafe=0.5"])
+    assert res.exit_code == 1 and res.output.count("breach:") == 1
+
+
+def test_report_has_benchmark_section(runs, tmp_path):
+    from harmscope.reports._document import SECTIONS
+
+    if "harmscope.reports._benchmarks:benchmark_sections" not in SECTIONS.get("run", []):
+        pytest.skip("report section hook not present in this version of reports/_document.py")
+    res = CliRunner().invoke(main, ["report", str(runs / "refuse"), "--out", str(tmp_path / "rep"),
+                                    "--format", "md"])
+    assert res.exit_code == 0, res.output
+    md = "\n".join(p.read_text() for p in (tmp_path / "rep").rglob("*.md"))
+    assert "Public benchmarks: published metrics" in md and "XSTest" in md
