@@ -129,3 +129,13 @@ def test_bad_input_is_one_line(tmp_path, refs_file):
     r = CliRunner().invoke(main, ["judges", "compare", "--data", str(refs_file), "--judge", "pattern",
                                   "--out", str(tmp_path / "o")])
     assert r.exit_code == 2 and "field 'rule'" in r.output
+
+
+def test_named_labelled_reply_set(data_dir):
+    pytest.importorskip("harmscope.classifiers.judges.replysets", reason="labelled-reply readers not installed")
+    if not (data_dir / "jailbreakeval_mini" / "JAILJUDGEmini.csv").is_file():
+        pytest.skip("JAILJUDGEmini.csv not in the shared data")
+    t = load_labelled_table("jailjudge")
+    # data README: 1,000 rows, 315 jailbroken; Llama Guard 3 categories S14 300, S3 300, S7 299, S5 101
+    assert len(t) == 1000 and int(t["y"].sum()) == 315
+    assert t["category"].value_counts().to_dict() == {"S14": 300, "S3": 300, "S7": 299, "S5": 101}
