@@ -273,9 +273,14 @@ SUMMARY_COLS = ["overall_auc", "power_mean_subgroup_auc", "power_mean_bpsn_auc",
 
 @experiment.command("strategies")
 @click.option("--backend", default="tfidf", show_default=True, help="tfidf, embed or finetune.")
-@click.option("--clean", "clean_spec", required=True, help="Small clean labelled set (FILE or name).")
-@click.option("--noisy", "noisy_spec", required=True, help="Large noisy labelled set (FILE or name).")
-@click.option("--eval", "eval_spec", required=True, help="Eval set, with identity columns for fairness metrics.")
+@click.option("--clean", "clean_spec", default=None, help="Small clean labelled set (FILE or name).")
+@click.option("--noisy", "noisy_spec", default=None, help="Large noisy labelled set (FILE or name).")
+@click.option("--eval", "eval_spec", default=None, help="Eval set, with identity columns for fairness metrics.")
+@click.option("--data", "data_spec", default=None,
+              help="Instead of --clean/--noisy/--eval: one set with clean and noisy labels of the same texts "
+                   "(e.g. toxigen-annotated); a hash-chosen 20%% is held out, --budgets rows keep clean labels.")
+@click.option("--budgets", default="250,1000,4000", show_default=True,
+              help="With --data: comma-separated clean-label budgets.")
 @click.option("--strategies", "names", default=",".join(STRATEGY_NAMES), show_default=True,
               help="Comma-separated strategies to run.")
 @_data_options
@@ -285,8 +290,8 @@ SUMMARY_COLS = ["overall_auc", "power_mean_subgroup_auc", "power_mean_bpsn_auc",
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
               help="Folder for summary.csv, per_group.csv and results.json.")
 @engine_option
-def experiment_strategies(backend: str, clean_spec: str, noisy_spec: str, eval_spec: str, names: str,
-                          seed: int, n_boot: int, params: tuple[str, ...], out_dir: str, **data_opts: Any) -> None:
+def experiment_strategies(backend: str, clean_spec: str | None, noisy_spec: str | None, eval_spec: str | None,
+                          data_spec: str | None, budgets: str, names: str, seed: int, n_boot: int, params: tuple[str, ...], out_dir: str, **data_opts: Any) -> None:
     """Train every strategy with the same seed and compare overall AUC and bias metrics.
 
     \b
@@ -295,19 +300,28 @@ def experiment_strategies(backend: str, clean_spec: str, noisy_spec: str, eval_s
           --noisy corpus:noisy --eval corpus:eval --out results/strategies
     """
     from harmscope.classifiers.backends import versions
+    from harmscope.safeio import check_output_dir
 
     _quiet_hf()
+    check_output_dir(out_dir, "--out")
     chosen = [s.strip() for s in names.split(",") if s.strip()]
     unknown = [s for s in chosen if s not in STRATEGY_NAMES]
     if unknown:
-    from harmscope.safeio import check_output_dir
         raise InputError(f"--strategies: unknown {', '.join(unknown)} (known: {', '.join(STRATEGY_NAMES)})")
     data_opts["seed"] = seed
-    check_output_dir(out_dir, "--out")
+    hp = parse_params(params)
+    _make(backend, hp, seed, None)  # a bad --param fails before any data is read
+    if data_spec:
+        from harmscope.classifiers.study import run_budget_cli
+
+        run_budget_cli(backend, data_spec, budgets, chosen, seed=seed, n_boot=n_boot, params=hp, out_dir=out_dir,
+                       data_opts=data_opts)
+        return
+    if not (clean_spec and noisy_spec and eval_spec):
+        raise InputError("give --clean, --noisy and --eval, or --data with a set holding clean and noisy labels")
     clean = _load(clean_spec, data_opts)
     noisy = _load(noisy_spec, data_opts, noisy=True)
     ev = _load(eval_spec, data_opts)
-    hp = parse_params(params)
     results = run_strategies(backend, clean, noisy, ev, strategies=chosen, seed=seed, n_boot=n_boot, params=hp,
                              progress=lambda m: click.echo(m, err=True))
     out = Path(out_dir)
@@ -413,8 +427,10 @@ def predict(spec: str, data_spec: str, text_col: str | None, fmt: str | None, on
     """
     from harmscope.classifiers.backends import load_classifier
     from harmscope.classifiers.datasets import read_texts
+    from harmscope.safeio import check_output_file
 
     _quiet_hf()
+    check_output_file(out_path, "--out", TABLE_SUFFIXES)
     model = load_classifier(spec)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -427,10 +443,8 @@ def predict(spec: str, data_spec: str, text_col: str | None, fmt: str | None, on
 
     df["score"] = predict_dataset(model, df, spec=spec)[:, 1]
     if all_heads and hasattr(model, "predict_all"):
-    from harmscope.safeio import check_output_file
         heads = model.predict_all(df)
         if isinstance(heads, np.ndarray):
-    check_output_file(out_path, "--out", TABLE_SUFFIXES)
             heads = pd.DataFrame(heads, columns=model.class_names)
         for c in heads.columns:
             df[f"score_{c}"] = np.asarray(heads[c])
@@ -442,3 +456,12 @@ def predict(spec: str, data_spec: str, text_col: str | None, fmt: str | None, on
 
         msg += f" (AUC against 'label': {roc_auc_score(df['label'], df['score']):.4f})"
     click.echo(msg)
+
+
+def _register_build_default() -> None:
+    from harmscope.classifiers.build_default import build_default_cmd
+
+    experiment.add_command(build_default_cmd)
+
+
+_register_build_default()
