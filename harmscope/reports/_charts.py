@@ -37,10 +37,18 @@ class Chart:
     bars: list[Bar]
     xmax: float = 1.0
     note: str = ""  # n / interval statement: the renderers show it as the chart's caption
+    percent: bool = True  # False: values are scores (e.g. AUCs) shown with 3 decimals
+    xmin: float = 0.0
     label_width: float = 150.0
     width: float = 500.0
     row: float = 15.0
     ops: list[tuple] = field(default_factory=list, repr=False)
+
+
+def _num(x: float | None, c: Chart, digits: int = 1) -> str:
+    if c.percent:
+        return pct(x, digits)
+    return "—" if x is None or not math.isfinite(x) else f"{x:.3f}"
 
 
 def pct(x: float | None, digits: int = 1) -> str:
@@ -68,12 +76,18 @@ def layout(c: Chart) -> tuple[float, float, list[tuple]]:
         ops.append(("text", 0, 11, _clip(c.title, 90), 9, "start", pal.INK, True))
     h_plot = row * len(c.bars)
     x0 = lw
+    span = max(c.xmax - c.xmin, 1e-9)
+
+    def sx(v: float) -> float:
+        return x0 + plot_w * (min(max(v, c.xmin), c.xmax) - c.xmin) / span
+
     # grid and ticks
-    ticks = [c.xmax * i / 4 for i in range(5)]
+    ticks = [c.xmin + span * i / 4 for i in range(5)]
     for t in ticks:
-        x = x0 + plot_w * t / c.xmax
+        x = sx(t)
         ops.append(("line", x, top, x, top + h_plot, "#e1e4e8", 0.6))
-        ops.append(("text", x, top + h_plot + 10, pct(t, 0 if c.xmax >= 0.1 else 1), 7, "middle", pal.MUTED, False))
+        label = pct(t, 0 if c.xmax >= 0.1 else 1) if c.percent else f"{t:.2f}".rstrip("0").rstrip(".")
+        ops.append(("text", x, top + h_plot + 10, label, 7, "middle", pal.MUTED, False))
     for i, b in enumerate(c.bars):
         y = top + i * row
         ops.append(("text", lw - 6, y + row * 0.68, _clip(b.label, int(lw / 5.2)), 7.5, "end", pal.INK, False))
@@ -81,17 +95,16 @@ def layout(c: Chart) -> tuple[float, float, list[tuple]]:
             ops.append(("text", x0 + 4, y + row * 0.68, "no data", 7, "start", pal.MUTED, False))
             continue
         fill = b.color or pal.rate_color(b.value)
-        bw = plot_w * min(b.value, c.xmax) / c.xmax
+        bw = sx(b.value) - x0
         ops.append(("rect", x0, y + 2.5, max(bw, 0.8), row - 5, fill, "#8a9099" if fill == pal.GRADE_COLORS["very low"] else None))
         if b.lo is not None and b.hi is not None and math.isfinite(b.lo) and math.isfinite(b.hi):
-            xl = x0 + plot_w * min(b.lo, c.xmax) / c.xmax
-            xh = x0 + plot_w * min(b.hi, c.xmax) / c.xmax
+            xl, xh = sx(b.lo), sx(b.hi)
             ym = y + row / 2
             ops.append(("line", xl, ym, xh, ym, pal.INK, 0.9))
             ops.append(("line", xl, ym - 3, xl, ym + 3, pal.INK, 0.9))
             if b.hi <= c.xmax:
                 ops.append(("line", xh, ym - 3, xh, ym + 3, pal.INK, 0.9))
-        txt = pct(b.value) if compact else f"{pct(b.value)} [{pct(b.lo)}, {pct(b.hi)}]"
+        txt = _num(b.value, c) if compact else f"{_num(b.value, c)} [{_num(b.lo, c)}, {_num(b.hi, c)}]"
         if b.n is not None:
             txt += f" n={b.n}"
         ops.append(("text", x0 + plot_w + 6, y + row * 0.68, txt, 7, "start", pal.INK, False))

@@ -35,7 +35,7 @@ PCT_COLS = {"rate", "lo", "hi", "corrected", "corrected_lo", "corrected_hi", "ba
             "violation_rate", "selection_rate", "fpr", "fnr", "follow_rate", "verbalise_rate",
             "toxicity_probability", "diff", "diff_lo", "diff_hi", "rate_a", "rate_b", "axis_max_gap",
             "uplift", "uplift_lo", "uplift_hi", "graded_rate", "reference", "tp_lo", "tp_hi",
-            "over_refusal_lo", "over_refusal_hi"}
+            "over_refusal_lo", "over_refusal_hi", "toxic_rate"}
 
 
 @dataclass
@@ -669,36 +669,57 @@ def _auc(x: Any) -> str:
     return "—" if v is None else f"{v:.3f}"
 
 
+def _estimate(o: dict, key: str) -> str:
+    """``0.912 [0.900, 0.925]`` from ``key``, ``key_lo``, ``key_hi`` of a flat dict."""
+    v = o.get(key)
+    if isinstance(v, dict):
+        return fmt(v)
+    s = fmt(v, key) if not isinstance(v, float) else _auc(v)
+    if _f(o.get(f"{key}_lo")) is not None and _f(o.get(f"{key}_hi")) is not None:
+        s += f" [{_auc(o[f'{key}_lo'])}, {_auc(o[f'{key}_hi'])}]"
+    return s
+
+
 def audit_document(audit: AuditResult) -> Document:
-    """The content of a classifier bias audit report."""
+    """The content of a classifier bias audit report (worst-treated groups first)."""
     o = audit.overall
     t = audit.tables
     jig = [r for r in t.get("jigsaw") or [] if r.get("subgroup")]
+    scored = [r for r in jig if _f(r.get("bpsn_auc")) is not None]
     b: list[Block] = [_section("Summary", "summary")]
-    final = o.get("final_score", o.get("final_bias_score"))
+    final_key = "final_score" if "final_score" in o else "final_bias_score"
     b.append(Block("headline", "Classifier audit", items=[
-        ("Final bias score", _auc(final.get("value") if isinstance(final, dict) else final), pal.ACCENT),
-        ("Overall AUC", fmt(o.get("overall_auc")) if not isinstance(o.get("overall_auc"), float)
-         else _auc(o.get("overall_auc")), None),
-        ("Identity groups scored", str(len([r for r in jig if _f(r.get("bpsn_auc")) is not None])), None)]))
+        ("Final bias score", _estimate(o, final_key), pal.ACCENT),
+        ("Overall AUC", _estimate(o, "overall_auc"), None),
+        ("Identity groups scored", f"{len(scored)} of {len(jig)}", None)]))
     worst = [{**r, "lower": r.get("lo"), "upper": r.get("hi")} for r in audit.worst_groups]  # AUCs, not rates
+    metrics = ("bpsn_auc", "bnsp_auc", "subgroup_auc")
     if worst:
+        lows = [_f(r.get("lo")) if _f(r.get("lo")) is not None else _f(r.get("value")) for r in worst]
+        xmin = max(0.0, min([0.5] + [x - 0.02 for x in lows if x is not None]))
         b.append(Block("chart", chart=Chart(
-            "Groups treated worst (lowest AUCs; 0.5 = chance)",
+            "Groups treated worst (lowest AUCs; 0.5 = chance, 1 = perfect)",
             [Bar(f"{r.get('subgroup')} · {str(r.get('metric', '')).replace('_auc', '').upper()}", _f(r.get("value")),
-                 _f(r.get("lo")), _f(r.get("hi")), r.get("n"), color=pal.CATEGORICAL[
-                     ("bpsn_auc", "bnsp_auc", "subgroup_auc").index(r["metric"])
-                     if r.get("metric") in ("bpsn_auc", "bnsp_auc", "subgroup_auc") else 3])
-             for r in worst], xmax=1.0, label_width=170,
-            note="Bootstrap 95% intervals; n = comments mentioning the group. BPSN low: false positives against "
-                 "the group; BNSP low: missed toxicity about the group.")))
+                 _f(r.get("lo")), _f(r.get("hi")), r.get("n"),
+                 color=pal.CATEGORICAL[metrics.index(r["metric"]) if r.get("metric") in metrics else 3])
+             for r in worst], xmin=xmin, xmax=1.0, percent=False, label_width=170,
+            note="Bootstrap 95% intervals; n = comments mentioning the group. Blue = BPSN (low: false positives "
+                 "against the group), orange = BNSP (low: missed toxicity about the group), green = subgroup AUC.")))
     b.append(Block("sentences", items=_audit_sentences(audit)))
+    b.append(_section("Unintended bias metrics", "bias"))
+    b += _image("BPSN vs BNSP per identity group", _plots.bpsn_bnsp(jig, _f(o.get("overall_auc"))))
     b += _table("Groups treated worst", worst, ["subgroup", "metric", "value", "lower", "upper", "n", "meaning"],
                 "Lowest BPSN AUC: the classifier confuses non-toxic mentions of the group with toxic text "
                 "(false positives against the group). Lowest BNSP AUC: it misses toxicity about the group.")
-    b.append(_section("Unintended bias metrics", "bias"))
-    b += _image("BPSN vs BNSP per identity group", _plots.bpsn_bnsp(jig, _f(o.get("overall_auc"))))
     b += _image("Subgroup AUC, BPSN and BNSP", _plots.auc_dots(jig))
+    worst_first = sorted(jig, key=lambda r: _f(r.get("bpsn_auc")) if _f(r.get("bpsn_auc")) is not None else 9)
+    b += _table("Per-identity AUC family (Borkan et al. 2019), worst BPSN first", worst_first,
+                ["subgroup", "n", "subgroup_auc", "subgroup_auc_lo", "subgroup_auc_hi", "bpsn_auc",
+                 "bpsn_auc_lo", "bpsn_auc_hi", "bnsp_auc", "bnsp_auc_lo", "bnsp_auc_hi", "reason"])
+    mf = sorted(t.get("metricframe") or [], key=lambda r: -(_f(r.get("fpr")) or 0))
+    b += _table("Per-group rates at the threshold (fairlearn MetricFrame), highest FPR first", mf,
+                ["group", "count", "auc", "fpr", "fpr_lo", "fpr_hi", "fnr", "selection_rate"])
+    b += _table("Intersections", t.get("intersections"), ["group", "count", "auc", "fpr", "fnr", "selection_rate"])
     roc = t.get("roc", [])
     curves: dict[str, dict] = {}
     for row in roc:
@@ -713,25 +734,22 @@ def audit_document(audit: AuditResult) -> Document:
                 c["fpr"].append(fpr)
                 c["tpr"].append(tpr)
     b += _image("ROC curves", _plots.roc(list(curves.values())))
-    worst_first = sorted(jig, key=lambda r: _f(r.get("bpsn_auc")) if _f(r.get("bpsn_auc")) is not None else 9)
-    b += _table("Per-identity AUC family (Borkan et al. 2019), worst BPSN first", worst_first,
-                ["subgroup", "n", "subgroup_auc", "subgroup_auc_lo", "subgroup_auc_hi", "bpsn_auc",
-                 "bpsn_auc_lo", "bpsn_auc_hi", "bnsp_auc", "bnsp_auc_lo", "bnsp_auc_hi", "reason"])
-    mf = sorted(t.get("metricframe") or [], key=lambda r: -(_f(r.get("fpr")) or 0))
-    b += _table("Per-group rates at the threshold (fairlearn MetricFrame), highest FPR first", mf,
-                ["group", "count", "auc", "fpr", "fnr", "selection_rate"])
-    b += _table("Intersections", t.get("intersections"), ["group", "count", "auc", "fpr", "fnr", "selection_rate"])
     cf = t.get("counterfactual", [])
     if cf:
+        axes = sorted(t.get("counterfactual_axes") or [], key=lambda r: -(_f(r.get("gap")) or 0))
         b.append(_section("Counterfactual identity swaps", "counterfactual"))
         b.append(Block("para", "The same neutral sentences with only the identity descriptor swapped; a fair "
-                       "classifier scores them alike. Each dot is one descriptor's mean score, per axis; the "
-                       "line is the axis mean."))
-        b += _image("Counterfactual gaps", _plots.counterfactual_dots(cf, t.get("counterfactual_axes") or []))
-        b += _table("Per-axis gaps", t.get("counterfactual_axes"), ["axis", "n_descriptors", "gap", "gap_lo", "gap_hi", "std"])
-        flagged = [r for r in cf if r.get("flagged") or r.get("toxic")]
-        b += _table("Descriptors whose neutral sentences score as toxic", flagged,
-                    ["axis", "descriptor", "mean_score", "max_score", "share_toxic"])
+                       "classifier scores them alike. Each dot is one descriptor's mean toxicity score; the gap is "
+                       "highest minus lowest descriptor mean on the axis (bootstrap 95% interval)."))
+        b += _image("Counterfactual gaps", _plots.counterfactual_dots(cf, axes))
+        b += _table("Per-axis gaps, largest first", [{**r, "score_gap": r.get("gap"), "score_gap_lo": r.get("gap_lo"),
+                                                      "score_gap_hi": r.get("gap_hi")} for r in axes],
+                    ["axis", "n_descriptors", "score_gap", "score_gap_lo", "score_gap_hi", "highest", "lowest",
+                     "n_flagged"])
+        flagged = sorted((r for r in cf if r.get("flagged") or r.get("toxic")), key=lambda r: -(_f(r.get("mean_score")) or 0))
+        b += _table("Descriptors whose neutral sentences score as toxic, highest first",
+                    [{**r, "descriptor": r.get("descriptor", r.get("term"))} for r in flagged],
+                    ["axis", "descriptor", "n", "mean_score", "mean_lo", "mean_hi", "toxic_rate", "max_score"])
     b += _table("Functional tests", t.get("functional"), ["functionality", "target", "n", "accuracy"])
     b += _extra_sections("audit", audit)
     b.append(_section("Methodology", "methodology", collapsed=True))
@@ -741,9 +759,10 @@ def audit_document(audit: AuditResult) -> Document:
         "reverse. The final bias score is 0.25 × overall AUC plus 0.25 × the generalized power mean (p = −5) "
         "of each family. Intervals are bootstrap 95% intervals with a fixed seed. Groups below the minimum "
         "size are listed with their n and not scored."))
+    figures = [(k.replace("_", " "), _estimate(o, k)) for k, v in o.items()
+               if not isinstance(v, (list, dict)) and not k.endswith(("_lo", "_hi"))]
     b.append(Block("kv", items=[("Classifier", audit.classifier), ("Data", audit.data),
-                                ("Parameters", fmt(audit.params))]
-                   + [(k.replace("_", " "), fmt(v, k)) for k, v in o.items() if not isinstance(v, (list, dict))]
+                                ("Parameters", fmt(audit.params))] + figures
                    + [("Note", n) for n in audit.notes]))
     return Document(f"harmscope classifier audit — {audit.classifier}",
                     [("Classifier", audit.classifier), ("Data", audit.data),
@@ -765,7 +784,9 @@ def _audit_sentences(audit: AuditResult) -> list[str]:
     ax = [r for r in audit.tables.get("counterfactual_axes") or [] if _f(r.get("gap")) is not None]
     if ax:
         a = max(ax, key=lambda r: float(r["gap"]))
-        out.append(f"Largest counterfactual gap: the {a.get('axis')} axis, {_auc(a['gap'])} in mean score between "
-                   f"descriptors [95% CI {_auc(a.get('gap_lo'))}, {_auc(a.get('gap_hi'))}] over "
-                   f"{a.get('n_descriptors', '—')} descriptors.")
+        ends = (f" ('{a['highest']}' scored highest, '{a['lowest']}' lowest)"
+                if a.get("highest") and a.get("lowest") else "")
+        out.append(f"Largest counterfactual gap: the {a.get('axis')} axis, {_auc(a['gap'])} in mean toxicity score "
+                   f"between descriptors [95% CI {_auc(a.get('gap_lo'))}, {_auc(a.get('gap_hi'))}] over "
+                   f"{a.get('n_descriptors', '—')} descriptors{ends}.")
     return out

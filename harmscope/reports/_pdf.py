@@ -18,19 +18,20 @@ from reportlab.lib.units import cm
 from reportlab.platypus import (
     BaseDocTemplate,
     CondPageBreak,
+    Flowable,
     Frame,
     Image,
     KeepTogether,
     PageBreak,
+    PageBreakIfNotEmpty,
     PageTemplate,
     Paragraph,
     Spacer,
     Table,
     TableStyle,
 )
-from reportlab.platypus.tableofcontents import TableOfContents
 
-from harmscope.reports import _charts
+from harmscope.reports import _charts, _plots
 from harmscope.reports import _palette as pal
 from harmscope.reports._document import Block, Document, fmt
 from harmscope.reports._fonts import fonts, markup
@@ -64,8 +65,6 @@ def _styles() -> dict[str, ParagraphStyle]:
         "mono": ParagraphStyle("hsMono", parent=body, fontName=fs.regular, fontSize=7.5, leading=9.5,
                                backColor=colors.HexColor("#f4f4f4"), borderPadding=3),
         "warn": ParagraphStyle("hsWarn", parent=body, textColor=colors.HexColor("#8a1c1c"), fontName=fs.bold),
-        "toc0": ParagraphStyle("hsToc0", parent=body, fontSize=10.5, leading=16, leftIndent=8),
-        "toc1": ParagraphStyle("hsToc1", parent=body, fontSize=8.5, leading=11, leftIndent=24),
     }
 
 
@@ -91,7 +90,7 @@ def _table(block: Block, st) -> Table:
 def _image(png: bytes, max_w: float, max_h: float) -> Image:
     img = Image(io.BytesIO(png))
     w, h = img.imageWidth, img.imageHeight
-    scale = min(max_w / w, max_h / h)
+    scale = min(max_w / w, max_h / h, 72 / _plots.DPI)  # never larger than drawn (fonts stay as designed)
     img.drawWidth, img.drawHeight = w * scale, h * scale
     return img
 
@@ -191,33 +190,67 @@ def _order(blocks: list[Block]) -> list[Block]:
 
 
 class _Doc(BaseDocTemplate):
-    """Adds bookmarks (outline) and table-of-contents entries for headings."""
+    """Adds bookmarks (outline) for headings and fills in the page numbers of the contents page.
 
-    def __init__(self, *a, **kw) -> None:
-        super().__init__(*a, **kw)
-        self._seq = 0
+    The contents page is drawn before the section pages exist, so each page number on it is a PDF
+    form (XObject) defined later, when its section lands on a page: one build pass, not two.
+    """
 
     def afterFlowable(self, flowable) -> None:  # noqa: N802 - reportlab hook name
         level = getattr(flowable, "_hs_level", None)
         if level is None:
             return
-        text = flowable._hs_text
-        self._seq += 1
-        key = f"h{self._seq}"
+        key = flowable._hs_key
         self.canv.bookmarkPage(key)
-        self.canv.addOutlineEntry(text[:120], key, level=level, closed=level == 0 and self._seq > 1)
-        if level == 0:
-            self.notify("TOCEntry", (level, text, self.page, key))
+        self.canv.addOutlineEntry(flowable._hs_text[:120], key, level=level, closed=level == 0)
+        toc = getattr(flowable, "_hs_toc", None)
+        if toc is not None:
+            fs = fonts()
+            self.canv.beginForm(f"tocpage{toc}")
+            self.canv.setFont(fs.regular, 10.5)
+            self.canv.setFillColor(colors.HexColor(pal.INK))
+            self.canv.drawRightString(WIDTH, 0, str(self.page))
+            self.canv.endForm()
 
-    def handle_documentBegin(self) -> None:  # noqa: N802 - reportlab hook name
-        self._seq = 0
-        super().handle_documentBegin()
+
+class _Contents(Flowable):
+    """The table of contents: section titles linked to their bookmarks, page numbers as forms."""
+
+    ROW = 19
+
+    def __init__(self, entries: list[tuple[int, str, str]]) -> None:
+        super().__init__()
+        self.entries = entries  # (toc index, title, bookmark key)
+
+    def wrap(self, avail_w: float, avail_h: float) -> tuple[float, float]:
+        return avail_w, self.ROW * len(self.entries)
+
+    def draw(self) -> None:
+        fs = fonts()
+        c = self.canv
+        for n, (idx, title, key) in enumerate(self.entries):
+            y = self.ROW * (len(self.entries) - n - 1) + 4
+            c.setFont(fs.regular, 10.5)
+            c.setFillColor(colors.HexColor(pal.INK))
+            text = title if len(title) <= 80 else title[:79] + "…"
+            c.drawString(8, y, text)
+            tw = c.stringWidth(text, fs.regular, 10.5)
+            c.setFillColor(colors.HexColor("#b0b5bb"))
+            c.drawString(14 + tw, y, " ." * max(0, int((WIDTH - tw - 60) / c.stringWidth(" .", fs.regular, 10.5))))
+            c.saveState()
+            c.translate(0, y)
+            c.doForm(f"tocpage{idx}")
+            c.restoreState()
+            c.linkRect("", key, (0, y - 4, WIDTH, y + 12), relative=1, thickness=0)
 
 
-def _heading(text: str, level: int, st) -> Paragraph:
+def _heading(text: str, level: int, st, key: str, toc: int | None = None) -> Paragraph:
     p = Paragraph(markup(text), st["h1" if level == 1 else "h2"])
     p._hs_level = 0 if level == 1 else 1
     p._hs_text = text
+    p._hs_key = key
+    if toc is not None:
+        p._hs_toc = toc
     return p
 
 
@@ -228,6 +261,10 @@ def render_pdf(doc: Document, path: Path) -> Path:
     meta = " · ".join(f"{k}: {v}" for k, v in doc.subtitle)
     story: list = [Paragraph(markup(doc.title), st["title"]), Paragraph(markup(meta), st["meta"]), Spacer(1, 6)]
     blocks = _order(doc.blocks)
+    keys = iter(f"h{n}" for n in range(1, 10**9))
+    sections = [b for b in blocks if b.kind == "heading" and b.level == 1]
+    toc_of = {id(b): n for n, b in enumerate(sections)}
+    entries = [(n, b.text, f"s{n}") for n, b in enumerate(sections)]
     seen_level1 = 0
     i = 0
     while i < len(blocks):
@@ -237,13 +274,13 @@ def render_pdf(doc: Document, path: Path) -> Path:
             if level == 1:
                 seen_level1 += 1
                 if seen_level1 == 2:  # after the executive page: the table of contents
-                    toc = TableOfContents(levelStyles=[st["toc0"], st["toc1"]], dotsMinLevel=0)
-                    story += [PageBreak(), _heading("Contents", 1, st), toc, PageBreak()]
+                    story += [PageBreakIfNotEmpty(), _heading("Contents", 1, st, next(keys)), Spacer(1, 8),
+                              _Contents(entries), PageBreak()]
                 elif seen_level1 > 2:
                     story.append(CondPageBreak(9 * cm))
             if level == 2 and blk.anchor.startswith("rule-"):
                 # a rule page: heading, key figures and small charts stay together
-                group = [_heading(blk.text, level, st)]
+                group = [_heading(blk.text, level, st, next(keys))]
                 while i + 1 < len(blocks) and blocks[i + 1].kind in ("kv", "charts", "chart"):
                     i += 1
                     nb = blocks[i]
@@ -251,8 +288,11 @@ def render_pdf(doc: Document, path: Path) -> Path:
                                  else _chart(nb.chart, WIDTH, st))
                     group.append(Spacer(1, 4))
                 story.append(KeepTogether(group))
+            elif level == 1 and id(blk) in toc_of:
+                n = toc_of[id(blk)]
+                story.append(_heading(blk.text, level, st, f"s{n}", toc=n))
             else:
-                story.append(_heading(blk.text, level, st))
+                story.append(_heading(blk.text, level, st, next(keys)))
         elif blk.kind == "para":
             story.append(Paragraph(markup(blk.text), st["body"]))
         elif blk.kind == "warning":
@@ -306,6 +346,6 @@ def render_pdf(doc: Document, path: Path) -> Path:
                bottomMargin=1.6 * cm, title=doc.title, author="harmscope", pageMode="UseOutlines")
     frame = Frame(pdf.leftMargin, pdf.bottomMargin, pdf.width, pdf.height, id="body")
     pdf.addPageTemplates([PageTemplate(id="page", frames=[frame], onPage=_footer)])
-    pdf.multiBuild(story)
+    pdf.build(story)
     tmp.replace(path)
     return path

@@ -78,10 +78,11 @@ def _matrix(mat: np.ndarray, rkeys: list[str], ckeys: list[str], *, title: str, 
     cm, norm = pal.cmap()
     fig, ax = plt.subplots(figsize=(min(10, 2.4 + 0.62 * len(ckeys)), max(2.2, 0.2 * len(rkeys) + 1.4)))
     im = ax.imshow(np.ma.masked_invalid(mat), aspect="auto", cmap=cm, norm=norm)
+    label_cells = marks is not None or mat.size <= 160  # big matrices: colour only (numbers are in the tables)
     for i in range(mat.shape[0]):
         for j in range(mat.shape[1]):
             v = mat[i, j]
-            if np.isfinite(v):
+            if np.isfinite(v) and label_cells:
                 txt = f"{100 * v:.0f}"
                 if marks is not None and marks[i, j]:
                     txt += " ▲" if marks[i, j] > 0 else " ▼"
@@ -239,7 +240,8 @@ def bpsn_bnsp(rows: Sequence[dict], overall: float | None, *, max_rows: int = 40
     rows = sorted(rows, key=lambda r: _num(r["bpsn_auc"]) + _num(r["bnsp_auc"]))[:max_rows]
     xs = np.array([_num(r["bpsn_auc"]) for r in rows])
     ys = np.array([_num(r["bnsp_auc"]) for r in rows])
-    lo = float(min(0.5, np.nanmin([*xs, *ys]) - 0.02))
+    lows = [_num(r.get(k)) for r in rows for k in ("bpsn_auc_lo", "bnsp_auc_lo")] + list(xs) + list(ys)
+    lo = float(max(0.0, min(0.9, np.nanmin(lows)) - 0.02))  # zoomed to the data; the axes say where
     fig, ax = plt.subplots(figsize=(5.6, 4.6))
     if overall is not None and math.isfinite(overall):
         ax.axvline(overall, color=pal.MUTED, lw=0.7, ls="--")
@@ -253,14 +255,16 @@ def bpsn_bnsp(rows: Sequence[dict], overall: float | None, *, max_rows: int = 40
               [max(0, np.nan_to_num(_num(r.get("bnsp_auc_hi")), nan=y) - y)]]
         ax.errorbar([x], [y], xerr=xe, yerr=ye, fmt="o", ms=4, color=pal.CATEGORICAL[0], ecolor="#9bb8d3",
                     elinewidth=0.7, capsize=0)
-        ax.annotate(_t(f"{r.get('subgroup')} (n={r.get('n', '—')})", 28), (x, y), xytext=(4, 3),
-                    textcoords="offset points", fontsize=6, color=pal.INK)
+        if i < 10:  # the worst ten are named (rows are sorted worst first)
+            ax.annotate(_t(f"{r.get('subgroup')} (n={r.get('n', '—')})", 28), (x, y), xytext=(4, 3),
+                        textcoords="offset points", fontsize=6, color=pal.INK)
     ax.set_xlim(lo, 1.0)
     ax.set_ylim(lo, 1.0)
     ax.set_xlabel("BPSN AUC (low: false positives against the group)")
     ax.set_ylabel("BNSP AUC (low: missed toxicity about the group)")
     ax.grid(alpha=0.25)
-    ax.set_title("BPSN vs BNSP per identity group (bootstrap 95% intervals)", fontsize=9, loc="left")
+    ax.set_title("BPSN vs BNSP per identity group (bootstrap 95% intervals; worst 10 named)", fontsize=9,
+                 loc="left")
     return _png(fig)
 
 
@@ -285,8 +289,8 @@ def auc_dots(rows: Sequence[dict], *, max_rows: int = 40) -> bytes | None:
                     label=m.replace("_", " ").replace("auc", "AUC") if i == 0 else None)
     ax.set_yticks(range(len(rows)), [_t(f"{r.get('subgroup')} (n={r.get('n', '—')})", 34) for r in rows], fontsize=6.5)
     ax.invert_yaxis()
-    ax.axvline(0.5, color=pal.MUTED, lw=0.6, ls=":")
-    ax.set_xlim(0.4, 1.0)
+    lows = [_num(r.get(f"{m}_lo", r.get(m))) for r in rows for m in metrics]
+    ax.set_xlim(max(0.0, min(0.9, float(np.nanmin(lows))) - 0.02), 1.0)
     ax.set_xlabel("AUC (0.5 = chance; bootstrap 95% intervals)")
     ax.grid(axis="x", alpha=0.25)
     ax.legend(fontsize=6.5, loc="lower right", frameon=False)
@@ -294,46 +298,43 @@ def auc_dots(rows: Sequence[dict], *, max_rows: int = 40) -> bytes | None:
     return _png(fig)
 
 
-def counterfactual_dots(descriptors: Sequence[dict], axes: Sequence[dict], *, per_axis: int = 12) -> bytes | None:
-    """Dot plot of counterfactual gaps: per axis, each descriptor's mean score on otherwise identical
-    neutral sentences (highest first), the axis mean, and the axis gap with its interval in the label."""
+def counterfactual_dots(descriptors: Sequence[dict], axes: Sequence[dict]) -> bytes | None:
+    """Dot plot of counterfactual gaps: one row per identity axis (largest gap first), one dot per
+    descriptor at its mean score on otherwise identical neutral sentences, the highest and lowest
+    descriptor named, and the axis gap with its bootstrap interval at the right."""
     rows = [r for r in descriptors if np.isfinite(_num(r.get("mean_score")))]
     if not rows:
         return None
     gaps = {str(a.get("axis")): a for a in axes}
     names = sorted({str(r.get("axis")) for r in rows},
-                   key=lambda a: -_num(gaps.get(a, {}).get("gap", 0)) if np.isfinite(_num(gaps.get(a, {}).get("gap")))
-                   else 0)
-    ylabels, y = [], 0
-    fig_rows = sum(min(per_axis, sum(1 for r in rows if str(r.get("axis")) == a)) for a in names) + len(names)
-    fig, ax = plt.subplots(figsize=(7.0, max(2.4, 0.16 * fig_rows + 1.0)))
-    ticks = []
+                   key=lambda a: -(_num(gaps.get(a, {}).get("gap")) if np.isfinite(_num(gaps.get(a, {}).get("gap")))
+                                   else 0))
+    fig, ax = plt.subplots(figsize=(7.2, max(2.2, 0.36 * len(names) + 1.1)))
     for i, a in enumerate(names):
-        sub = sorted((r for r in rows if str(r.get("axis")) == a), key=lambda r: -_num(r["mean_score"]))
-        g = gaps.get(a, {})
-        head = f"{a}: gap {_num(g.get('gap')):.3f} [{_num(g.get('gap_lo')):.3f}, {_num(g.get('gap_hi')):.3f}]" \
-            if np.isfinite(_num(g.get("gap"))) else a
-        ticks.append(y)
-        ylabels.append(_t(head + f", {len(sub)} descriptors", 60))
-        mean = float(np.mean([_num(r["mean_score"]) for r in sub]))
-        color = pal.CATEGORICAL[i % len(pal.CATEGORICAL)]
-        shown = sub[:per_axis] if len(sub) <= per_axis else sub[: per_axis // 2] + sub[-(per_axis - per_axis // 2):]
-        ax.plot([mean, mean], [y + 0.5, y + len(shown) + 0.5], color=color, lw=0.8, ls="--")
-        for r in shown:
-            y += 1
-            ticks.append(y)
-            ylabels.append(_t(f"  {r.get('descriptor')}", 30))
-            ax.plot([mean, _num(r["mean_score"])], [y, y], color=color, lw=0.6, alpha=0.5)
-            ax.plot([_num(r["mean_score"])], [y], "o", ms=4, color=color,
-                    mfc="white" if not (r.get("flagged") or r.get("toxic")) else color)
-        y += 1.6
-    ax.set_yticks(ticks, ylabels, fontsize=6)
-    for lab in ax.get_yticklabels():
-        if not lab.get_text().startswith("  "):
-            lab.set_fontweight("bold")
+        sub = sorted((r for r in rows if str(r.get("axis")) == a), key=lambda r: _num(r["mean_score"]))
+        vals = [_num(r["mean_score"]) for r in sub]
+        flagged = [bool(r.get("flagged") or r.get("toxic")) for r in sub]
+        ax.plot([vals[0], vals[-1]], [i, i], color="#c8ccd2", lw=2.5, solid_capstyle="round", zorder=1)
+        ax.scatter([v for v, f in zip(vals, flagged, strict=True) if not f], [i] * flagged.count(False), s=14,
+                   facecolor="white", edgecolor=pal.CATEGORICAL[0], lw=0.8, zorder=2)
+        ax.scatter([v for v, f in zip(vals, flagged, strict=True) if f], [i] * flagged.count(True), s=14,
+                   color=pal.CATEGORICAL[5], zorder=3)
+        name = lambda r: _t(r.get("descriptor", r.get("term", "")), 18)  # noqa: E731
+        ax.annotate(name(sub[0]), (vals[0], i), xytext=(-4, 0), textcoords="offset points", ha="right",
+                    va="center", fontsize=5.8, color=pal.MUTED)
+        ax.annotate(name(sub[-1]), (vals[-1], i), xytext=(4, 0), textcoords="offset points", ha="left",
+                    va="center", fontsize=5.8, color=pal.MUTED)
+    g = [gaps.get(a, {}) for a in names]
+    labels = [f"{a} ({len([r for r in rows if str(r.get('axis')) == a])})" for a in names]
+    ax.set_yticks(range(len(names)), [_t(x, 30) for x in labels], fontsize=7)
     ax.invert_yaxis()
-    ax.set_xlim(0, max(0.1, min(1.0, max(_num(r["mean_score"]) for r in rows) * 1.15)))
-    ax.set_xlabel("mean toxicity score on neutral sentences (filled = flagged as toxic)")
+    ax.set_xlim(-0.12, 1.12)
+    sec = ax.secondary_yaxis("right")
+    sec.set_yticks(range(len(names)), [f"gap {_num(x.get('gap')):.2f} [{_num(x.get('gap_lo')):.2f}, "
+                                       f"{_num(x.get('gap_hi')):.2f}]" if np.isfinite(_num(x.get("gap"))) else ""
+                                       for x in g], fontsize=6.5)
+    sec.tick_params(length=0)
+    ax.set_xlabel("mean toxicity score of the descriptor's neutral sentences (filled = flagged toxic)")
     ax.grid(axis="x", alpha=0.25)
-    ax.set_title("Counterfactual gaps: descriptor scores per axis (highest and lowest shown)", fontsize=9, loc="left")
+    ax.set_title("Counterfactual gaps per identity axis (descriptors per axis in brackets)", fontsize=9, loc="left")
     return _png(fig)
