@@ -163,3 +163,39 @@ def train(name: str, make: Maker, clean: pd.DataFrame | None, noisy: pd.DataFram
     model = STRATEGIES[name](make, clean, noisy, seed=seed, **opts)
     model.card_ = {**(getattr(model, "card_", {}) or {}), "strategy": name, "seed": seed}
     return model
+
+
+# ---------------------------------------------------------------- clean-budget study on one set
+def heldout_mask(texts: list[str], fraction: float, *, salt: str = "harmscope-eval") -> np.ndarray:
+    """True for about ``fraction`` of the texts, chosen by a hash of each text (so the held-out
+    part does not depend on the seed and equal texts always fall on the same side)."""
+    import hashlib
+
+    cut = int(round(fraction * 10_000))
+    return np.array([int.from_bytes(hashlib.blake2b((salt + t).encode("utf-8", "surrogatepass"),
+                                                    digest_size=8).digest(), "big") % 10_000 < cut
+                     for t in texts])
+
+
+def budget_splits(df: pd.DataFrame, budget: int, *, seed: int = 0,
+                  eval_fraction: float = 0.2) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(clean, noisy, eval) from one set that carries both a clean ``label`` and a ``noisy_label``.
+
+    ``eval`` = a hash-chosen ``eval_fraction`` of the texts with their clean labels (the same for
+    every budget and seed); of the rest, a seeded random ``budget`` rows keep their clean labels
+    and every other row is used with its noisy label only."""
+    if "noisy_label" not in df.columns:
+        raise HarmscopeError("budget study: the data has no noisy labels (noisy_label column)")
+    ev_m = heldout_mask(df["text"].astype(str).tolist(), eval_fraction)
+    pool = df.loc[~ev_m].reset_index(drop=True)
+    if not 0 < budget < len(pool):
+        raise HarmscopeError(f"clean budget {budget} must be between 1 and {len(pool) - 1} (training rows)")
+    rng = np.random.default_rng(seed)
+    pick = np.zeros(len(pool), dtype=bool)
+    pick[rng.choice(len(pool), size=budget, replace=False)] = True
+    clean = pool.loc[pick].reset_index(drop=True)
+    noisy = pool.loc[~pick].drop(columns=["label", "target"]).reset_index(drop=True)
+    ev = df.loc[ev_m].reset_index(drop=True)
+    for part in (clean, noisy, ev):
+        part.attrs.update(df.attrs)
+    return clean, noisy, ev

@@ -1,0 +1,310 @@
+"""Rebuild the shipped default classifier from the ``weights: yes`` sets, with held-out figures.
+
+Training sets (``weights: yes`` in the data README only): ToxiGen annotated (human labels), OLID,
+HateXplain (val), MLMA, ConvAbuse, Davidson, ToxiGen prompt statements, Conversation AI madlibs
+(a sample) and its Wikipedia toxicity set. Every set is split 70/15/15 into train / calibration /
+test by a hash of the text (so a text never falls on both sides). Figures:
+
+* per-set held-out test AUC (model trained on the train parts, stacked and thresholded on the
+  calibration parts);
+* leave-one-source-out: train on every other set, score the whole left-out set;
+* external sets never used for weights (``weights: no``): Gab Hate Corpus, Stormfront, HASOC 2019,
+  ETHOS, scored whole.
+
+The threshold maximises balanced accuracy on the pooled calibration parts (each set weighted
+equally). Embeddings are cached on disk (:class:`~harmscope.classifiers.embcache.EmbeddingCache`),
+so an interrupted build resumes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+HEADS = ("toxicity", "identity_attack", "insult", "sexual")
+HEAD_MEANING = {
+    "toxicity": "any harm: toxic, offensive, abusive or hateful (the score of predict_proba)",
+    "identity_attack": "hate or an attack aimed at an identity group",
+    "insult": "a targeted insult or threat (OLID TIN)",
+    "sexual": "sexual harassment (ConvAbuse sex_harassment)",
+}
+#: training sets: name -> licence (all ``weights: yes``)
+TRAIN_SETS = {
+    "toxigen-annotated": "MIT", "olid": "CC BY 4.0", "hatexplain": "MIT", "mlma": "MIT",
+    "convabuse": "CC BY 4.0", "davidson": "MIT", "toxigen-prompts": "MIT",
+    "madlibs": "CC BY 4.0", "wiki-toxicity": "CC BY 4.0",
+}
+EXTERNAL_SETS = ("gab", "stormfront", "hasoc", "ethos")
+#: at most this much total sample weight per training set (big sets do not drown small ones)
+WEIGHT_CAP = 6000.0
+MADLIBS_N = 1000
+#: large sets are sampled to keep the MiniLM encoding of a rebuild within about half an hour on a CPU
+SET_MAX = {"olid": 6000, "davidson": 5000}
+EXTERNAL_MAX = 1500
+
+
+def hash_split(texts: list[str], salt: str = "harmscope-default") -> np.ndarray:
+    """'train' / 'cal' / 'test' (70/15/15) from a hash of each text: stable across runs."""
+    out = []
+    for t in texts:
+        h = int.from_bytes(hashlib.blake2b((salt + t).encode("utf-8", "surrogatepass"), digest_size=8).digest(),
+                           "big") % 100
+        out.append("train" if h < 70 else "cal" if h < 85 else "test")
+    return np.array(out)
+
+
+def _quiet_load(fn: Callable[[], pd.DataFrame]) -> pd.DataFrame:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return fn()
+
+
+def _heads(df: pd.DataFrame, **cols: Any) -> pd.DataFrame:
+    out = pd.DataFrame({"text": df["text"].astype(str).to_numpy(), "toxicity": df["label"].to_numpy(float)})
+    for h in HEADS[1:]:
+        v = cols.get(h)
+        out[h] = np.nan if v is None else np.asarray(v, dtype=float)
+    return out
+
+
+def training_sets(seed: int = 0) -> dict[str, pd.DataFrame]:
+    """The ``weights: yes`` sets as frames with ``text`` and one column per head (NaN = unknown)."""
+    from harmscope.classifiers import datasets as ds
+
+    out: dict[str, pd.DataFrame] = {}
+    t = _quiet_load(ds.read_toxigen_annotated)
+    out["toxigen-annotated"] = _heads(t, identity_attack=t["label"])
+    o = _quiet_load(lambda: ds.read_olid(split="all"))
+    out["olid"] = _heads(o, insult=o["targeted"])
+    h = _quiet_load(ds.read_hatexplain)
+    out["hatexplain"] = _heads(h, identity_attack=(h["hate"] >= 0.5).astype(float))
+    m = _quiet_load(ds.read_mlma)
+    out["mlma"] = _heads(m, identity_attack=m["hateful"])
+    c = _quiet_load(lambda: ds.read_convabuse(split="all"))
+    ident = c[["sexist", "racist", "homophobic", "transphobic", "ableist"]].max(axis=1)
+    out["convabuse"] = _heads(c, identity_attack=(ident >= 0.5).astype(float),
+                              sexual=(c["sex_harassment"] >= 0.5).astype(float))
+    d = _quiet_load(ds.read_davidson)
+    out["davidson"] = _heads(d, identity_attack=d["hate"])
+    p = _quiet_load(ds.read_toxigen)
+    out["toxigen-prompts"] = _heads(p, identity_attack=p["label"])
+    ml = _quiet_load(ds.read_madlibs)
+    ml = ml.sample(n=min(MADLIBS_N, len(ml)), random_state=seed)
+    out["madlibs"] = _heads(ml, identity_attack=ml["label"])
+    w = _quiet_load(ds.read_wiki_toxicity)
+    out["wiki-toxicity"] = _heads(w)
+    for k, v in out.items():
+        v = v.drop_duplicates("text").reset_index(drop=True)
+        if k in SET_MAX and len(v) > SET_MAX[k]:
+            v = v.sample(n=SET_MAX[k], random_state=seed).sort_index().reset_index(drop=True)
+        v["source"] = k
+        v["split"] = hash_split(v["text"].tolist())
+        out[k] = v
+    return out
+
+
+def external_sets(seed: int = 0) -> dict[str, pd.DataFrame]:
+    """``weights: no`` sets used only to measure: text, toxicity label (at most EXTERNAL_MAX rows)."""
+    from harmscope.classifiers import datasets as ds
+
+    loaders = {"gab": ds.read_gab, "stormfront": ds.read_stormfront,
+               "hasoc": lambda: ds.read_hasoc(split="all"), "ethos": ds.read_ethos}
+    out = {}
+    for k in EXTERNAL_SETS:
+        df = _quiet_load(loaders[k]).drop_duplicates("text")
+        if len(df) > EXTERNAL_MAX:
+            df = df.sample(n=EXTERNAL_MAX, random_state=seed)
+        out[k] = pd.DataFrame({"text": df["text"].astype(str).to_numpy(), "toxicity": df["label"].to_numpy(float),
+                               "source": k}).reset_index(drop=True)
+    return out
+
+
+def source_weights(frame: pd.DataFrame, mask: np.ndarray) -> np.ndarray:
+    """Per-row weights: each set carries at most WEIGHT_CAP total weight among the rows in ``mask``;
+    the weak ToxiGen prompt labels count half."""
+    w = np.ones(len(frame))
+    for s, idx in frame.groupby("source").indices.items():
+        n = int(mask[idx].sum())
+        f = min(1.0, WEIGHT_CAP / max(n, 1))
+        if s == "toxigen-prompts":
+            f *= 0.5
+        w[idx] = f
+    return w
+
+
+def best_threshold(y: np.ndarray, s: np.ndarray, groups: np.ndarray) -> float:
+    """The cut point maximising balanced accuracy, every group (set) weighted equally."""
+    cands = np.unique(np.quantile(s, np.linspace(0.01, 0.99, 197)))
+    best, best_t = -1.0, 0.5
+    for t in cands:
+        vals = []
+        for g in np.unique(groups):
+            m = groups == g
+            yy, pp = y[m], s[m] >= t
+            if yy.min() == yy.max():
+                continue
+            vals.append(0.5 * (pp[yy == 1].mean() + (~pp[yy == 0]).mean()))
+        v = float(np.mean(vals)) if vals else -1
+        if v > best:
+            best, best_t = v, float(t)
+    return round(best_t, 4)
+
+
+def _auc(y: np.ndarray, s: np.ndarray) -> float | None:
+    from sklearn.metrics import roc_auc_score
+
+    m = ~np.isnan(y)
+    y, s = y[m], s[m]
+    if len(y) == 0 or y.min() == y.max():
+        return None
+    return round(float(roc_auc_score(y.astype(int), s)), 4)
+
+
+def _bal_acc(y: np.ndarray, s: np.ndarray, t: float) -> float | None:
+    m = ~np.isnan(y)
+    y, p = y[m].astype(int), s[m] >= t
+    if len(y) == 0 or y.min() == y.max():
+        return None
+    return round(float(0.5 * (p[y == 1].mean() + (~p[y == 0]).mean())), 4)
+
+
+def build(out_dir: str | Path | None, cache_dir: str | Path, *, variants: tuple[str, ...] = ("tfidf",),
+          loso: bool = True, seed: int = 0, progress: Callable[[str], None] = print) -> dict[str, Any]:
+    """Train, evaluate and (with ``out_dir``) save the default model; returns the report."""
+    from harmscope.classifiers.embcache import EmbeddingCache
+    from harmscope.classifiers.multihead import MultiHeadClassifier
+
+    t0 = time.perf_counter()
+    sets = training_sets(seed)
+    ext = external_sets(seed)
+    frame = pd.concat(sets.values(), ignore_index=True)
+    progress(f"training rows {len(frame)} in {len(sets)} sets; external rows {sum(map(len, ext.values()))}")
+    E: np.ndarray | None = None
+    ext_E: dict[str, np.ndarray | None] = {k: None for k in ext}
+    if any(v in ("stack", "embed") for v in variants):
+        cache = EmbeddingCache(cache_dir)
+        all_texts = frame["text"].tolist() + [t for e in ext.values() for t in e["text"]]
+        progress(f"embedding cache: {len(cache)} vectors, {len(cache.missing(all_texts))} to encode")
+        tt = time.perf_counter()
+        E = cache.get(frame["text"].tolist(), progress=lambda i, n: progress(
+            f"  encoded {i}/{n} ({i / max(time.perf_counter() - tt, 1e-9):.0f}/s)"))
+        ext_E = {k: cache.get(v["text"].tolist()) for k, v in ext.items()}
+    split = frame["split"].to_numpy()
+    y_tox = frame["toxicity"].to_numpy()
+    report: dict[str, Any] = {"seed": seed, "sets": {k: {"rows": len(v), "licence": TRAIN_SETS[k],
+                                                           "positive_rate": round(float(v["toxicity"].mean()), 4)}
+                                                       for k, v in sets.items()},
+                              "variants": {}}
+    variant_params = {"stack": {}, "embed": {"use_tfidf": False}, "tfidf": {"use_embed": False}}
+
+    def fit(mask: np.ndarray, cal: np.ndarray, heads: tuple[str, ...], params: dict[str, Any]) -> Any:
+        sub = frame.loc[mask | cal].reset_index(drop=True)
+        w = source_weights(frame, mask)[mask | cal]
+        model = MultiHeadClassifier(heads=heads, seed=seed, **params)
+        emb = None if E is None else E[mask | cal]
+        return model.fit(sub, None, sample_weight=w, embeddings=emb, cal=cal[mask | cal])
+
+    final = None
+    for v in variants:
+        params = variant_params[v]
+        res: dict[str, Any] = {}
+        # held-out test per set
+        tr, ca = split == "train", split == "cal"
+        heads = HEADS if v == variants[0] else ("toxicity",)
+        model = fit(tr, ca, heads, params)
+        scores = model.predict_all(frame, embeddings=E)
+        thr = best_threshold(y_tox[ca], scores["toxicity"].to_numpy()[ca], frame["source"].to_numpy()[ca])
+        res["threshold"] = thr
+        te = split == "test"
+        per_set = {}
+        for s in sets:
+            m = te & (frame["source"].to_numpy() == s)
+            row = {"n": int(m.sum())}
+            for h in heads:
+                row[f"{h}_auc"] = _auc(frame[h].to_numpy()[m], scores[h].to_numpy()[m])
+            row["toxicity_bal_acc"] = _bal_acc(y_tox[m], scores["toxicity"].to_numpy()[m], thr)
+            per_set[s] = row
+        res["held_out_test"] = per_set
+        res["external"] = {}
+        for k, e in ext.items():
+            s_ = model.predict_proba(e, embeddings=ext_E[k])[:, 1]
+            res["external"][k] = {"n": len(e), "auc": _auc(e["toxicity"].to_numpy(), s_),
+                                  "bal_acc": _bal_acc(e["toxicity"].to_numpy(), s_, thr)}
+        progress(f"[{v}] threshold {thr}; held-out test AUC "
+                 + ", ".join(f"{k} {r['toxicity_auc']}" for k, r in per_set.items())
+                 + "; external " + ", ".join(f"{k} {r['auc']}" for k, r in res["external"].items()))
+        if v == variants[0]:
+            final = model
+        if loso:
+            res["loso"] = {}
+            for s in sets:
+                src = frame["source"].to_numpy()
+                mtr, mca = (split == "train") & (src != s), (split == "cal") & (src != s)
+                mdl = fit(mtr, mca, ("toxicity",), params)
+                held = src == s
+                sc = mdl.predict_proba(frame.loc[held], embeddings=None if E is None else E[held])[:, 1]
+                res["loso"][s] = {"n": int(held.sum()), "auc": _auc(y_tox[held], sc)}
+                progress(f"[{v}] LOSO {s}: AUC {res['loso'][s]['auc']}")
+            vals = [r["auc"] for r in res["loso"].values() if r["auc"] is not None]
+            res["loso_mean_auc"] = round(float(np.mean(vals)), 4) if vals else None
+        ext_vals = [r["auc"] for r in res["external"].values() if r["auc"] is not None]
+        res["external_mean_auc"] = round(float(np.mean(ext_vals)), 4) if ext_vals else None
+        report["variants"][v] = res
+    report["build_seconds"] = round(time.perf_counter() - t0, 1)
+    if out_dir is not None and final is not None:
+        v0 = report["variants"][variants[0]]
+        card = {"name": "harmscope default toxicity classifier", "version": "1", "threshold": v0["threshold"],
+                "heads": {h: HEAD_MEANING[h] for h in final.heads}, "training_sets": report["sets"],
+                "weights_policy": "trained only on sets marked 'weights: yes' in the shared data README",
+                "seed": seed, "rebuild": "harmscope experiment build-default --out harmscope/classifiers/default",
+                "figures": {k: v0.get(k) for k in ("held_out_test", "external", "loso", "loso_mean_auc",
+                                                    "external_mean_auc")},
+                "compared_variants": {k: {"loso_mean_auc": r.get("loso_mean_auc"),
+                                          "external_mean_auc": r.get("external_mean_auc")}
+                                      for k, r in report["variants"].items()},
+                "head_rows": final.head_rows_}
+        final.save(out_dir, card=card)
+        (Path(out_dir) / "build_report.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
+    return report
+
+
+def _cli() -> Any:
+    import click
+
+    @click.command("build-default")
+    @click.option("--out", "out_dir", default=None, type=click.Path(file_okay=False),
+                  help="Model folder to write (default: only print the figures).")
+    @click.option("--variants", default="tfidf", show_default=True,
+                  help="Comma-separated: tfidf, embed, stack (the first is saved).")
+    @click.option("--cache", "cache_dir", default=".harmscope-emb-cache", show_default=True,
+                  type=click.Path(file_okay=False), help="Embedding cache folder (embed/stack variants).")
+    @click.option("--no-loso", is_flag=True, help="Skip the leave-one-source-out runs.")
+    @click.option("--seed", default=0, show_default=True)
+    def build_default_cmd(out_dir: str | None, variants: str, cache_dir: str, no_loso: bool, seed: int) -> None:
+        """Rebuild the default classifier from the 'weights: yes' sets (needs $HARMSCOPE_DATA) and print
+        held-out, leave-one-source-out and external figures."""
+        from harmscope.errors import InputError
+
+        names = tuple(v.strip() for v in variants.split(",") if v.strip())
+        bad = [v for v in names if v not in ("tfidf", "embed", "stack")]
+        if bad or not names:
+            raise InputError(f"--variants: unknown {', '.join(bad) or '(none)'} (use tfidf, embed, stack)")
+        rep = build(out_dir, cache_dir, variants=names, loso=not no_loso, seed=seed,
+                    progress=lambda m: click.echo(m, err=True))
+        click.echo(json.dumps({k: {kk: vv for kk, vv in v.items() if kk != "held_out_test"}
+                               for k, v in rep["variants"].items()}, indent=1))
+        if out_dir:
+            click.echo(f"saved the default classifier to {out_dir}")
+
+    return build_default_cmd
+
+
+build_default_cmd = _cli()
