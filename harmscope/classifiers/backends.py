@@ -780,6 +780,9 @@ def load_classifier(spec: str | Path, **params: Any) -> Any:
     if p.is_dir() and (p / CARD).is_file():
         card = read_card(p)
         backend = card.get("backend")
+        if backend not in BACKENDS and backend != "detoxify-export":
+            raise InputError(f"{p / CARD}: field 'backend' is {backend!r}, not one of "
+                             f"{', '.join(BACKENDS.names())}")
         if backend == "detoxify-export" and (p / "checkpoint.ckpt").is_file():
             return DetoxifyClassifier(checkpoint=str((p / "checkpoint.ckpt").resolve()),
                                       config_path=str((p / "config").resolve()), **params)
@@ -791,6 +794,3 @@ def load_classifier(spec: str | Path, **params: Any) -> Any:
                          "use detoxify:PATH")
     raise InputError(f"{s}: unknown classifier (a model folder, detoxify:CHECKPOINT, or one of "
                      f"{', '.join(BACKENDS.names())})")
-        if backend not in BACKENDS and backend != "detoxify-export":
-            raise InputError(f"{p / CARD}: field 'backend' is {backend!r}, not one of "
-                             f"{', '.join(BACKENDS.names())}")

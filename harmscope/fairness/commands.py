@@ -208,7 +208,8 @@ def print_summary(result: Any, out_dir: Path) -> None:
 )
 @click.option("--group-cols", default=None, help="Comma-separated identity columns (values in [0,1]).")
 @click.option(
-    "--threshold", default=0.5, show_default=True, type=float, help="Decision threshold for FPR/FNR/DP/EO."
+    "--threshold", default=0.5, show_default=True, type=FiniteFloat(0.0, 1.0),
+    help="Decision threshold for FPR/FNR/DP/EO."
 )
 @click.option("--n-boot", default=1000, show_default=True, type=click.IntRange(0))
 @click.option("--seed", default=0, show_default=True, type=int)
@@ -278,6 +279,9 @@ def audit(
 
     if bool(classifier) == bool(scores_col):
         raise InputError("give exactly one of --classifier SPEC or --scores-col COL")
+    from harmscope.safeio import check_output_dir
+
+    check_output_dir(out_dir, "--out")  # before any work
     gcols = [c.strip() for c in group_cols.split(",") if c.strip()] if group_cols else None
     df, scores = load_audit_data(
         data_spec, fmt=fmt, text_col=text_col, label_col=label_col, group_cols=gcols, scores_col=scores_col
@@ -307,9 +311,6 @@ def audit(
     sentences = None
     if counterfactual_file:
         from harmscope.fairness.counterfactual import read_sentences
-    from harmscope.safeio import check_output_dir
-
-    check_output_dir(out_dir, "--out")  # before any work
 
         sentences = read_sentences(counterfactual_file, text_col=text_col)
     result = run_audit(
