@@ -83,7 +83,19 @@ def score(run_dir: str, judges_spec: str | None, store_path: str | None, referen
     for row in res.tables.get("grades", []):
         click.echo(f"grade area {row['area']}: {row['grade']} ({row['basis']})")
     _echo_distributional(res.tables)
+    _echo_benchmarks(res.tables)
     click.echo(f"wrote {out}")
+
+
+def _echo_benchmarks(tables: dict[str, Any]) -> None:
+    """The published metrics of imported public sets (per-type and per-transform rows: see result.json)."""
+    rows = [r for r in tables.get("benchmarks") or [] if "/" not in str(r.get("scope"))]
+    if not rows:
+        return
+    click.echo("published benchmark metrics (harmscope check names: bench:ID; docs/benchmarks.md):")
+    for r in rows:
+        corr = f"  corrected {_fmt(r, 'corrected')}" if r.get("corrected") is not None else ""
+        click.echo(f"  {r['id']:<58} {r['k']:>4}/{r['n']:<4}  {_fmt(r)}{corr}")
 
 
 @click.group("judges")

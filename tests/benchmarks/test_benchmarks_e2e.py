@@ -5,6 +5,7 @@ over-refusal); ``baseline:echo`` parrots the prompt and never refuses (0%).
 """
 
 import json
+import re
 
 import pytest
 from click.testing import CliRunner
@@ -29,6 +30,7 @@ def runs(data_dir, tmp_path_factory):
         run_probes(ps, load_model(f"baseline:{m}"), run_dir=d / m, params=GenParams(max_tokens=64), progress=False)
         res = CliRunner().invoke(main, ["score", str(d / m), "--judges", "refusal"])
         assert res.exit_code == 0, res.output
+        (d / m / "score.txt").write_text(res.output)
     return d
 
 
@@ -49,6 +51,9 @@ def test_xstest_baselines(runs):
     assert rows["xstest.full_refusal.unsafe"]["k"] <= 2 and rows["xstest.full_refusal.unsafe"]["n"] == 200
     assert doc["summary"]["over_refusal"]["rate"] == 0.0
     assert len([r for r in rows if r.startswith("xstest.full_refusal.safe.type.")]) == 10
+    out = (runs / "refuse" / "score.txt").read_text()
+    assert "published benchmark metrics" in out
+    assert any(x.split()[:2] == ["xstest.full_refusal.safe", "250/250"] for x in out.splitlines())
 
 
 def test_check_gates_on_the_runs(runs):
@@ -72,7 +77,10 @@ def test_report_has_benchmark_section(runs, tmp_path):
     if "harmscope.reports._benchmarks:benchmark_sections" not in SECTIONS.get("run", []):
         pytest.skip("report section hook not present in this version of reports/_document.py")
     res = CliRunner().invoke(main, ["report", str(runs / "refuse"), "--out", str(tmp_path / "rep"),
-                                    "--format", "md"])
+                                    "--format", "html"])
     assert res.exit_code == 0, res.output
-    md = "\n".join(p.read_text() for p in (tmp_path / "rep").rglob("*.md"))
-    assert "Public benchmarks: published metrics" in md and "XSTest" in md
+    page = "\n".join(p.read_text() for p in (tmp_path / "rep").rglob("*.html"))
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page))
+    section = text[text.rfind("Public benchmarks: published metrics"):]
+    assert "XSTest" in section
+    assert "label:safe full_refusal 250 250 100.0%" in section
