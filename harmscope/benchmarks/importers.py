@@ -315,6 +315,10 @@ def read_harmbench(path: Path, opts: ImportOptions) -> Iterator[ImportedItem]:
     """Rows of a HarmBench behaviours CSV; the semantic category picks the rules."""
     cols, rows = read_table(path)
     _need(path, cols, "Behavior")
+    if rows and "ImageFileName" in cols and not any(_opt(r, "FunctionalCategory") in (
+            "standard", "contextual", "copyright") for r in rows):
+        raise InputError(f"{path}: multimodal behaviours (ImageFileName) need images; import the text "
+                         "behaviours file (harmbench_behaviors_text_all.csv)")
     for i, r in enumerate(rows, 2):
         func = _opt(r, "FunctionalCategory") or "standard"
         if func not in ("standard", "contextual", "copyright"):
@@ -389,7 +393,8 @@ _DNA_AREA_FILES = {
 def read_dna(path: Path, opts: ImportOptions) -> Iterator[ImportedItem]:
     """The official ``data_en.csv`` (``question``, ``risk_area``, ``types_of_harm``) or a folder
     of per-risk-area JSONL files (``prompt``; the risk area comes from the file name)."""
-    for f in _files(path, "*.jsonl") if path.is_dir() else [path]:
+    found = [] if not path.is_dir() else sorted(p for p in path.glob("*.jsonl") if p.is_file())
+    for f in found or _files(path, "*.csv"):
         cols, rows = read_table(f)
         if f.suffix.lower() == ".csv" or "question" in cols:
             _need(f, cols, "question", "risk_area")
