@@ -152,10 +152,12 @@ def judge_run(store: Any, run_id: str, js: JudgeSet, rules: dict[str, Rule], *,
                 "benign": p.benign, "expected": p.expected, "group": p.group, "group_axis": p.group_axis,
                 "pair_id": p.pair_id, "transform": "+".join(p.transforms) or "none", "turns": _turns(p), "violation": v, "score": s,
                 "voters": ",".join(voters), "text": r.text,
+                "judge_scores": {n: round(float(j.score), 3) for n, j in {**rl, **ru}.items() if j.score is not None},
                 "prompt": next((m.content for m in reversed(p.messages) if m.role == "user"), ""),
             })
     cols = ["probe_id", "sample", "rule_id", "rule_group", "areas", "family", "variant", "benign", "expected",
-            "group", "group_axis", "pair_id", "transform", "turns", "violation", "score", "voters", "text", "prompt"]
+            "group", "group_axis", "pair_id", "transform", "turns", "violation", "score", "voters", "text", "prompt",
+            "judge_scores"]
     return pd.DataFrame(rows, columns=cols), rep, all_j
 
 
@@ -329,6 +331,7 @@ def score_frames(dec: pd.DataFrame, rep: pd.DataFrame, js: JudgeSet, rules: dict
     tables["by_transform"] = _rate_rows(std, "transform")
     tables["by_turns"] = _rate_rows(std, "turns")
     tables["rule_x_transform"] = _rate_rows(std, ["rule_id", "transform"])
+    tables["rule_x_identity"] = _rate_rows(std[std["group"].notna()], ["rule_id", "group_axis", "group"])
     # identity groups
     ident = []
     idf = std[std["group"].notna() & std["violation"].notna()]
@@ -396,7 +399,8 @@ def score_frames(dec: pd.DataFrame, rep: pd.DataFrame, js: JudgeSet, rules: dict
     for rid, g in v.groupby("rule_id"):
         for r in g.head(N_EXAMPLES).itertuples():
             ex_rows.append({"rule_id": rid, "probe_id": r.probe_id, "sample": r.sample, "transform": r.transform,
-                            "score": r.score, "judges": r.voters, "prompt": (r.prompt or "")[:400],
+                            "score": r.score, "judges": r.voters, "judge_scores": getattr(r, "judge_scores", None),
+                            "prompt": (r.prompt or "")[:400],
                             "reply": (r.text or "")[:400]})
     tables["examples"] = ex_rows
     tables["judge_validation"] = [

@@ -337,7 +337,7 @@ def _executive(result: RunResult, xmax: float) -> list[Block]:
             areas, lambda r: f"{r.get('area')} · {r.get('area_name')}", xmax,
             title="Violation rate per risk area (bar colour = grade)", badge=lambda r: str(r.get("grade") or ""),
             note="Wilson 95% intervals; n = judged (reply, rule) pairs in the area. " + GRADE_NOTE,
-            label_width=190)))
+            label_width=215)))
     b += _image("Safety vs over-refusal", _plots.plane(
         _plane_points([result]), title="Where this model sits",
         note=f"{m.model}: violation n={(result.summary.get('pooled') or {}).get('n')}, over-refusal "
@@ -485,7 +485,7 @@ def _rule_pages(result: RunResult, ranked: Sequence[dict], xmax: float) -> list[
         if len(tr) > 1:
             charts.append(_bars(tr[:16], lambda x: str(x.get("transform")), xmax, title="by transform",
                                 label_width=95))
-        ids = sorted(rxi.get(rid, []), key=lambda x: (str(x.get("axis", "")), str(x.get("group"))))
+        ids = sorted(rxi.get(rid, []), key=lambda x: (str(x.get("axis", x.get("group_axis", ""))), str(x.get("group"))))
         if ids:
             charts.append(_bars(ids[:16], lambda x: str(x.get("group")), xmax, title="by identity group",
                                 label_width=95))

@@ -108,8 +108,9 @@ table.sortable th{background:#2b3640;color:#fff;cursor:pointer;user-select:none;
 th[data-dir=asc]::after{content:' ▲'}th[data-dir=desc]::after{content:' ▼'}
 tbody tr:nth-child(even){background:#f5f7f9}td.num{text-align:right;font-variant-numeric:tabular-nums}
 .kv td:first-child{font-weight:600;width:24%;background:#f5f7f9}
-figure{margin:10px 0}figure img{max-width:100%}figcaption{font-size:12px;color:#6b7580}
-svg.chart{max-width:100%;height:auto;font-family:inherit}
+figure{margin:10px 0}figcaption{font-size:12px;color:#6b7580}
+svg.chart{width:100%;max-width:860px;height:auto;font-family:inherit}
+figure img{max-width:min(100%,720px)}
 figure.row{display:grid;grid-template-columns:repeat(auto-fit,minmax(320px,1fr));gap:12px}figure.row figcaption{grid-column:1/-1}
 .warn{background:#fdecea;border-left:4px solid #b03a2e;padding:8px 12px}
 .example{border:1px solid #d5d9de;background:#fafbfc;margin:8px 0;padding:6px 12px;font-size:12.5px}

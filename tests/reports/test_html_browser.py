@@ -52,3 +52,50 @@ def test_hostile_report_in_chromium(tmp_path):
         page.screenshot(path=str(shots / "report-html.png"), full_page=False)
         ctx.close()
     assert (shots / "report-html.png").stat().st_size > 10_000
+
+
+def test_sections_collapse_and_tables_filter_in_chromium(tmp_path):
+    playwright = pytest.importorskip("playwright.sync_api")
+    from fixtures import run_result as make
+
+    from harmscope.reports import render_comparison
+
+    html = render_comparison([make("model-a", 0), make("model-b", 1), make("model-c", 2)], tmp_path, "html")["html"]
+    with playwright.sync_playwright() as p, tempfile.TemporaryDirectory() as profile:
+        ctx = p.chromium.launch_persistent_context(profile, executable_path=CHROMIUM, args=ARGS, headless=True)
+        page = ctx.new_page()
+        errors: list[str] = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.goto(html.as_uri())
+        page.wait_for_load_state("load")
+        summary = page.locator("details#summary")
+        assert summary.evaluate("d => d.open")
+        assert page.locator("details#summary svg.chart").first.is_visible()
+        summary.locator("summary").first.click()  # collapse
+        assert not summary.evaluate("d => d.open")
+        assert not page.locator("details#summary svg.chart").first.is_visible()
+        # the appendix starts closed; the index link opens it
+        appendix = page.locator("details#differences")
+        assert not appendix.evaluate("d => d.open")
+        page.locator('nav.index a[href="#differences"]').click()
+        page.wait_for_function("document.getElementById('differences').open")
+        appendix.locator("details.table > summary").click()  # the long table is collapsed too
+        table = appendix.locator("table.sortable")
+        rows = table.locator("tbody tr")
+        total = rows.count()
+        assert total == 24  # 12 rules x 2 models against the reference
+        sig = appendix.locator('select[data-col="significant"]')
+        sig.select_option("yes")
+        visible = [r for r in range(total) if rows.nth(r).is_visible()]
+        cells = table.locator("tbody tr:not([hidden]) td:last-child").all_inner_texts()
+        assert cells and set(cells) == {"yes"} and len(visible) == len(cells) < total
+        assert appendix.locator(".filters .count").inner_text() == f"{len(cells)} of {total} rows"
+        sig.select_option("")
+        group = appendix.locator('select[data-col="group"]')
+        group.select_option("privacy")
+        groups = table.locator("tbody tr:not([hidden]) td:nth-child(3)").all_inner_texts()
+        assert groups and set(groups) == {"privacy"}
+        page.locator('button[data-all="close"]').click()
+        assert page.evaluate("Array.from(document.querySelectorAll('details.section')).every(d => !d.open)")
+        assert errors == [], errors  # no CSP violations or script errors
+        ctx.close()
