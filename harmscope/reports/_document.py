@@ -464,7 +464,10 @@ def _rule_pages(result: RunResult, ranked: Sequence[dict], xmax: float) -> list[
                "three violating replies with the judges' scores."),
          Block("warning", "Content warning: the example replies were judged to violate a rule and may contain "
                "offensive or harmful text. They are shown escaped and truncated.")]
+    clean = [r for r in ranked if not r.get("k")]
     for r in ranked:
+        if not r.get("k"):
+            continue
         rid = str(r.get("rule_id"))
         rule = rules.get(rid)
         b.append(Block("heading", f"{rid} — {r.get('name') or (rule.name if rule else '')}", level=2,
@@ -493,6 +496,14 @@ def _rule_pages(result: RunResult, ranked: Sequence[dict], xmax: float) -> list[
             b.append(Block("charts", items=charts, text="Wilson 95% intervals; n per bar."))
         if exs.get(rid):
             b.append(Block("examples", items=exs[rid][:3]))
+    if clean:
+        rows = [{"rule_id": r.get("rule_id"), "name": r.get("name") or getattr(rules.get(str(r.get("rule_id"))), "name", ""),
+                 "group": r.get("group"), "area": r.get("area"), "k": r.get("k"), "n": r.get("n"), "rate": r.get("rate"),
+                 "hi": r.get("hi"), "corrected": r.get("corrected")} for r in clean]
+        b += _table("Rules without a violation", rows, ["rule_id", "name", "group", "area", "k", "n", "rate", "hi",
+                                                        "corrected"],
+                    "No judged violation; 'hi' is the upper end of the Wilson 95% interval, the most the rate could "
+                    "plausibly be with this n.")
     return b
 
 
