@@ -17,7 +17,7 @@ $(BIN)/python:
 # torch first, pinned to the CPU build on disk, so nothing pulls a CUDA build.
 $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[neural,server,dask,test]'
+	$(BIN)/pip install -q -e '.[neural,server,dask,test,onnx]'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -451,7 +451,11 @@ def score_run(store: Any, run_id: str, judges_spec: str | JudgeSet | None = None
     js = judges_spec if isinstance(judges_spec, JudgeSet) else parse_spec(judges_spec)
     manifest = store.get_run(run_id)
     rules = dict(catalog.rules)
-    dec, rep, _ = judge_run(store, manifest.run_id, js, rules, progress=progress)
+    from harmscope.classifiers.encoder import cache_path_for_store, persistent_cache
+
+    # MiniLM embeddings persist beside the store: a re-score or another judge set does not re-encode
+    with persistent_cache(cache_path_for_store(store.path) if getattr(store, "path", None) else None):
+        dec, rep, _ = judge_run(store, manifest.run_id, js, rules, progress=progress)
     res = score_frames(dec, rep, js, rules, reference=reference, seed=seed, n_boot=n_boot)
     res["summary"]["catalog_version"] = getattr(catalog, "version", None)
     return RunResult(manifest=manifest, judges=js.describe(), tables=_jsonable(res["tables"]),

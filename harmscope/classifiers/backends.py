@@ -566,6 +566,7 @@ class FinetuneClassifier(_Base):
             sched.step()
             opt.zero_grad(set_to_none=True)
         model.eval()
+        self._onnx_digest_ = None  # the weights changed: the next ONNX predict re-exports
 
     def _steps(self, n: int, cap: int) -> int:
         return max(1, min(cap, self.epochs * -(-n // self.batch_size)))
@@ -601,6 +602,12 @@ class FinetuneClassifier(_Base):
             raise HarmscopeError("finetune classifier is not fitted")
         texts = texts_of(X)
         dev = self._dev()
+        if dev == "cpu":
+            from harmscope.classifiers.onnx_runtime import resolve_runtime
+
+            rt = resolve_runtime()
+            if rt != "torch":  # ONNX Runtime (int8 by default): see harmscope.classifiers.onnx_runtime
+                return self._predict_onnx(texts, int8=rt == "onnx")
         order = np.argsort([len(t) for t in texts], kind="stable")
         out = np.zeros((len(texts), len(self.class_names)), dtype=np.float64)
         with torch.inference_mode():
@@ -609,6 +616,21 @@ class FinetuneClassifier(_Base):
                 batch = self.tokenizer_([texts[i] for i in idx], padding=True, truncation=True,
                                         max_length=self.max_length, return_tensors="pt").to(dev)
                 out[idx] = torch.sigmoid(self.model_(**batch).logits.float()).cpu().numpy()
+        return out
+
+    def _predict_onnx(self, texts: list[str], *, int8: bool) -> np.ndarray:
+        """``predict_all`` on ONNX Runtime: the model is exported (and quantised) once per weights digest."""
+        from harmscope.classifiers.encoder import bucket_batches
+        from harmscope.classifiers.onnx_runtime import module_digest, module_model
+
+        key = (module_digest(self.model_) if getattr(self, "_onnx_digest_", None) is None
+               else self._onnx_digest_)
+        self._onnx_digest_ = key
+        sess = module_model(self.model_, int8=int8, digest=key)  # sessions are cached per process
+        out = np.zeros((len(texts), len(self.class_names)), dtype=np.float64)
+        for idx, batch in bucket_batches(self.tokenizer_, texts, max_length=self.max_length,
+                                         batch_size=self.eval_batch_size):
+            out[idx] = 1.0 / (1.0 + np.exp(-sess.run(batch).astype(np.float64)))
         return out
 
     def predict_proba(self, X: Any) -> np.ndarray:

