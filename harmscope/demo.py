@@ -1,8 +1,9 @@
 """The end-to-end demo behind ``make demo``: the whole product on embedded defaults, offline.
 
 It drives the same commands a user types (in-process), in the order data flows:
-classifier (clean+noisy strategies) -> audit -> smoke probes -> three models -> scores -> reports.
-Nothing is read from ``../shared``; everything lands in ``--out`` (default ``out/``).
+clean+noisy strategies (embedded corpus) -> the shipped default classifier -> audit -> smoke probes
+-> three models -> scores -> reports. Nothing is read from ``../shared`` (the default classifier's
+weights ship in the package); everything lands in ``--out`` (default ``out/``).
 """
 
 from __future__ import annotations
@@ -37,15 +38,14 @@ def run_demo(out: Path, *, max_tokens: int = 48, preset: str = "smoke") -> list[
     """Run every step; returns ``(step, seconds)`` pairs."""
     out.mkdir(parents=True, exist_ok=True)
     t: list[tuple[str, float]] = []
-    model_dir = out / "models" / "toxicity"
     _step("Compare clean+noisy training strategies on the embedded corpus",
           ["experiment", "strategies", "--backend", "tfidf", "--clean", "corpus:clean", "--noisy", "corpus:noisy",
            "--eval", "corpus:eval", "--n-boot", "200", "--out", str(out / "strategies")], t)
-    _step("Train the default toxicity classifier (pretrain on noisy, fine-tune on clean)",
-          ["train", "--backend", "tfidf", "--strategy", "pretrain-finetune", "--clean", "corpus:clean",
-           "--noisy", "corpus:noisy", "--out", str(model_dir)], t)
-    _step("Audit the classifier for identity bias",
-          ["audit", "--classifier", str(model_dir), "--data", "corpus:eval", "--n-boot", "300",
+    _step("Score the embedded eval corpus with the shipped default toxicity classifier",
+          ["predict", "--classifier", "default", "--data", "corpus:eval", "--all-heads",
+           "--out", str(out / "default_scores.csv")], t)
+    _step("Audit the default classifier for identity bias (embedded corpus; see README for real-data audits)",
+          ["audit", "--classifier", "default", "--data", "corpus:eval", "--n-boot", "300",
            "--out", str(out / "audit")], t)
     probes = out / "probes" / f"{preset}.jsonl"
     _step(f"Generate the {preset} probe set", ["probes", "generate", "--preset", preset, "--seed", "0",
@@ -56,7 +56,7 @@ def run_demo(out: Path, *, max_tokens: int = 48, preset: str = "smoke") -> list[
         _step(f"Run {spec}", ["run", "--model", spec, "--probes", str(probes), "--max-tokens", str(max_tokens),
                               "--concurrency", "8", "--out", str(run_dir)], t)
         _step(f"Score {spec}", ["score", str(run_dir), "--judges",
-                                f"refusal,pattern,rule,toxicity:{model_dir},awareness"], t)
+                                "refusal,pattern,rule,toxicity,awareness"], t)
         runs.append(run_dir)
     for run_dir in runs:
         _step(f"Report {run_dir.name}", ["report", str(run_dir), "--out", str(out / "reports" / run_dir.name)], t)

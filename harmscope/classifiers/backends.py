@@ -791,6 +791,10 @@ def load_classifier(spec: str | Path, **params: Any) -> Any:
     """A saved model folder, ``detoxify:CHECKPOINT[::CONFIG_DIR]``, a folder exported by
     :func:`harmscope.classifiers.export.export_detoxify`, or a backend name (unfitted)."""
     s = str(spec)
+    if s == "default" and not Path(s).exists():  # the shipped multi-head model
+        from harmscope.classifiers.multihead import load_default
+
+        return load_default()
     if s.startswith("detoxify:"):
         rest = s[len("detoxify:"):]
         ckpt, _, cfg = rest.partition("::")
@@ -816,3 +820,7 @@ def load_classifier(spec: str | Path, **params: Any) -> Any:
                          "use detoxify:PATH")
     raise InputError(f"{s}: unknown classifier (a model folder, detoxify:CHECKPOINT, or one of "
                      f"{', '.join(BACKENDS.names())})")
+
+
+# the multi-head backend (the shipped default model) lives in its own module; importing it registers it
+import harmscope.classifiers.multihead as _multihead  # noqa: E402,F401

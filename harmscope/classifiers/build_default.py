@@ -273,7 +273,65 @@ def build(out_dir: str | Path | None, cache_dir: str | Path, *, variants: tuple[
                 "head_rows": final.head_rows_}
         final.save(out_dir, card=card)
         (Path(out_dir) / "build_report.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
+        write_model_card_md(out_dir)
     return report
+
+
+def _f(v: Any) -> str:
+    return "-" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v)
+
+
+def write_model_card_md(model_dir: str | Path) -> Path:
+    """Render ``MODEL_CARD.md`` from ``model.json`` (and ``build_report.json`` when present)."""
+    d = Path(model_dir)
+    card = json.loads((d / "model.json").read_text(encoding="utf-8"))
+    fig = card.get("figures") or {}
+    lines = [f"# {card.get('name', 'harmscope default toxicity classifier')} (v{card.get('version', '1')})", "",
+             "A multi-head toxicity classifier shipped with harmscope (`--classifier default`; the default "
+             "`toxicity` judge). Backend `multihead`: word 1-2-gram + char 2-5-gram hashing TF-IDF "
+             f"(2^{card['params'].get('bits')} buckets per block), one logistic regression per head, "
+             "each followed by a Platt-style stacker fitted on held-out calibration rows. Nothing pickled "
+             "(JSON + `.npy`).", "",
+             f"- **Decision threshold** (toxicity head): {card.get('threshold')} - maximises balanced accuracy on "
+             "the pooled calibration parts of the training sets (each set weighted equally), never on test rows.",
+             f"- **Seed**: {card.get('seed')}.  **Rebuild**: `HARMSCOPE_DATA=../shared/data {card.get('rebuild')}` "
+             "(deterministic; a few CPU-minutes).",
+             f"- **Weights policy**: {card.get('weights_policy')}.", "", "## Heads", "",
+             "| head | meaning | training rows | calibration rows | positive rate |", "|---|---|---|---|---|"]
+    for h, meaning in (card.get("heads") or {}).items():
+        r = (card.get("head_rows") or {}).get(h, {})
+        lines.append(f"| {h} | {meaning} | {r.get('train', '-')} | {r.get('calibration', '-')} | "
+                     f"{_f(r.get('positive_rate'))} |")
+    lines += ["", "## Training data (all `weights: yes` in the shared data README)", "",
+              "| set | rows used | licence | toxic rate |", "|---|---|---|---|"]
+    for k, v in (card.get("training_sets") or {}).items():
+        lines.append(f"| {k} | {v['rows']} | {v['licence']} | {_f(v['positive_rate'])} |")
+    lines += ["", "Each set is split 70/15/15 (train / calibration / test) by a hash of the text "
+              "(`build_default.hash_split`); `DATASET:heldout` names the test part in every command.", "",
+              "## Held-out figures", "", "Test parts of the training sets (never trained or calibrated on):", "",
+              "| set | n | toxicity AUC | balanced acc. @thr | identity_attack AUC | insult AUC | sexual AUC |",
+              "|---|---|---|---|---|---|---|"]
+    for k, r in (fig.get("held_out_test") or {}).items():
+        lines.append(f"| {k} | {r.get('n')} | {_f(r.get('toxicity_auc'))} | {_f(r.get('toxicity_bal_acc'))} | "
+                     f"{_f(r.get('identity_attack_auc'))} | {_f(r.get('insult_auc'))} | {_f(r.get('sexual_auc'))} |")
+    lines += ["", "External sets (`weights: no`, never used for weights; up to 1,500 rows each):", "",
+              "| set | n | AUC | balanced acc. @thr |", "|---|---|---|---|"]
+    for k, r in (fig.get("external") or {}).items():
+        lines.append(f"| {k} | {r.get('n')} | {_f(r.get('auc'))} | {_f(r.get('bal_acc'))} |")
+    if fig.get("loso"):
+        lines += ["", "Leave-one-source-out (toxicity head trained on every other set, scored on the whole "
+                  "left-out set):", "", "| left out | n | AUC |", "|---|---|---|"]
+        for k, r in fig["loso"].items():
+            lines.append(f"| {k} | {r.get('n')} | {_f(r.get('auc'))} |")
+        lines.append(f"| **mean** | | {_f(fig.get('loso_mean_auc'))} |")
+    lines += ["", "## Limitations", "",
+              "- English only; tweets, forum posts and generated statements. Long replies are scored as one text.",
+              "- Labels differ between sets (offensive vs hateful vs abusive); the toxicity head learns their union.",
+              "- No threat, violence or self-harm head: no `weights: yes` set labels them.",
+              "- TF-IDF features: implicit hate without slurs is harder than explicit abuse (see ToxiGen rows).", ""]
+    path = d / "MODEL_CARD.md"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
 
 
 def _cli() -> Any:

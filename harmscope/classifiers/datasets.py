@@ -994,10 +994,22 @@ _SPLITS = {"olid": ("train", "test", "all"), "convabuse": ("train", "valid", "te
 
 
 def read_part_b(spec: str, *, on_bad: OnBad = "skip") -> pd.DataFrame:
-    """``name`` or ``name:split`` for the human-labelled sets of part B of the data README."""
+    """``name`` or ``name:split`` for the human-labelled sets of part B of the data README.
+
+    ``name:heldout`` (any set) keeps the rows the shipped default classifier never saw: the 15%
+    hash-chosen test part of :func:`harmscope.classifiers.build_default.hash_split`."""
     name, _, split = spec.partition(":")
     if name not in PART_B:
         raise InputError(f"{spec}: unknown dataset (part-B names: {', '.join(PART_B)})")
+    if split == "heldout":  # the rows the shipped default classifier never trained on
+        from harmscope.classifiers.build_default import hash_split
+
+        full = PART_B[name](split="all", on_bad=on_bad) if name in _SPLITS else PART_B[name](on_bad=on_bad)
+        attrs = dict(full.attrs)
+        df = full.loc[hash_split(full["text"].astype(str).tolist()) == "test"].reset_index(drop=True)
+        df.attrs.update(attrs)
+        df.attrs["dataset"] = spec
+        return df
     if split:
         if name not in _SPLITS:
             raise InputError(f"{spec}: {name} has no splits")

@@ -106,6 +106,34 @@ def load_audit_data(
     return df, scores
 
 
+def audit_label_col(data_spec: str, df: pd.DataFrame) -> str:
+    """``label`` (the majority / documented binarisation) for named sets that carry one, else ``target``."""
+    return "label" if not Path(data_spec).exists() and "label" in df.columns else "target"
+
+
+def resolve_threshold(threshold: float | None, classifier: str | None) -> float:
+    """The given threshold, else the calibrated one in the classifier's model card, else 0.5."""
+    if threshold is not None:
+        return float(threshold)
+    if classifier:
+        import json
+
+        if classifier == "default" and not Path(classifier).exists():
+            from harmscope.classifiers.multihead import default_model_dir
+
+            card = default_model_dir() / "model.json"
+        else:
+            card = Path(classifier) / "model.json"
+        if card.is_file():
+            try:
+                thr = json.loads(card.read_text(encoding="utf-8")).get("threshold")
+            except (OSError, ValueError):
+                thr = None
+            if isinstance(thr, int | float) and 0 <= thr <= 1:
+                return float(thr)
+    return 0.5
+
+
 def _fmt(v: Any, lo: Any = None, hi: Any = None) -> str:
     if v is None or (isinstance(v, float) and not np.isfinite(v)):
         return "undefined"
@@ -208,8 +236,8 @@ def print_summary(result: Any, out_dir: Path) -> None:
 )
 @click.option("--group-cols", default=None, help="Comma-separated identity columns (values in [0,1]).")
 @click.option(
-    "--threshold", default=0.5, show_default=True, type=FiniteFloat(0.0, 1.0),
-    help="Decision threshold for FPR/FNR/DP/EO."
+    "--threshold", default=None, type=FiniteFloat(0.0, 1.0),
+    help="Decision threshold for FPR/FNR/DP/EO (default: the classifier's calibrated threshold, else 0.5)."
 )
 @click.option("--n-boot", default=1000, show_default=True, type=click.IntRange(0))
 @click.option("--seed", default=0, show_default=True, type=int)
@@ -313,6 +341,7 @@ def audit(
         from harmscope.fairness.counterfactual import read_sentences
 
         sentences = read_sentences(counterfactual_file, text_col=text_col)
+    threshold = resolve_threshold(threshold, classifier)
     result = run_audit(
         classifier if classifier else scores,
         df,
@@ -322,7 +351,7 @@ def audit(
         seed=seed,
         min_size=min_size,
         text_col="text",
-        label_col="target",
+        label_col=audit_label_col(data_spec, df),
         intersections=pairs,
         counterfactual=counterfactual,
         counterfactual_sentences=sentences,

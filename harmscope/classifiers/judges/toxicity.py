@@ -1,10 +1,12 @@
 """The ``toxicity`` judge: any harmscope classifier with a threshold calibrated on validation data.
 
-``toxicity`` (default) fits the ``tfidf`` backend on the embedded synthetic corpus (clean labels)
-plus this project's refusal replies as non-toxic examples, picks the threshold that maximises F1
-on half of the corpus eval split and reports metrics on the other half. ``toxicity:SPEC`` wraps
-any classifier spec (a saved model folder, ``detoxify:CKPT``, a backend name). The fitted
-default is cached under ``$HARMSCOPE_HOME/judges/toxicity``.
+``toxicity`` (default) uses the shipped default classifier (``harmscope/classifiers/default``: a
+multi-head model trained on human-labelled public sets) at the threshold calibrated on held-out
+real data, recorded in its model card. ``toxicity:SPEC`` wraps any classifier spec (a saved model
+folder, ``detoxify:CKPT``); ``toxicity:BACKEND`` (e.g. ``toxicity:tfidf``) fits that backend on
+the embedded synthetic corpus (clean labels) plus this project's refusal replies as non-toxic
+examples, picks the threshold that maximises F1 on half of the corpus eval split and reports
+metrics on the other half; that fit is cached under ``$HARMSCOPE_HOME/judges/toxicity``.
 """
 
 from __future__ import annotations
@@ -71,13 +73,13 @@ def _fit_default(spec: str) -> tuple[Any, float, dict[str, Any]]:
     return model, thr, metrics
 
 
-@JUDGES.register("toxicity", version="1", kinds=("toxicity",), per_rule=False,
+@JUDGES.register("toxicity", version="2", kinds=("toxicity",), per_rule=False,
                  description="a toxicity classifier with a calibrated threshold")
 class ToxicityJudge(Judge):
     """P(toxic) from a classifier; violation = score >= calibrated threshold."""
 
     name = "toxicity"
-    version = "1"
+    version = "2"  # 2: the default is the shipped multi-head classifier
     kinds = ("toxicity",)
     per_rule = False
 
@@ -88,7 +90,7 @@ class ToxicityJudge(Judge):
         self._metrics: dict[str, Any] | None = None
 
     def _spec(self) -> str:
-        return self.args or "tfidf"
+        return self.args or "default"
 
     def _ensure(self) -> None:
         if self._model is not None:
@@ -123,10 +125,16 @@ class ToxicityJudge(Judge):
                 self._threshold = float(info["threshold"])
         else:
             self._model = load_classifier(spec)
+            card_info = getattr(self._model, "card_", {}) or {}
+            if spec == "default" and self._metrics is None:
+                self._metrics = {"source": "the shipped default classifier: held-out figures from its model card "
+                                           "(harmscope/classifiers/default/MODEL_CARD.md)",
+                                 "metrics": {"threshold": card_info.get("threshold"),
+                                             **(card_info.get("figures") or {})}}
             if self._threshold is None:
                 card = Path(spec) / "model.json"
-                thr = None
-                if card.is_file():
+                thr = card_info.get("threshold")
+                if thr is None and card.is_file():
                     thr = json.loads(card.read_text(encoding="utf-8")).get("threshold")
                 self._threshold = float(thr) if thr is not None else 0.5
 

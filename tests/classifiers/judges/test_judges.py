@@ -222,7 +222,7 @@ def test_toxicity_judge_fits_and_flags(tmp_path, monkeypatch):
     monkeypatch.setenv("HARMSCOPE_HOME", str(tmp_path))
     from harmscope.classifiers.judges.toxicity import ToxicityJudge
 
-    j = ToxicityJudge()
+    j = ToxicityJudge("tfidf")  # a backend name: fitted on the embedded corpus
     s = j.scores(["you are a worthless idiot", "Thanks, here is the recipe you asked for."])
     assert s[0] >= j.threshold > s[1]
     assert 0.3 <= j.threshold <= 0.9
