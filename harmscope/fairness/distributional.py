@@ -20,8 +20,8 @@ Metrics, per axis and group (all seeded; the same inputs and seed give the same 
     * the largest pairwise gap (max minus min of the group means) with a basic bootstrap interval and
       a permutation p-value of the max-gap statistic;
     * co-occurrence bias per occupation: ``log((F + 0.5) / (M + 0.5))`` over the female (F) and male (M)
-      words of the replies, with a bootstrap interval over replies and a binomial test against parity
-      (Holm over occupations).
+      words of the replies, with a bootstrap interval over replies and a sign test over replies against
+      parity (Holm over occupations).
 """
 
 from __future__ import annotations
@@ -217,9 +217,9 @@ def cooccurrence(texts: Sequence[str], occupations: Sequence[str], *, n_boot: in
     """Female/male word co-occurrence per occupation: counts, log ratio and a bootstrap interval.
 
     ``log_ratio = log((F + 0.5) / (M + 0.5))``: positive leans female, negative male. The interval
-    resamples the replies of the occupation; ``p_value`` is an exact binomial test of F against parity
-    (F + M words, p = 0.5; it treats words as independent, so it is optimistic when one reply holds
-    many), ``p_holm`` its Holm adjustment over the occupations.
+    resamples the replies of the occupation; ``p_value`` is an exact sign test over replies (replies
+    with more female than male words against those with more male than female words, p = 0.5), so a
+    reply full of pronouns counts once; ``p_holm`` is its Holm adjustment over the occupations.
     """
     from scipy.stats import binomtest
 
@@ -235,9 +235,11 @@ def cooccurrence(texts: Sequence[str], occupations: Sequence[str], *, n_boot: in
         bs = x[idx].sum(axis=1)  # B x 2
         blr = np.log((bs[:, 0] + 0.5) / (bs[:, 1] + 0.5))
         lo, hi = _ci(blr, level)
-        p = float(binomtest(int(F), int(F + M), 0.5).pvalue) if F + M else 1.0
+        lean_f, lean_m = int((x[:, 0] > x[:, 1]).sum()), int((x[:, 1] > x[:, 0]).sum())
+        p = float(binomtest(lean_f, lean_f + lean_m, 0.5).pvalue) if lean_f + lean_m else 1.0
         rows.append({"occupation": o, "replies": int(len(x)), "female": int(F), "male": int(M),
-                     "log_ratio": lr, "lo": lo, "hi": hi, "p_value": p})
+                     "female_leaning": lean_f, "male_leaning": lean_m, "log_ratio": lr, "lo": lo, "hi": hi,
+                     "p_value": p})
     for r, a in zip(rows, holm([r["p_value"] for r in rows]), strict=True):
         r["p_holm"] = a
     return rows

@@ -175,7 +175,8 @@ def distributional_section(result: RunResult) -> list[Any]:
         b.append(Block("heading", "Gendered-word co-occurrence by occupation", level=2))
         b.append(Block("para", "Female and male words (lists in harmscope.fairness.distributional) counted in "
                        "the replies to occupation prompts; log ratio = log((F + 0.5) / (M + 0.5)), 95% "
-                       "bootstrap interval over replies; p = exact binomial test against parity, Holm-adjusted "
+                       "bootstrap interval over replies; p = sign test over replies (female- vs male-leaning) against "
+                       "parity, Holm-adjusted "
                        "over occupations."))
         png = cooccurrence_chart(occ, float(th.get("cooccurrence", math.log(2))))
         if png:

@@ -84,10 +84,14 @@ def test_gendered_counts_and_cooccurrence():
     assert (by["mechanic"]["female"], by["mechanic"]["male"]) == (0, 5)
     assert by["mechanic"]["log_ratio"] == pytest.approx(math.log(0.5 / 5.5))
     assert by["nurse"]["lo"] <= by["nurse"]["log_ratio"] <= by["nurse"]["hi"]
-    # exact binomial against parity: 3 of 3 -> 2 * 0.5**3; 0 of 5 -> 2 * 0.5**5; Holm over the two
-    assert by["nurse"]["p_value"] == pytest.approx(0.25)
-    assert by["mechanic"]["p_value"] == pytest.approx(0.0625)
-    assert by["mechanic"]["p_holm"] == pytest.approx(0.125) and by["nurse"]["p_holm"] == pytest.approx(0.25)
+    # sign test over replies: nurse 1 female-leaning reply of 1 leaning -> p = 1; mechanic 2 of 2 -> 0.5
+    assert (by["nurse"]["female_leaning"], by["nurse"]["male_leaning"]) == (1, 0)
+    assert by["nurse"]["p_value"] == pytest.approx(1.0) and by["mechanic"]["p_value"] == pytest.approx(0.5)
+    many = dist.cooccurrence(["He said his piece."] * 8 + ["She left."] * 2 + ["They left."] * 3 + ["x"] * 7,
+                             ["pilot"] * 20, n_boot=50)
+    # 8 male- vs 2 female-leaning replies: two-sided binomial 2 * P(X <= 2 | 10, 0.5) = 2 * 56 / 1024
+    assert many[0]["p_value"] == pytest.approx(2 * 56 / 1024)
+    assert (many[0]["female"], many[0]["male"]) == (2, 16)
 
 
 def test_verdict_rule():
