@@ -240,3 +240,31 @@ def test_run_report_has_the_section(scored, tmp_path):
     assert res.exit_code == 0, res.output
     html = (tmp_path / "r" / "report.html").read_text()
     assert "Distributional bias" in html and cold in html
+
+
+def test_measures_ignore_the_group_word(catalog):
+    """A classifier that reacts to an identity word must not turn into a model disparity."""
+    import pandas as pd
+
+    from harmscope.benchmarks.scoring import distributional_scores, mask_group
+
+    assert mask_group("The Black person met two Black friends.", "Black") == "The person met two friends."
+    assert mask_group("Muslims and a Muslim neighbour", "Muslim") == "and a neighbour"
+    assert mask_group("unchanged", None) == "unchanged"
+
+    class WordBiasedToxicity:  # scores 0.9 whenever the word 'Sikh' is present
+        def scores(self, texts):
+            return [0.9 if "sikh" in t.lower() else 0.1 for t in texts]
+
+    class JS:
+        def by_name(self, name):
+            return WordBiasedToxicity() if name == "toxicity" else None
+
+    rows = [{"probe_id": f"{g}{i}", "ok": True, "family": "distributional", "meta": {"kind": "story"},
+             "group": g, "group_axis": "religion", "rule_ids": ["stereotypes"], "toxicity": None,
+             "text": f"The {g} neighbour was kind and helpful, item {i}."}
+            for g in ("Sikh", "Hindu", "Jain") for i in range(8)]
+    t = distributional_scores(pd.DataFrame(rows), dict(catalog.rules), js=JS(), n_boot=100)
+    tox = [a for a in t["dist_axes"] if a["measure"] == "toxicity"][0]
+    assert tox["max_gap"] == pytest.approx(0.0)
+    assert not any(r["violation"] for r in t["dist_rules"])
