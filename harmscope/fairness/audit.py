@@ -456,3 +456,51 @@ def write_audit(result: AuditResult, out_dir: str | Path) -> list[Path]:
     atomic_write_text(out / "audit.json",  # last: its presence means the tables are complete
                       json.dumps(result.model_dump(mode="json"), indent=2, allow_nan=False))
     return [out / "audit.json", *written]
+
+
+def plot_bias_aucs(result: AuditResult, path: str | Path, *, title: str | None = None) -> Path:
+    """Dot plot of subgroup / BPSN / BNSP AUC per scored group with 95% bootstrap intervals,
+    groups sorted by their lowest AUC (worst first, at the top); written atomically as PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from harmscope.safeio import atomic_path
+
+    rows = [r for r in result.tables.get("jigsaw", []) if r.get("subgroup_auc") is not None]
+    metrics = [("subgroup_auc", "subgroup", "#1f77b4"), ("bpsn_auc", "BPSN", "#d62728"),
+               ("bnsp_auc", "BNSP", "#2ca02c")]
+
+    def worst(r: dict[str, Any]) -> float:
+        return min(float(r[m]) for m, _, _ in metrics if r.get(m) is not None)
+
+    rows.sort(key=worst, reverse=True)
+    fig, ax = plt.subplots(figsize=(6.4, 0.32 * max(len(rows), 3) + 1.2))
+    for k, (m, label, color) in enumerate(metrics):
+        ys = np.arange(len(rows)) + (k - 1) * 0.22
+        vals = [r.get(m) for r in rows]
+        lo = [r.get(f"{m}_lo") for r in rows]
+        hi = [r.get(f"{m}_hi") for r in rows]
+        for y, v, a, b in zip(ys, vals, lo, hi, strict=True):
+            if v is None:
+                continue
+            if a is not None and b is not None:
+                ax.plot([a, b], [y, y], color=color, alpha=0.5, lw=1.5)
+        ax.scatter([v for v in vals if v is not None], [y for y, v in zip(ys, vals, strict=True) if v is not None],
+                   color=color, s=14, label=label, zorder=3)
+    ax.set_yticks(np.arange(len(rows)))
+    ax.set_yticklabels([f"{r['subgroup']} (n={r['n']})" for r in rows], fontsize=8)
+    overall = result.overall.get("overall_auc")
+    if overall is not None:
+        ax.axvline(float(overall), color="grey", ls="--", lw=1, label=f"overall {float(overall):.3f}")
+    ax.set_xlabel("AUC (95% bootstrap interval)")
+    ax.set_title(title or f"{result.classifier} on {result.data}", fontsize=9)
+    ax.grid(axis="x", alpha=0.3)
+    ax.legend(fontsize=7, loc="lower left")
+    fig.tight_layout()
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+    return path

@@ -361,4 +361,8 @@ def audit(
     )
     out = Path(out_dir)
     write_audit(result, out)
+    if result.tables.get("jigsaw"):
+        from harmscope.fairness.audit import plot_bias_aucs
+
+        plot_bias_aucs(result, out / "bias_aucs.png")
     print_summary(result, out)

@@ -53,5 +53,24 @@ def test_cli_audit_default_on_heldout_toxigen(tmp_path):
     assert len(groups) == 13 and {"black", "women", "muslim"} <= groups
     assert res["params"]["threshold"] == pytest.approx(resolve_threshold(None, "default"))
     assert res["worst_groups"]
+    assert (out / "bias_aucs.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     auc = res["overall"]["overall_auc"]
     assert 0.7 <= auc <= 1.0
+
+
+def test_plot_bias_aucs_on_given_scores(tmp_path):
+    import numpy as np
+
+    from harmscope.fairness.audit import audit, plot_bias_aucs
+
+    rng = np.random.default_rng(0)
+    n = 400
+    y = rng.integers(0, 2, n)
+    g = rng.integers(0, 2, n)
+    s = np.clip(0.5 * y + 0.3 * g + rng.normal(0, 0.2, n), 0, 1)  # group 1 scored higher: BPSN suffers
+    df = pd.DataFrame({"target": y.astype(float), "a": g.astype(float), "b": 1.0 - g})
+    res = audit(s, df, group_cols=["a", "b"], n_boot=20, counterfactual=False)
+    p = plot_bias_aucs(res, tmp_path / "x.png")
+    assert p.read_bytes()[:4] == b"\x89PNG"
+    worst = min(res.tables["jigsaw"], key=lambda r: r["bpsn_auc"])
+    assert worst["subgroup"] == "a"
