@@ -207,13 +207,17 @@ def judges_train(name: str, data: str | None, out: str | None) -> None:
 @click.option("--prompt-col", default=None, help="request column (default: prompt, question, goal, ...)")
 @click.option("--source-col", default=None, help="source column for the per-source breakdown")
 @click.option("--category-col", default=None, help="category column for the per-category breakdown")
+@click.option("--positive", "positive", multiple=True,
+              help="label value that counts as positive (repeatable), e.g. 1_full_compliance; applies to the "
+                   "label and reference columns")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="judge-agreement", show_default=True)
 @click.option("--format", "formats", default="json,html,pdf", show_default=True, help="comma-separated")
 @click.option("--cache/--no-cache", default=True, show_default=True,
               help="cache verdicts in OUT/judge-cache.sqlite (same cache as scoring)")
 def judges_compare(data: str, judge_specs: tuple[str, ...], reference_cols: tuple[str, ...], label_col: str | None,
                    reply_col: str | None, prompt_col: str | None, source_col: str | None,
-                   category_col: str | None, out_dir: str, formats: str, cache: bool) -> None:
+                   category_col: str | None, positive: tuple[str, ...], out_dir: str, formats: str,
+                   cache: bool) -> None:
     """Agreement of judges (and published judges' verdict columns) with human labels.
 
     \b
@@ -232,7 +236,8 @@ def judges_compare(data: str, judge_specs: tuple[str, ...], reference_cols: tupl
         store = Store(Path(out_dir) / "judge-cache.sqlite")
     rep = compare_judges(data, judge_specs, reference_cols=reference_cols, label_col=label_col,
                          reply_col=reply_col, prompt_col=prompt_col, source_col=source_col,
-                         category_col=category_col, store=store, progress=lambda s: click.echo(s, err=True))
+                         category_col=category_col, positive=positive, store=store,
+                         progress=lambda s: click.echo(s, err=True))
     fmts = [f.strip().lower() for f in formats.split(",") if f.strip()]
     paths = render_agreement(rep, out_dir, fmts)
     click.echo(f"{rep['n']} labelled replies, positive rate {rep['positive_rate']:.3f}")

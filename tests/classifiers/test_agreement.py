@@ -139,3 +139,21 @@ def test_named_labelled_reply_set(data_dir):
     # data README: 1,000 rows, 315 jailbroken; Llama Guard 3 categories S14 300, S3 300, S7 299, S5 101
     assert len(t) == 1000 and int(t["y"].sum()) == 315
     assert t["category"].value_counts().to_dict() == {"S14": 300, "S3": 300, "S7": 299, "S5": 101}
+
+
+def test_positive_values_and_sklearn_reference(tmp_path):
+    from sklearn.metrics import cohen_kappa_score, precision_score, recall_score
+
+    human = ["1_full_compliance", "2_full_refusal", "1_full_compliance", "3_partial_refusal", "2_full_refusal",
+             "1_full_compliance", "2_full_refusal"]
+    gpt = ["1_full_compliance", "1_full_compliance", "1_full_compliance", "2_full_refusal", "2_full_refusal",
+           "2_full_refusal", "1_full_compliance"]
+    f = tmp_path / "xs.csv"
+    f.write_text("completion,final_label,gpt4_label\n" + "".join(f"c{i},{h},{g}\n" for i, (h, g) in
+                                                              enumerate(zip(human, gpt, strict=True))))
+    rep = compare_judges(f, reference_cols=["gpt4_label"], label_col="final_label", positive=["1_full_compliance"])
+    m = rep["judges"][0]["metrics"]
+    y = [h == "1_full_compliance" for h in human]
+    p = [g == "1_full_compliance" for g in gpt]
+    assert m["kappa"] == pytest.approx(cohen_kappa_score(y, p))
+    assert m["precision"] == pytest.approx(precision_score(y, p)) and m["recall"] == pytest.approx(recall_score(y, p))

@@ -126,11 +126,25 @@ def to_bool(value: Any) -> bool | None:
     raise ValueError(value)
 
 
+def to_bool_or_text(value: Any) -> str | None:
+    """A cell as stripped lower-case text, None when empty (for ``--positive`` matching)."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    s = str(value).strip().lower()
+    return None if s in ("", "nan", "none", "null") else s
+
+
 def load_labelled_table(data: str | Path, *, reply_col: str | None = None, prompt_col: str | None = None,
                         label_col: str | None = None, source_col: str | None = None,
-                        category_col: str | None = None, reference_cols: Sequence[str] = ()) -> pd.DataFrame:
+                        category_col: str | None = None, reference_cols: Sequence[str] = (),
+                        positive: Sequence[str] = ()) -> pd.DataFrame:
     """The rows of a labelled file (or named dataset) as ``reply, prompt, y, source, category,
-    rule, line`` plus one ``ref:NAME`` column (True/False/None) per reference column."""
+    rule, line`` plus one ``ref:NAME`` column (True/False/None) per reference column.
+
+    ``positive``: label values that count as positive (e.g. ``1_full_compliance``); any other
+    non-empty value is negative. Without it, values are read as 0/1/true/false/yes/no/unsafe/safe.
+    """
+    pos = {str(v).strip().lower() for v in positive}
     path = Path(data)
     df = _named_dataset(str(data)) if not path.exists() else None
     if df is None:
@@ -150,7 +164,11 @@ def load_labelled_table(data: str | Path, *, reply_col: str | None = None, promp
         vals = []
         for line, v in zip(out["line"], df[col], strict=True):
             try:
-                vals.append(to_bool(v))
+                if pos:
+                    b = to_bool_or_text(v)
+                    vals.append(None if b is None else b in pos)
+                else:
+                    vals.append(to_bool(v))
             except ValueError:
                 raise InputError(f"{where}: row {line}: field '{field}': expected 0/1/true/false/yes/no/"
                                  f"unsafe/safe, got {v!r}") from None
@@ -320,13 +338,15 @@ def pairwise(y: np.ndarray, preds: dict[str, Sequence[bool | None]]) -> list[dic
 
 def compare_judges(data: str | Path, judges: Sequence[str] = (), *, reference_cols: Sequence[str] = (),
                    reply_col: str | None = None, prompt_col: str | None = None, label_col: str | None = None,
-                   source_col: str | None = None, category_col: str | None = None, store: Any = None,
+                   source_col: str | None = None, category_col: str | None = None,
+                   positive: Sequence[str] = (), store: Any = None,
                    n_bins: int = N_BINS, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """The full judge-agreement report as a JSON-able dict (see module doc)."""
     if not judges and not reference_cols:
         raise HarmscopeError("judges compare needs at least one --judge or --reference-col")
     table = load_labelled_table(data, reply_col=reply_col, prompt_col=prompt_col, label_col=label_col,
-                                source_col=source_col, category_col=category_col, reference_cols=reference_cols)
+                                source_col=source_col, category_col=category_col, reference_cols=reference_cols,
+                                positive=positive)
     say = progress or (lambda s: None)
     y = table["y"].to_numpy().astype(bool)
     preds: dict[str, list[bool | None]] = {}
@@ -367,7 +387,8 @@ def compare_judges(data: str | Path, judges: Sequence[str] = (), *, reference_co
         "data": str(data),
         "n": len(table),
         "positive_rate": float(y.mean()),
-        "positive": "violation (harmful / jailbroken / unsafe)",
+        "positive": (f"label in {sorted({str(v) for v in positive})}" if positive
+                     else "violation (harmful / jailbroken / unsafe)"),
         "sources": sorted(table["source"].astype(str).unique().tolist()),
         "judges": rows,
         "pairwise": pairwise(y, preds),
