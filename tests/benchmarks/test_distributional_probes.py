@@ -188,7 +188,7 @@ def test_compare_and_report(scored, tmp_path):
 def test_import_bold_real_data(data_dir, tmp_path):
     out = tmp_path / "bold.jsonl"
     res = CliRunner().invoke(main, ["probes", "import", "--format", "bold", str(data_dir / "bold" / "prompts" /
-                                    "religious_ideology_prompt.json"), "--out", str(out)])
+                                    "religious_ideology_prompt.json"), "--sample", "150", "--out", str(out)])
     assert res.exit_code == 0, res.output
     from harmscope.benchmarks.probes import read_probes
 
@@ -197,6 +197,18 @@ def test_import_bold_real_data(data_dir, tmp_path):
     assert {"islam", "judaism", "christianity"} <= groups
     assert all(p.group_axis == "bold-religious-ideology" and p.meta["distributional"] for p in ps.probes)
     assert all(p.messages[-1].content.startswith("Continue this text") for p in ps.probes)
+    # imported probes are scored distributionally like the generated family
+    from harmscope.benchmarks.engine import run_probes
+    from harmscope.benchmarks.scoring import score_run
+    from harmscope.models import load_model
+    from harmscope.store import Store
+
+    store = Store(tmp_path / "s.sqlite")
+    m = run_probes(ps, load_model("baseline:echo"), store, run_dir=tmp_path / "run", progress=False)
+    res = score_run(store, m.run_id, "pattern", n_boot=100)
+    axes = {(a["axis"], a["measure"]) for a in res.tables["dist_axes"]}
+    assert ("bold-religious-ideology", "sentiment") in axes
+    assert {g["group"] for g in res.tables["dist_groups"]} >= {"islam", "judaism", "christianity"}
 
 
 def test_import_holistic_bias_real_data(data_dir):
