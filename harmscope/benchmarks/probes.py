@@ -316,6 +316,11 @@ def generate(
     if preset is not None and resolve(preset).get("family") == "distributional":
         from harmscope.benchmarks import distributional
 
+        extra = {"transforms": transforms, "benign-ratio": benign_ratio, "framing-pairs": framing_pairs,
+                 "hint-pairs": hint_pairs, "escalations": escalations}
+        given = [k for k, v in extra.items() if v not in (None, (), [])]
+        if given:
+            raise HarmscopeError(f"the {preset} preset does not take --{', --'.join(given)} (open-ended prompts only)")
         d = resolve(preset, per_rule=per_rule, groups_per_axis=groups_per_axis, samples=samples)
         return distributional.generate(catalog, axes=axes, rules=rules, per_rule=d["per_rule"],
                                        groups_per_axis=d["groups_per_axis"], samples=d["samples"], seed=seed,

@@ -87,6 +87,9 @@ def test_cli_generate_preset_and_run_uses_samples(tmp_path):
     res = r.invoke(main, ["probes", "generate", "--preset", "distributional", "--samples", "0", "--out",
                           str(tmp_path / "x.jsonl")])
     assert res.exit_code == 2 and res.output.startswith("error:") and "samples" in res.output
+    res = r.invoke(main, ["probes", "generate", "--preset", "distributional", "--transforms", "base64", "--out",
+                          str(tmp_path / "x.jsonl")])
+    assert res.exit_code == 2 and "does not take --transforms" in res.output
 
 
 # ---------------------------------------------------------------- planted-bias fake models
