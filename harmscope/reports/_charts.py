@@ -90,7 +90,7 @@ def layout(c: Chart) -> tuple[float, float, list[tuple]]:
         ops.append(("text", x, top + h_plot + 10, label, 7, "middle", pal.MUTED, False))
     for i, b in enumerate(c.bars):
         y = top + i * row
-        ops.append(("text", lw - 6, y + row * 0.68, _clip(b.label, int(lw / 5.2)), 7.5, "end", pal.INK, False))
+        ops.append(("text", lw - 6, y + row * 0.68, _clip(b.label, int(lw / 4.6)), 7.5, "end", pal.INK, False))
         if b.value is None or not math.isfinite(b.value):
             ops.append(("text", x0 + 4, y + row * 0.68, "no data", 7, "start", pal.MUTED, False))
             continue

@@ -215,6 +215,14 @@ def _sections(doc: Document) -> list[dict]:
             if not sections:
                 sections.append({"title": "Summary", "anchor": "summary", "collapsed": False, "blocks": []})
             sections[-1]["blocks"].append(blk)
+    for s in sections:  # a plot followed by the generated sentences: side by side
+        merged: list[Block] = []
+        for blk in s["blocks"]:
+            if blk.kind == "sentences" and merged and merged[-1].kind == "image":
+                merged[-1] = Block("pair", items=[merged[-1], blk])
+            else:
+                merged.append(blk)
+        s["blocks"] = merged
     seen: set[str] = set()
     for s in sections:  # anchors must be unique
         a, i = s["anchor"], 1
@@ -239,7 +247,9 @@ def render_html(doc: Document, path: Path) -> Path:
 
     counter = itertools.count(1)
 
-    def block(blk: Block, _index: int) -> Markup:
+    def block(blk: Block, _index: int = 0) -> Markup:
+        if blk.kind == "pair":
+            return Markup('<div class="exec-grid">') + block(blk.items[0]) + block(blk.items[1]) + Markup("</div>")
         return Markup(block_t.render(blk=blk, uid=next(counter), **helpers))
 
     html = env.from_string(TEMPLATE).render(
