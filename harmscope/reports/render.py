@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +57,7 @@ def _formats(formats: str | Sequence[str]) -> list[str]:
     return fl
 
 
-def _write(doc: Document, payload: dict[str, Any], schema: str | None, out: Path, stem: str,
+def _write(make_doc: Callable[[], Document], payload: dict[str, Any], schema: str | None, out: Path, stem: str,
            formats: Sequence[str]) -> dict[str, Path]:
     from harmscope.reports._html import render_html
     from harmscope.reports._markdown import render_markdown
@@ -67,6 +67,13 @@ def _write(doc: Document, payload: dict[str, Any], schema: str | None, out: Path
     except OSError as exc:
         raise HarmscopeError(f"{out}: cannot create output folder ({exc.strerror})") from None
     written: dict[str, Path] = {}
+    built: list[Document] = []
+
+    def doc() -> Document:  # built once, and only for the formats that need it (not for JSON alone)
+        if not built:
+            built.append(make_doc())
+        return built[0]
+
     for f in formats:
         path = out / f"{stem}.{f}"
         if f == "pdf":
@@ -74,9 +81,9 @@ def _write(doc: Document, payload: dict[str, Any], schema: str | None, out: Path
             from harmscope.safeio import atomic_path
 
             with atomic_path(path) as tmp:  # a failed render keeps the previous PDF
-                render_pdf(doc, tmp)
+                render_pdf(doc(), tmp)
         elif f == "html":
-            render_html(doc, path)
+            render_html(doc(), path)
         elif f == "json":
             from harmscope.safeio import atomic_write_text
 
@@ -86,7 +93,7 @@ def _write(doc: Document, payload: dict[str, Any], schema: str | None, out: Path
         elif f == "md":
             from harmscope.safeio import atomic_write_text
 
-            atomic_write_text(path, render_markdown(doc))
+            atomic_write_text(path, render_markdown(doc()))
         written[f] = path
     return written
 
@@ -94,7 +101,7 @@ def _write(doc: Document, payload: dict[str, Any], schema: str | None, out: Path
 def render_run(result: RunResult, out_dir: str | Path, formats: str | Sequence[str] = FORMATS,
                *, stem: str = "report") -> dict[str, Path]:
     """Write the benchmark report of one scored run; returns ``format -> path``."""
-    return _write(run_document(result), result.model_dump(mode="json"), "run-result",
+    return _write(lambda: run_document(result), result.model_dump(mode="json"), "run-result",
                   Path(out_dir), stem, _formats(formats))
 
 
@@ -104,13 +111,13 @@ def render_comparison(results: Sequence[RunResult], out_dir: str | Path,
     rows = compare_rows(results)
     payload = {"schema_version": SCHEMA_VERSION, "kind": "comparison",
                "runs": [r.model_dump(mode="json") for r in results], "differences": rows}
-    return _write(compare_document(results, rows), payload, None, Path(out_dir), stem, _formats(formats))
+    return _write(lambda: compare_document(results, rows), payload, None, Path(out_dir), stem, _formats(formats))
 
 
 def render_audit(result: AuditResult, out_dir: str | Path, formats: str | Sequence[str] = FORMATS,
                  *, stem: str = "audit-report") -> dict[str, Path]:
     """Write the report of a classifier bias audit."""
-    return _write(audit_document(result), result.model_dump(mode="json"), "audit-result",
+    return _write(lambda: audit_document(result), result.model_dump(mode="json"), "audit-result",
                   Path(out_dir), stem, _formats(formats))
 
 
