@@ -20,6 +20,8 @@ def render_markdown(doc: Document, *, max_rows: int = 12) -> str:
     for b in doc.blocks:
         if b.kind == "heading" and b.level == 1:
             skip = b.text in ("Methodology", "Rules one by one") or (b.collapsed and not b.text.startswith("Appendix"))
+            if lines and lines[-1] == "" and len(lines) > 1 and lines[-2].startswith("### "):
+                del lines[-3:]  # the previous section had nothing to show in Markdown
             if not skip:
                 lines += ["", f"### {_cell(b.text)}", ""]
         elif skip:
@@ -39,4 +41,6 @@ def render_markdown(doc: Document, *, max_rows: int = 12) -> str:
                 lines.append("| " + " | ".join(_cell(r.get(k), k) for k, _ in b.columns) + " |")
             if len(b.items) > max_rows:
                 lines.append(f"\n_{len(b.items) - max_rows} more rows in the full report._")
+    if len(lines) > 2 and lines[-1] == "" and lines[-2].startswith("### "):
+        del lines[-3:]
     return "\n".join(lines) + "\n"
