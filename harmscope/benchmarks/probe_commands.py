@@ -113,7 +113,7 @@ def generate_cmd(out: Path, **kw: Any) -> None:
     if short:
         click.echo(
             "note: fewer distinct probes than requested for "
-            + ", ".join(f"{k} (-{v})" for k, v in short.items())
+            + ", ".join(f"{k} ({c.get(k, 0)} possible of {c.get(k, 0) + v} requested)" for k, v in short.items())
             + " (not enough template/fill/transform combinations)",
             err=True,
         )

@@ -385,7 +385,8 @@ def generate(
         rng.shuffle(tpls)
         T = len(tpls)
         made, i, limit = 0, 0, p["per_rule"] * 4 + 16
-        while made < p["per_rule"] and i < limit:
+        stall, max_stall = 0, max(256, 8 * T * C)  # combinations run out: stop, report the shortfall
+        while made < p["per_rule"] and i < limit and stall < max_stall:
             t, ci = tpls[i % T], _chain_index(i, T, C)
             i += 1
             values, desc = _values(t, rng, groups)
@@ -403,6 +404,7 @@ def generate(
                 meta=_meta(t, desc),
             )
             made += probe is not None
+            stall = 0 if probe is not None else stall + 1
     counts["standard"] = len(b.probes)
 
     # escalation: single-turn templates turned into a multi-turn run-up
