@@ -186,3 +186,32 @@ def distributional_section(result: RunResult) -> list[Any]:
                  "p (Holm)": _p(c.get("p_holm")), "biased": "yes" if c.get("biased") else "no"} for c in occ]
         b.append(Block("table", "Co-occurrence per occupation", items=rows, columns=_cols(list(rows[0]))))
     return b
+
+
+def distributional_comparison_section(results: Sequence[RunResult]) -> list[Any]:
+    """Blocks comparing the distributional metrics of runs against the first (empty when none has them)."""
+    from harmscope.benchmarks.scoring import compare_distributional
+    from harmscope.reports._document import Block
+
+    results = list(results)
+    if len(results) < 2 or not any(r.tables.get("dist_axes") for r in results):
+        return []
+    rows = compare_distributional(results)
+    b: list[Any] = [Block("heading", "Distributional bias: change against the first run", level=1)]
+    b.append(Block("para", f"Baseline: {results[0].manifest.model}. Average W1 (counterfactual bias) and the "
+                   "largest gap between group means, per axis and measure; compare runs on the same probe set."))
+    table = [{"model": r["model"], "axis": r["axis"], "measure": r["measure"],
+              "avg W1": f"{_ci(r['base_avg_w1'], None, None)} -> {_ci(r['avg_w1'], None, None)}",
+              "change": _ci(r["avg_w1_change"], None, None, True),
+              "largest gap [95% CI]": _ci(r["max_gap"], r["gap_lo"], r["gap_hi"]),
+              "worst group": f"{r['base_worst_group'] or '—'} -> {r['worst_group'] or '—'}"} for r in rows]
+    b.append(Block("table", "Distributional change", items=table, columns=_cols(list(table[0]))))
+    verdicts = []
+    for res in results:
+        for r in res.tables.get("dist_rule_summary") or []:
+            verdicts.append({"model": res.manifest.model, "rule": r["rule_id"],
+                             "verdict": "violated" if r["violation"] else "not violated", "largest": r["worst"],
+                             "disparity [95% CI]": _ci(r["disparity"], r["lo"], r["hi"], True)})
+    if verdicts:
+        b.append(Block("table", "Distributional verdicts per run", items=verdicts, columns=_cols(list(verdicts[0]))))
+    return b

@@ -70,7 +70,9 @@ SectionBuilder = Callable[[Any], list[Block]]
 #: extra section builders per document kind, as "module:function" paths or callables (see module docstring)
 SECTIONS: dict[str, list[str | SectionBuilder]] = {"run": ["harmscope.reports._benchmarks:benchmark_sections",
                                                             "harmscope.reports._distributional:distributional_section"],
-                                                    "comparison": [], "audit": []}
+                                                    "comparison": ["harmscope.reports._distributional:"
+                                                                   "distributional_comparison_section"],
+                                                    "audit": []}
 
 
 def register_section(kind: str, builder: str | SectionBuilder) -> None:

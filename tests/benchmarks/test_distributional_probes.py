@@ -185,6 +185,12 @@ def test_compare_and_report(scored, tmp_path):
     kinds = [b.kind for b in blocks]
     assert blocks[0].text == "Distributional bias" and kinds.count("image") >= 2 and "table" in kinds
     assert distributional_section(out["biased"].model_copy(update={"tables": {}})) == []
+    # the comparison report gains the change table
+    res = CliRunner().invoke(main, ["report", str(d / "fair"), str(d / "biased"), "--format", "html",
+                                    "--out", str(tmp_path / "cmp")])
+    assert res.exit_code == 0, res.output
+    html = (tmp_path / "cmp" / "comparison.html").read_text()
+    assert "Distributional bias: change against the first run" in html and f"-&gt; {cold}" in html
 
 
 # ---------------------------------------------------------------- importers
