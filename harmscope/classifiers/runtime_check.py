@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,8 @@ import numpy as np
 
 from harmscope.classifiers.onnx_runtime import ENV_RUNTIME, RUNTIMES, onnx_available
 from harmscope.errors import HarmscopeError
+
+COUNTS = ("n", "tp", "fn", "tn", "fp")
 
 
 @contextlib.contextmanager
@@ -72,15 +74,23 @@ def _validator(judge: str, data: str | Path | None) -> Any:
 
 
 def revalidate(judge: str, data: str | Path | None = None, runtimes: list[str] | None = None, *,
-               out: Path | None = None) -> dict[str, Any]:
+               out: Path | None = None, validator: Callable[[], dict[str, Any]] | None = None
+               ) -> dict[str, Any]:
     """Recompute ``judge``'s validation figures for each runtime (on ``data``, or the judge's
     built-in check set); write them to ``<judge>.runtimes.json`` keyed by full_version and
-    return {runtime: payload}."""
+    return {runtime: payload}. ``validator`` (``() -> {"source", "metrics"}``, run once per
+    runtime with ``$HARMSCOPE_ENCODER_RUNTIME`` set) replaces the default, e.g. a judge's
+    leave-one-source-out evaluation.
+
+    The torch run must reproduce the stored confusion counts exactly (otherwise the data is not
+    what the stored figures came from, and nothing is written)."""
     from harmscope.classifiers.judges.base import VALIDATION_DIR
     from harmscope.classifiers.judges.ensemble import load_judge
 
-    runtimes = runtimes or available_runtimes()
-    validator = _validator(judge, data)
+    runtimes = list(runtimes or available_runtimes())
+    if "torch" not in runtimes:
+        runtimes.insert(0, "torch")  # the reference: it must reproduce the stored figures
+    validator = validator or _validator(judge, data)
     base_path = VALIDATION_DIR / f"{judge}.json"
     base = json.loads(base_path.read_text(encoding="utf-8")) if base_path.is_file() else {}
     dest = out or VALIDATION_DIR / f"{judge}.runtimes.json"
@@ -90,6 +100,13 @@ def revalidate(judge: str, data: str | Path | None = None, runtimes: list[str] |
         with using_runtime(rt):
             j, _ = load_judge(judge)
             res = validator()
+            if rt == "torch" and base.get("metrics"):
+                want = tuple(base["metrics"].get(k) for k in COUNTS)
+                got = tuple(res["metrics"].get(k) for k in COUNTS)
+                if want != got:
+                    raise HarmscopeError(
+                        f"{base_path}: the stored figures (n, tp, fn, tn, fp = {want}) are not reproduced by "
+                        f"this check set on torch ({got}); recompute them from the data they came from")
             payload = {k: v for k, v in base.items() if k not in ("metrics", "source")}
             payload.update({
                 "metrics": res["metrics"], "runtime": rt, "version": j.full_version,
@@ -138,5 +155,19 @@ def revalidate_cmd(judge: str, data: str | None, runtimes: tuple[str, ...]) -> N
                    f"accuracy={m['accuracy']:.4f} tp={m['tp']} fn={m['fn']} tn={m['tn']} fp={m['fp']}")
 
 
+def run() -> None:
+    """Entry point: a HarmscopeError becomes one ``error:`` line and exit code 2."""
+    try:
+        main(standalone_mode=False)
+    except HarmscopeError as exc:
+        click.echo(f"error: {exc}", err=True)
+        raise SystemExit(exc.exit_code) from None
+    except click.exceptions.Abort:
+        raise SystemExit(1) from None
+    except click.ClickException as exc:
+        exc.show()
+        raise SystemExit(exc.exit_code) from None
+
+
 if __name__ == "__main__":
-    main()
+    run()
