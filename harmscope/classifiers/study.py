@@ -136,6 +136,8 @@ def run_budget_cli(backend: str, data_spec: str, budgets: str, strategies: list[
     for name in ("summary", "per_group"):
         with _atomic(out / f"{name}.csv") as tmp:
             res[name].to_csv(tmp, index=False)
+    with _atomic(out / "summary.md") as tmp:
+        tmp.write_text(markdown_table(res["summary"]) + "\n", encoding="utf-8")
     plot = plot_budget_study(res["summary"], out / "strategies.png",
                              title=f"{data_spec}: clean+noisy strategies, backend {backend}")
     payload = {"backend": backend, "data": data_spec, "budgets": bs, "seed": seed, "n_boot": n_boot,
@@ -147,7 +149,8 @@ def run_budget_cli(backend: str, data_spec: str, budgets: str, strategies: list[
     for b in bs:
         _print_summary(res["summary"][res["summary"]["budget"] == b].reset_index(drop=True),
                        f"{backend}, {b} clean labels")
-    click.echo(f"wrote {out / 'summary.csv'}, {out / 'per_group.csv'}, {out / 'results.json'}, {plot}")
+    click.echo(f"wrote {out / 'summary.csv'}, {out / 'summary.md'}, {out / 'per_group.csv'}, "
+               f"{out / 'results.json'}, {plot}")
 
 
 def best_by_budget(summary: pd.DataFrame, col: str = "overall_auc") -> dict[int, str]:
@@ -158,3 +161,25 @@ def best_by_budget(summary: pd.DataFrame, col: str = "overall_auc") -> dict[int,
         if len(g):
             out[int(b)] = str(g.loc[g[col].astype(float).idxmax(), "strategy"])
     return out
+
+
+def markdown_table(summary: pd.DataFrame) -> str:
+    """The budget x strategy summary as a Markdown table (value [95% CI]; best per budget in bold)."""
+    cols = [("overall_auc", "overall AUC"), ("power_mean_subgroup_auc", "subgroup AUC (pm)"),
+            ("power_mean_bpsn_auc", "BPSN (pm)"), ("power_mean_bnsp_auc", "BNSP (pm)"),
+            ("final_score", "final bias score")]
+    cols = [c for c in cols if c[0] in summary.columns]
+    lines = ["| clean labels | strategy | " + " | ".join(t for _, t in cols) + " |",
+             "|---|---|" + "---|" * len(cols)]
+    for b, g in summary.groupby("budget", sort=True):
+        best = {c: g[c].max() for c, _ in cols}
+        for _, r in g.iterrows():
+            cells = []
+            for c, _ in cols:
+                v, lo, hi = r.get(c), r.get(f"{c}_lo"), r.get(f"{c}_hi")
+                s = "-" if v is None or pd.isna(v) else f"{v:.3f}"
+                if s != "-" and lo is not None and not pd.isna(lo):
+                    s += f" [{lo:.3f}, {hi:.3f}]"
+                cells.append(f"**{s}**" if v == best[c] else s)
+            lines.append(f"| {int(b):,} | {r['strategy']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)

@@ -206,6 +206,26 @@ def test_budget_study_runs_every_strategy_on_toy_data():
                                                          [120, "clean"], [120, "noisy"], [120, "pretrain-finetune"]]
     assert (s["overall_auc"] > 0.9).all()
     assert set(res["per_group"]["subgroup"]) == {"g1", "g2"}
+    from harmscope.classifiers.study import markdown_table
+
+    md = markdown_table(s).splitlines()
+    assert len(md) == 2 + 6 and md[2].startswith("| 40 | clean |")
+    assert sum("**" in line for line in md[2:5]) >= 1  # the best per budget is marked
     assert parse_budgets("250, 1000") == [250, 1000]
     with pytest.raises(InputError, match="--budgets"):
         parse_budgets("250,x")
+
+
+def test_experiment_strategies_cli_errors(tmp_path):
+    from click.testing import CliRunner
+
+    from harmscope.cli import main
+
+    r = CliRunner().invoke(main, ["experiment", "strategies", "--data", "toxigen-annotated", "--budgets", "0",
+                                  "--out", str(tmp_path / "o")])
+    assert r.exit_code == 2 and "--budgets: 0 must be > 0" in r.output
+    r = CliRunner().invoke(main, ["experiment", "strategies", "--clean", "corpus:clean", "--out", str(tmp_path / "o")])
+    assert r.exit_code == 2 and "give --clean, --noisy and --eval, or --data" in r.output
+    r = CliRunner().invoke(main, ["experiment", "strategies", "--data", "corpus:eval", "--budgets", "100",
+                                  "--out", str(tmp_path / "o")])
+    assert r.exit_code == 2 and "needs a set with clean and noisy labels" in r.output
