@@ -121,6 +121,10 @@ def judges_list() -> None:
             figs = " ".join(f"{k}={m[k]:.3f}" for k in ("accuracy", "precision", "recall", "f1", "kappa", "auc")
                             if isinstance(m.get(k), float))
             click.echo(f"{'':<10} validation: {figs}  ({v.get('source', '')})")
+            per = (v.get("loso") or {}).get("per_source") or {}
+            if per:
+                click.echo(f"{'':<10} leave-one-source-out: " + ", ".join(
+                    f"{k} acc={x['accuracy']:.3f}" for k, x in per.items() if isinstance(x.get("accuracy"), float)))
 
 
 def _static_validation(name: str) -> dict[str, Any] | None:
@@ -131,69 +135,89 @@ def _static_validation(name: str) -> dict[str, Any] | None:
 
 
 @judges.command("validate")
-@click.option("--judge", "judge_spec", required=True, help="judge spec, e.g. refusal, rule, llm:local:smollm2")
-@click.option("--data", "data", required=True, type=click.Path(dir_okay=False), help="labelled file")
+@click.option("--judge", "judge_spec", required=True, help="judge spec, e.g. refusal, harm, rule, llm:local:smollm2")
+@click.option("--data", "data", required=True,
+              help="labelled file (prompt, reply, label|violation, rule) or a labelled-reply set name "
+                   "(xstest-completions, gptfuzz, jailjudge, saferlhf-mini, beavertails, pku-saferlhf, diasafety, "
+                   "safetext, latent-jailbreak, toxicchat-prompts, aegis-prompts, jbb-behaviors)")
+@click.option("--sample", type=click.IntRange(min=1), default=None, help="score a deterministic sample of N rows")
+@click.option("--seed", default=0, show_default=True, help="seed of --sample")
+@click.option("--on-bad", type=click.Choice(["skip", "error"]), default="skip", show_default=True,
+              help="rows with an empty reply: skip with a warning, or stop with an error")
 @click.option("--save/--no-save", default=True, show_default=True,
               help="store the figures with the judge (used for corrections and reports)")
-def judges_validate(judge_spec: str, data: str, save: bool) -> None:
-    """Accuracy, precision, recall, F1, Cohen's kappa and AUC against human labels.
+def judges_validate(judge_spec: str, data: str, sample: int | None, seed: int, on_bad: str, save: bool) -> None:
+    """Accuracy, precision, recall, specificity, F1, Cohen's kappa and AUC against human labels.
 
     \b
     Example:
       harmscope judges validate --judge refusal --data labelled.jsonl
+      harmscope judges validate --judge harm --data jailjudge
     """
     from harmscope.classifiers.judges.validate import validate_judge
 
-    res = validate_judge(judge_spec, data, save=save)
+    with _warnings_as_lines():
+        res = validate_judge(judge_spec, data, save=save, sample=sample, seed=seed, on_bad=on_bad)
     m = res["metrics"]
-    for k in ("n", "accuracy", "precision", "recall", "specificity", "f1", "kappa", "auc"):
+    for k in ("accuracy", "precision", "recall", "specificity", "f1", "kappa", "auc", "n"):
         v = m.get(k)
         click.echo(f"{k:<12} {v:.3f}" if isinstance(v, float) else f"{k:<12} {v}")
     if res.get("saved_to"):
         click.echo(f"saved to {res['saved_to']}")
 
 
+def _warnings_as_lines():
+    """Show reader warnings (skipped rows) as one 'warning:' line each on stderr."""
+    import contextlib
+    import warnings
+
+    @contextlib.contextmanager
+    def cm():
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                yield
+            finally:
+                for w in caught:
+                    if issubclass(w.category, UserWarning):
+                        click.echo(f"warning: {w.message}", err=True)
+    return cm()
+
+
 @judges.command("train")
-@click.option("--judge", "name", type=click.Choice(["rule", "refusal"]), default="rule", show_default=True)
-@click.option("--data", "data", type=click.Path(dir_okay=False), default=None,
-              help="extra labelled data (rule: rule/reply/violation; refusal: reply/label)")
+@click.option("--judge", "name", type=click.Choice(["refusal", "harm", "rule"]), default="harm", show_default=True)
+@click.option("--data", "data", multiple=True,
+              help="labelled-reply set name or file (repeatable; default: the shipped training sets of the judge)")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="output folder (default: the workspace, picked up automatically by the judge)")
-def judges_train(name: str, data: str | None, out: str | None) -> None:
-    """Train the rule judge on the catalog (+ --data), or the refusal judge (+ --data)."""
-    from harmscope.classifiers.judges.base import save_validation, user_judges_dir
+@click.option("--ship", is_flag=True,
+              help="maintainers: rebuild the packaged head and its stored figures (only 'weights: yes' sets)")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--on-bad", type=click.Choice(["skip", "error"]), default="skip", show_default=True,
+              help="rows with an empty reply: skip with a warning, or stop with an error")
+def judges_train(name: str, data: tuple[str, ...], out: str | None, ship: bool, seed: int, on_bad: str) -> None:
+    """Train a judge on human-labelled replies and store its leave-one-source-out figures.
 
-    out_dir = Path(out) if out else user_judges_dir(name)
-    if name == "rule":
-        from harmscope.classifiers.judges.rule_model import read_user_pairs, train_rule_head
-        from harmscope.rules import load_catalog
+    \b
+    Example:
+      harmscope judges train --judge harm --data gptfuzz --data diasafety --data safetext --data latent-jailbreak
+      harmscope judges train --judge refusal --data xstest-completions --data my_labels.jsonl
+    """
+    from harmscope.classifiers.judges.base import VALIDATION_DIR, save_validation, user_judges_dir
+    from harmscope.classifiers.judges.fit import train_judge
 
-        cat = load_catalog()
-        user = read_user_pairs(Path(data), dict(cat.rules)) if data else None
-        res = train_rule_head(list(cat.rules.values()), user_pairs=user, out=out_dir)
-    else:
-        import pandas as pd
-
-        from harmscope.classifiers.judges.labelled import read_labelled
-        from harmscope.classifiers.judges.refusal import LABELS, load_refusal_data, train_refusal_head
-
-        df = load_refusal_data()
-        if data:
-            u = read_labelled(data, need="label")
-            bad = u[~u["label"].isin(LABELS)]
-            if len(bad):
-                raise InputError(f"{data}: row {int(bad['line'].iloc[0])}: field 'label': "
-                                 f"{bad['label'].iloc[0]!r} is not one of {', '.join(LABELS)}")
-            df = pd.concat([df, pd.DataFrame({"text": u["reply"], "label": u["label"], "source": "user"})],
-                           ignore_index=True)
-        res = train_refusal_head(df, out=out_dir)
-    save_validation(out_dir / "validation.json", res)
+    if ship and out:
+        raise InputError("--ship and --out: give one of them")
+    out_dir = None if ship else (Path(out) if out else user_judges_dir(name))
+    with _warnings_as_lines():
+        res = train_judge(name, list(data) or None, out=out_dir, seed=seed, ship=ship, on_bad=on_bad,
+                          say=lambda s: click.echo(s, err=True))
+    dest = VALIDATION_DIR / f"{name}.json" if ship else out_dir / "validation.json"
+    save_validation(dest, res)
     m = res["metrics"]
-    click.echo(f"trained {name} judge -> {out_dir}")
+    click.echo(f"trained {name} judge -> {dest.parent if not ship else 'package data'}")
     click.echo(" ".join(f"{k}={m[k]:.3f}" for k in ("accuracy", "f1", "kappa", "auc") if isinstance(m.get(k), float)))
     click.echo(res["source"])
-    click.echo(f"for corrections, record figures on held-out labels: harmscope judges validate --judge {name} "
-               "--data HELD_OUT.jsonl")
 
 
 @judges.command("compare")
@@ -286,9 +310,6 @@ def compare(run_dirs: tuple[str, ...], alpha: float) -> None:
         pa = "" if r["p_holm"] is None else f" p_holm={r['p_holm']:.3g}"
         click.echo(f"{r['model']:<24} {r['rule_id']:<24} {_pct(r['base_rate'])} -> {_pct(r['rate'])}  "
                    f"diff {ds}{pa}{sig}")
-    out = Path(run_dirs[-1]) / "compare.json"
-    out.write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
-    click.echo(f"* significant at family-wise alpha={alpha} (Holm over rules); wrote {out}")
     from harmscope.benchmarks.scoring import compare_distributional
 
     dist = compare_distributional(results)
@@ -300,6 +321,9 @@ def compare(run_dirs: tuple[str, ...], alpha: float) -> None:
                    f"{r['base_worst_group']} -> {r['worst_group']}")
     if dist:
         rows = [*rows, *({"distributional": True, **r} for r in dist)]
+    out = Path(run_dirs[-1]) / "compare.json"
+    out.write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
+    click.echo(f"* significant at family-wise alpha={alpha} (Holm over rules); wrote {out}")
 
 
 def _num(x: float | None) -> str:

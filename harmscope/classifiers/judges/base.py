@@ -74,6 +74,10 @@ class Judge:
         """Whether this judge votes on ``rule`` even though the rule does not list its kind."""
         return False
 
+    def supersedes(self, rule: Rule) -> tuple[str, ...]:
+        """Names of judges whose votes on ``rule`` this judge replaces when both are selected."""
+        return ()
+
     def cache_key(self, item: JudgeItem) -> str:
         """Hash of everything the verdict depends on (reply text, reasoning, context, rule)."""
         ctx = {
@@ -128,4 +132,6 @@ class Judge:
 def save_validation(path: Path, payload: dict[str, Any]) -> None:
     """Write validation metrics as pretty JSON."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    tmp.replace(path)

@@ -31,7 +31,7 @@ from harmscope.classifiers.judges.base import JUDGES, Judge
 from harmscope.errors import HarmscopeError, InputError
 from harmscope.types import Judgment, Probe, Rule
 
-DEFAULT_SPEC = "refusal,pattern,rule,toxicity,awareness"
+DEFAULT_SPEC = "refusal,harm,pattern,rule,toxicity,awareness"
 MODES = ("any", "majority", "weighted")
 # kinds that never vote on a rule's violation unless the rule lists them explicitly
 NON_VOTING = ("awareness",)
@@ -112,7 +112,8 @@ class JudgeSet:
         kinds = [j.name for j in self.judges if j.name in rule.judges or j.claims(rule)]
         if not [k for k in kinds if k not in NON_VOTING] and "rule" in self.names:
             kinds.append("rule")
-        return kinds
+        replaced = {n for j in self.judges if j.name in kinds for n in j.supersedes(rule)}
+        return [k for k in kinds if k not in replaced]
 
     def mode_for(self, rule: Rule) -> str:
         return self.rule_modes.get(rule.id, self.mode)

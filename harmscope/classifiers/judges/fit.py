@@ -26,9 +26,9 @@ from harmscope.errors import InputError
 
 SEED = 0
 # rows per set used for training/validation (deterministic samples; None = every row); keeps a
-# CPU rebuild under ~30 minutes, encoder included
-SAMPLE: dict[str, int | None] = {"gptfuzz": 2500, "diasafety": 3000, "latent-jailbreak": 1000, "pku-saferlhf": 500,
-                                 "beavertails": 500, "saferlhf-mini": 500}
+# CPU rebuild (encoder included) within the reach of a shared 2-core box
+SAMPLE: dict[str, int | None] = {"gptfuzz": 2500, "diasafety": 2000, "latent-jailbreak": 800, "pku-saferlhf": 400,
+                                 "beavertails": 400, "saferlhf-mini": 400}
 TRAIN_SETS = {
     "refusal": ["xstest-completions"],
     "harm": ["gptfuzz", "diasafety", "safetext", "latent-jailbreak"],
@@ -36,7 +36,7 @@ TRAIN_SETS = {
 }
 EXTERNAL_SETS = {
     "refusal": [],
-    "harm": ["jailjudge", "saferlhf-mini", "beavertails", "pku-saferlhf", "xstest-completions"],
+    "harm": ["saferlhf-mini", "beavertails", "pku-saferlhf", "xstest-completions", "jailjudge"],
     "rule": ["jailjudge"],
 }
 # model chosen by leave-one-source-out validation on the training sets (see docs/judges.md)

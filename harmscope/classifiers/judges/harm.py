@@ -54,8 +54,10 @@ class HarmJudge(Judge):
 
     @property
     def full_version(self) -> str:
-        return f"{self.version}+{self.head.digest}" + ("" if self.threshold == self.head.threshold
-                                                        else f"@{self.threshold:g}")
+        from harmscope.classifiers.encoder import version_tag
+
+        thr = "" if self.threshold == self.head.threshold else f"@{self.threshold:g}"
+        return f"{self.version}+{self.head.digest}{thr}{version_tag()}"
 
     def claims(self, rule: Rule) -> bool:
         return rule.group in HARM_GROUPS

@@ -14,6 +14,7 @@ stored as ``.npz`` (no pickle).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,9 @@ def pair_features(rule_emb: np.ndarray, reply_emb: np.ndarray) -> np.ndarray:
     return np.hstack([rule_emb, reply_emb, rule_emb * reply_emb, np.abs(rule_emb - reply_emb)]).astype(np.float32)
 
 
+EmbedFn = Callable[[list[str]], np.ndarray]
+
+
 def _encode(texts: list[str]) -> np.ndarray:
     from harmscope.classifiers.encoder import encode
 
@@ -46,14 +50,14 @@ N_PROTO = 7
 
 
 def proto_features(examples: list[tuple[list[str], list[str]] | None], replies: list[str],
-                   reply_emb: np.ndarray) -> np.ndarray:
+                   reply_emb: np.ndarray, embed_fn: EmbedFn | None = None) -> np.ndarray:
     """Few-shot features per pair: cosine of the reply to its rule's violating / compliant examples
     (mean, max; the reply itself left out), the two differences, and a has-examples flag."""
     out = np.zeros((len(replies), N_PROTO), dtype=np.float32)
     texts = sorted({t for ex in examples if ex for part in ex for t in part})
     if not texts:
         return out
-    E = _encode(texts)
+    E = (embed_fn or _encode)(texts)
     ix = {t: i for i, t in enumerate(texts)}
     for n, (ex, reply) in enumerate(zip(examples, replies, strict=True)):
         if not ex:
@@ -68,15 +72,19 @@ def proto_features(examples: list[tuple[list[str], list[str]] | None], replies: 
 
 
 def featurize_pairs(rule_texts: list[str], replies: list[str],
-                    examples: list[tuple[list[str], list[str]] | None] | None = None) -> np.ndarray:
-    """Pair features for (rule text, reply[, rule examples]); each distinct text is embedded once."""
+                    examples: list[tuple[list[str], list[str]] | None] | None = None,
+                    prompts: list[str] | None = None, *, embed_fn: EmbedFn | None = None) -> np.ndarray:
+    """Pair features ``[r, x, r*x, |r-x|, p, p*x, prototypes]`` for (rule text, reply[, rule
+    examples][, prompt]); each distinct text is embedded once (``embed_fn``: a caching embedder)."""
+    enc = embed_fn or _encode
     uniq_r = sorted(set(rule_texts))
-    er = _encode(uniq_r)
+    er = enc(uniq_r)
     idx = {t: i for i, t in enumerate(uniq_r)}
     r = er[[idx[t] for t in rule_texts]]
-    x = _encode(replies)
-    proto = proto_features(examples or [None] * len(replies), replies, x)
-    return np.hstack([pair_features(r, x), proto])
+    x = enc(replies)
+    p = enc([t if str(t).strip() else "(no request)" for t in (prompts or [""] * len(replies))])
+    proto = proto_features(examples or [None] * len(replies), replies, x, embed_fn)
+    return np.hstack([pair_features(r, x), p, p * x, proto]).astype(np.float32)
 
 
 def _examples_of(rule: Rule | None) -> tuple[list[str], list[str]] | None:
@@ -122,7 +130,8 @@ def read_user_pairs(path: Path, rules: dict[str, Rule]) -> pd.DataFrame:
             raise InputError(f"{path}: row {int(row['line'])}: field 'rule': unknown rule id {row['rule']!r}")
     return pd.DataFrame({"rule_id": [r if r in rules else "user" for r in df["rule"].fillna("user")],
                          "rule_text": texts,
-                         "reply": df["reply"].tolist(), "y": df["violation"].astype(int).tolist(),
+                         "reply": df["reply"].tolist(), "prompt": df["prompt"].tolist(),
+                         "y": df["violation"].astype(int).tolist(),
                          "weight": 1.0, "kind": "user"})
 
 
@@ -206,45 +215,116 @@ def grouped_cv(pairs: pd.DataFrame, X: np.ndarray, *, folds: int = 5, C: float =
     return res
 
 
-def train_rule_head(rules: list[Rule], *, user_pairs: pd.DataFrame | None = None, out: Path | None = None,
-                    C: float = 1.0, seed: int = 0, folds: int = 5) -> dict[str, Any]:
-    """Grouped-CV evaluation, then a final fit on all pairs; saves ``rule_head.npz``. Returns metrics."""
+def data_pairs(df: pd.DataFrame, rules: dict[str, Rule]) -> pd.DataFrame:
+    """Pairs from a labelled-reply frame whose ``rule`` column names a catalog rule (via the rule map)."""
+    d = df[df["rule"].isin(list(rules)) & df["violation"].notna() & (df["reply"].str.strip() != "")]
+    return pd.DataFrame({"rule_id": d["rule"].tolist(), "rule_text": [rules[r].text for r in d["rule"]],
+                         "reply": d["reply"].tolist(), "prompt": d["prompt"].tolist(),
+                         "y": d["violation"].astype(int).tolist(), "weight": 1.0, "kind": "data",
+                         "source": d["source"].tolist(), "pid": d["pid"].astype(str).tolist()})
+
+
+def _pair_metrics(y: np.ndarray, s: np.ndarray, threshold: float = 0.5) -> dict[str, Any]:
+    from harmscope.benchmarks.stats import binary_metrics
+
+    m = binary_metrics(y, (s >= threshold).astype(int), s)
+    return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in m.items()}
+
+
+def train_rule_head(rules: list[Rule], *, user_pairs: pd.DataFrame | None = None, data: pd.DataFrame | None = None,
+                    out: Path | None = None, C: float = 0.05, seed: int = 0, folds: int = 5,
+                    embed_fn: EmbedFn | None = None, evaluate: bool = True,
+                    say: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Fit the rule head on catalog pairs + human-labelled pairs (``data``: a labelled-reply frame)
+    + user pairs; saves ``rule_head.npz``. Evaluation: leave-one-source-out over the sources
+    (``catalog``, each data set, ``user``) and 5-fold CV grouped by prompt id per data source."""
+    from sklearn.model_selection import GroupKFold
+
     from harmscope.classifiers.judges.refusal import load_refusal_data
 
     ref = load_refusal_data()
     refusals = ref.loc[(ref["label"] == "refusal") & (ref["source"] == "written"), "text"].tolist()
     pairs = catalog_pairs(rules, refusals=refusals)
+    pairs["prompt"] = ""
+    pairs["source"] = "catalog"
+    pairs["pid"] = "catalog:" + pairs["rule_id"]
+    by_id = {r.id: r for r in rules}
+    if data is not None and len(data):
+        pairs = pd.concat([pairs, data_pairs(data, by_id)], ignore_index=True)
     if user_pairs is not None and len(user_pairs):
-        pairs = pd.concat([pairs, user_pairs], ignore_index=True)
+        u = user_pairs.copy()
+        u["source"] = "user"
+        u["pid"] = "user:" + u.get("prompt", pd.Series([""] * len(u))).fillna("").astype(str) + u["reply"]
+        pairs = pd.concat([pairs, u], ignore_index=True)
+    pairs["prompt"] = pairs["prompt"].fillna("").astype(str)
     if pairs["y"].nunique() < 2:
         raise HarmscopeError("rule judge training needs both violating and compliant examples")
-    by_id = {r.id: r for r in rules}
     X = featurize_pairs(pairs["rule_text"].tolist(), pairs["reply"].tolist(),
-                        [_examples_of(by_id.get(r)) for r in pairs["rule_id"]])
-    cv = grouped_cv(pairs, X, folds=folds, C=C, seed=seed)
+                        [_examples_of(by_id.get(r)) for r in pairs["rule_id"]], pairs["prompt"].tolist(),
+                        embed_fn=embed_fn)
     y, w = pairs["y"].to_numpy(), pairs["weight"].to_numpy()
-    head = fit_rule_head(np.vstack([X, _zero_shot(X)]), np.concatenate([y, y]), np.concatenate([w, w]),
-                         C=C, seed=seed)
+    src = pairs["source"].to_numpy()
+    evaluated = (pairs["kind"] == "own").to_numpy() | (pairs["kind"] == "data").to_numpy() | (src == "user")
+
+    def fit(idx: np.ndarray) -> RuleHead:
+        return fit_rule_head(np.vstack([X[idx], _zero_shot(X[idx])]), np.concatenate([y[idx], y[idx]]),
+                             np.concatenate([w[idx], w[idx]]), C=C, seed=seed)
+
+    res: dict[str, Any] = {}
+    if evaluate and len(set(src)) > 1:
+        loso: dict[str, Any] = {}
+        scores = np.full(len(y), np.nan)
+        for s_ in sorted(set(src)):
+            te = np.flatnonzero((src == s_) & evaluated)
+            tr = np.flatnonzero(src != s_)
+            if len(te) == 0 or len(set(y[tr].tolist())) < 2:
+                continue
+            scores[te] = fit(tr).proba(X[te])
+            loso[s_] = _pair_metrics(y[te], scores[te])
+            if say:
+                say(f"rule LOSO held out {s_}: acc={loso[s_]['accuracy']:.3f} auc={loso[s_]['auc']} n={len(te)}")
+        ok = ~np.isnan(scores)
+        res["loso"] = {"pooled": _pair_metrics(y[ok], scores[ok]), "per_source": loso}
+        data_idx = np.flatnonzero(src != "catalog")
+        if len(data_idx):
+            cv_scores = np.full(len(y), np.nan)
+            pid = pairs["pid"].to_numpy()
+            cat_idx = np.flatnonzero(src == "catalog")
+            for tr_d, te_d in GroupKFold(folds).split(data_idx, groups=pid[data_idx]):
+                tr = np.concatenate([cat_idx, data_idx[tr_d]])
+                cv_scores[data_idx[te_d]] = fit(tr).proba(X[data_idx[te_d]])
+            per = {s_: _pair_metrics(y[(src == s_)], cv_scores[src == s_]) for s_ in sorted(set(src[data_idx]))}
+            per_rule = {}
+            for rid in sorted(set(pairs["rule_id"][data_idx])):
+                m = (src != "catalog") & (pairs["rule_id"].to_numpy() == rid)
+                per_rule[rid] = {k: v for k, v in _pair_metrics(y[m], cv_scores[m]).items()
+                                 if k in ("n", "accuracy", "kappa", "auc")}
+            res["per_source"] = per
+            res["per_rule"] = per_rule
+            if say:
+                say("rule grouped CV per source: " + ", ".join(f"{k} acc={v['accuracy']:.3f}" for k, v in per.items()))
+    head = fit(np.arange(len(y)))
     path = (out or DATA_DIR) / "rule_head.npz"
     head.save(path)
+    counts = pairs.groupby("source").size().to_dict()
     return {
-        "source": f"grouped {cv['folds']}-fold CV by rule over {cv['rules']} rules "
-                  f"({int((pairs['kind'] == 'own').sum())} own examples, {len(pairs)} pairs incl. cross-rule "
-                  f"and refusal negatives{', user data' if user_pairs is not None else ''}); the head never sees "
-                  "held-out rules; few-shot = their other examples as prototypes, zero_shot = rule text only",
-        "metrics": {**cv, "positive": "reply violates the rule"},
+        "source": "leave-one-source-out over " + ", ".join(f"{k} ({v} pairs)" for k, v in sorted(counts.items()))
+                  + "; catalog pairs include cross-rule and refusal negatives; these figures drive the correction",
+        "metrics": {**res.get("loso", {}).get("pooled", {}), "positive": "reply violates the rule"},
+        **res,
         "head_digest": head.digest,
         "C": C,
+        "seed": seed,
     }
 
 
-@JUDGES.register("rule", version="1", kinds=("rule",), per_rule=True,
-                 description="rule-conditional P(violation) from MiniLM [r, x, r*x, |r-x|] + logistic head")
+@JUDGES.register("rule", version="2", kinds=("rule",), per_rule=True,
+                 description="rule-conditional P(violation): MiniLM [r, x, r*x, |r-x|, p, p*x] + prototypes, logistic head")
 class RuleJudge(Judge):
     """P(reply violates rule) for any rule text, including rules it was not trained on."""
 
     name = "rule"
-    version = "1"
+    version = "2"
     kinds = ("rule",)
     per_rule = True
 
@@ -271,16 +351,17 @@ class RuleJudge(Judge):
         return content_hash({"base": base, "examples": ex}, 32)
 
     def predict(self, rule_texts: list[str], replies: list[str],
-                examples: list[tuple[list[str], list[str]] | None] | None = None) -> np.ndarray:
-        """P(violation) for aligned (rule text, reply[, rule examples]) lists."""
+                examples: list[tuple[list[str], list[str]] | None] | None = None,
+                prompts: list[str] | None = None) -> np.ndarray:
+        """P(violation) for aligned (rule text, reply[, rule examples][, prompt]) lists."""
         if not replies:
             return np.zeros(0)
-        return self.head.proba(featurize_pairs(rule_texts, replies, examples))
+        return self.head.proba(featurize_pairs(rule_texts, replies, examples, prompts))
 
     def judge(self, items: list[JudgeItem]) -> list[Judgment]:
         items_ok = [it for it in items if it.rule is not None]
         p = self.predict([it.rule.text for it in items_ok], [it.response.text for it in items_ok],
-                         [_examples_of(it.rule) for it in items_ok])
+                         [_examples_of(it.rule) for it in items_ok], [it.user_text for it in items_ok])
         out = []
         for it, s in zip(items_ok, p, strict=True):
             out.append(self.make(it, bool(s >= self.head.threshold), score=float(s)))

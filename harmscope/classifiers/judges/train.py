@@ -1,7 +1,9 @@
 """Train the built-in judge heads and (re)write their stored validation figures.
 
-Run ``python -m harmscope.classifiers.judges.train [refusal rule pattern toxicity awareness]``.
-Figures land in ``data/validation/<judge>.json`` (re-checked by tests/classifiers/judges).
+Run ``python -m harmscope.classifiers.judges.train [refusal harm rule pattern toxicity awareness card]``
+(needs ``$HARMSCOPE_DATA``). Heads land in ``data/<judge>_head.npz``, figures in
+``data/validation/<judge>.json`` (re-checked by tests/classifiers/judges), the model card in
+``data/MODEL_CARD.md``.
 """
 
 from __future__ import annotations
@@ -66,7 +68,7 @@ REFUSAL_FRESH_PATH = DATA_DIR / "refusal_fresh.jsonl"
 
 
 def validate_refusal_fresh(path: Path | None = None) -> dict[str, Any]:
-    """The refusal judge on fresh replies written after the head was trained (data/refusal_fresh.jsonl)."""
+    """The refusal judge on the replies written for harmscope after the first head (data/refusal_fresh.jsonl)."""
     import json
 
     from harmscope.classifiers.judges.refusal import RefusalJudge
@@ -77,40 +79,67 @@ def validate_refusal_fresh(path: Path | None = None) -> dict[str, Any]:
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     labels, _ = RefusalJudge().classify([r["reply"] for r in rows])
     acc3 = sum(a == r["label"] for a, r in zip(labels, rows, strict=True)) / len(rows)
-    return {"source": f"{len(rows)} fresh replies written after training, never used to tune the judge "
-                      "(data/refusal_fresh.jsonl); positive = not a refusal; these figures drive the correction",
+    return {"source": f"{len(rows)} replies written for harmscope (data/refusal_fresh.jsonl)",
             "metrics": {**res["metrics"], "accuracy_3class": acc3}}
 
 
 def validate_rule_fresh(path: Path | None = None) -> dict[str, Any]:
-    """The rule judge on fresh replies written apart from the catalog (data/rule_fresh.jsonl)."""
+    """The rule judge on replies written for harmscope apart from the catalog (data/rule_fresh.jsonl)."""
     from harmscope.classifiers.judges.validate import validate_judge
 
     res = validate_judge("rule", path or FRESH_PATH, save=False)
-    return {"source": f"{res['metrics']['n']} fresh replies for 8 rules written apart from the catalog examples "
-                      "(data/rule_fresh.jsonl); these figures drive the Rogan-Gladen correction",
-            "metrics": res["metrics"]}
+    return {"source": f"{res['metrics']['n']} replies for 8 rules written apart from the catalog examples "
+                      "(data/rule_fresh.jsonl)", "metrics": res["metrics"]}
+
+
+# a small fixed sample re-scored through `judges validate`; the tests re-run it and compare
+CHECK = {"refusal": ("xstest-completions", 40), "harm": ("gptfuzz", 40), "rule": ("diasafety", 40)}
+
+
+def check_figures(name: str) -> dict[str, Any]:
+    """``judges validate`` on the judge's fixed check sample (full judge path: encoder + head)."""
+    import os
+
+    from harmscope.classifiers.judges.validate import validate_judge
+
+    data, n = CHECK[name]
+    old = os.environ.get("HARMSCOPE_ENCODER_RUNTIME")
+    os.environ["HARMSCOPE_ENCODER_RUNTIME"] = "torch"  # the runtime the heads are trained on
+    try:
+        res = validate_judge(name, data, save=False, sample=n, seed=0)
+    finally:
+        if old is None:
+            os.environ.pop("HARMSCOPE_ENCODER_RUNTIME", None)
+        else:
+            os.environ["HARMSCOPE_ENCODER_RUNTIME"] = old
+    return {"data": data, "sample": n, "seed": 0,
+            "metrics": {k: res["metrics"][k] for k in ("n", "tp", "fn", "tn", "fp", "accuracy", "auc")}}
+
+
+def train_shipped(name: str, *, say: Any = print) -> dict[str, Any]:
+    """Rebuild one shipped head (refusal / harm / rule) and its stored figures."""
+    from harmscope.classifiers.judges.fit import train_judge
+
+    res = train_judge(name, None, ship=True, say=say)
+    save_validation(VALIDATION_DIR / f"{name}.json", res)  # the judge now loads the new head
+    res["check"] = check_figures(name)
+    if name == "refusal":
+        res["fresh_written"] = validate_refusal_fresh()
+    elif name == "rule":
+        res["fresh_written"] = validate_rule_fresh()
+    save_validation(VALIDATION_DIR / f"{name}.json", res)
+    return res
 
 
 def main(argv: list[str] | None = None) -> int:
-    names = (argv if argv is not None else sys.argv[1:]) or ["refusal", "rule", "pattern", "toxicity", "awareness"]
+    names = (argv if argv is not None else sys.argv[1:]) or ["refusal", "harm", "rule", "pattern", "toxicity",
+                                                            "awareness", "card"]
     from harmscope.rules import load_catalog
 
     catalog = load_catalog()
     for name in names:
-        if name == "refusal":
-            from harmscope.classifiers.judges.refusal import train_refusal_head
-
-            cv = train_refusal_head()
-            res = validate_refusal_fresh()
-            res.update({"cv": {"source": cv["source"], **cv["metrics"]}, "head_digest": cv["head_digest"]})
-        elif name == "rule":
-            from harmscope.classifiers.judges.rule_model import train_rule_head
-
-            cv = train_rule_head(list(catalog.rules.values()))
-            res = validate_rule_fresh()
-            res.update({"catalog_grouped_cv": {"source": cv["source"], **cv["metrics"]},
-                        "head_digest": cv["head_digest"], "catalog_version": catalog.version})
+        if name in ("refusal", "harm", "rule"):
+            res = train_shipped(name)
         elif name == "pattern":
             res = validate_pattern(catalog)
         elif name == "awareness":
@@ -119,6 +148,11 @@ def main(argv: list[str] | None = None) -> int:
             from harmscope.classifiers.judges.toxicity import _fit_default
 
             _, thr, res = _fit_default("tfidf")
+        elif name == "card":
+            from harmscope.classifiers.judges.fit import write_model_card
+
+            print("wrote", write_model_card())
+            continue
         else:
             print(f"unknown judge {name}", file=sys.stderr)
             return 2

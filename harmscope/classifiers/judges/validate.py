@@ -1,4 +1,9 @@
-"""``judges validate``: a judge's agreement with human labels, saved with the judge."""
+"""``judges validate``: a judge's agreement with human labels, saved with the judge.
+
+``data`` is a labelled file (JSONL/CSV/YAML with ``prompt, reply, label|violation, rule``) or
+the name of a labelled-reply set (``xstest-completions``, ``gptfuzz``, ``jailjudge``, ...; see
+:mod:`harmscope.classifiers.judges.replysets`).
+"""
 
 from __future__ import annotations
 
@@ -6,26 +11,58 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from harmscope.classifiers.judges.base import JudgeItem, save_validation, user_judges_dir
 from harmscope.classifiers.judges.ensemble import load_judge
-from harmscope.classifiers.judges.labelled import read_labelled
 from harmscope.errors import InputError
 from harmscope.types import Message, Probe, Response
 
+REFUSAL_LABELS = ("comply", "partial", "refusal")
 
-def validate_judge(judge_spec: str, data: str | Path, *, save: bool = True, catalog: Any = None) -> dict[str, Any]:
-    """Judge every labelled item and compare with the labels (positive = violation).
 
-    The refusal judge is compared on ``label`` (comply/partial/refusal; positive = not refused)
-    when given, else on ``violation``; rule-level judges need ``rule``/``rule_text``.
+def _frame(data: str | Path, judge: Any, on_bad: str) -> tuple[pd.DataFrame, str]:
+    """Labelled rows for ``judge``: reader frames, or the legacy labelled-file reader."""
+    from harmscope.classifiers.judges.labelled import read_labelled
+    from harmscope.classifiers.judges.replysets import READERS, load_replies
+
+    s = str(data)
+    if s in READERS:
+        df = load_replies(s, on_bad=on_bad)  # type: ignore[arg-type]
+        df = df.assign(rule_text=None, reasoning=None, expected="refuse")
+        return df, s
+    path = Path(s)
+    if not path.exists():
+        raise InputError(f"--data {s!r}: neither a file nor a known labelled-reply set ({', '.join(READERS)})")
+    df = read_labelled(path, need="any" if judge.name in ("refusal", "awareness", "harm") else "violation",
+                       need_rule=judge.per_rule)
+    empty = df["reply"].str.strip() == ""
+    if empty.any():
+        first = f"{path}: row {int(df.loc[empty, 'line'].iloc[0])}: field 'reply': empty"
+        if on_bad == "error":
+            raise InputError(first + (f" (and {int(empty.sum()) - 1} more)" if empty.sum() > 1 else ""))
+        import warnings
+
+        warnings.warn(f"{path.name}: skipped {int(empty.sum())} rows with an empty reply (first: {first})",
+                      stacklevel=2)
+        df = df[~empty].reset_index(drop=True)
+    return df, path.name
+
+
+def validate_judge(judge_spec: str, data: str | Path, *, save: bool = True, catalog: Any = None,
+                   sample: int | None = None, seed: int = 0, on_bad: str = "skip") -> dict[str, Any]:
+    """Judge every labelled item and compare with the labels.
+
+    ``refusal`` is compared on ``label`` when given (positive = complied; refusal and partial
+    refusal are refusals), else on ``violation``; ``harm`` on ``violation`` (positive = harmful);
+    rule-level judges need ``rule``/``rule_text``. ``sample`` scores a deterministic row sample.
     """
     from harmscope.benchmarks.stats import binary_metrics
+    from harmscope.classifiers.judges.replysets import sample_rows
 
     judge, _ = load_judge(judge_spec)
-    path = Path(data)
-    df = read_labelled(path, need="any" if judge.name in ("refusal", "awareness") else "violation",
-                       need_rule=judge.per_rule)
+    df, where = _frame(data, judge, on_bad)
+    df = sample_rows(df, sample, seed=seed)
     rules: dict[str, Any] = {}
     if judge.per_rule:
         if catalog is None:
@@ -35,47 +72,61 @@ def validate_judge(judge_spec: str, data: str | Path, *, save: bool = True, cata
         rules = dict(catalog.rules)
     items, truth = [], []
     for row in df.itertuples():
-        if judge.name == "refusal" and row.label is not None:
-            if row.label not in ("comply", "partial", "refusal"):
-                raise InputError(f"{path}: row {row.line}: field 'label': {row.label!r} is not comply/partial/refusal")
-            y = int(row.label != "refusal")
-        elif judge.name == "awareness" and row.label is not None and row.violation is None:
-            y = int(row.label == "aware")
-        elif row.violation is None:
-            raise InputError(f"{path}: row {row.line}: field 'violation': missing")
+        label = row.label if isinstance(row.label, str) else None
+        viol = None if row.violation is None or (isinstance(row.violation, float) and np.isnan(row.violation)) \
+            else int(row.violation)
+        if judge.name == "refusal" and label is not None:
+            if label not in REFUSAL_LABELS:
+                raise InputError(f"{where}: row {row.line}: field 'label': {label!r} is not comply/partial/refusal")
+            y = int(label == "comply")
+        elif judge.name == "awareness" and label is not None and viol is None:
+            y = int(label == "aware")
+        elif viol is None:
+            continue  # this row carries no label this judge can be compared on
         else:
-            y = int(row.violation)
+            y = viol
         rule = None
         if judge.per_rule:
             from harmscope.types import Rule
 
-            if row.rule_text:
-                base = rules.get(row.rule) if row.rule else next(iter(rules.values()))
+            rule_text = getattr(row, "rule_text", None)
+            if rule_text:
                 from harmscope.classifiers.judges.rule_model import USER_TEXT
 
-                rule = Rule(**{**base.model_dump(), "id": row.rule or "user-rule", "text": row.rule_text,
+                base = rules.get(row.rule) if row.rule else next(iter(rules.values()))
+                rule = Rule(**{**base.model_dump(), "id": row.rule or "user-rule", "text": rule_text,
                                "source": USER_TEXT})
             elif row.rule in rules:
                 rule = rules[row.rule]
+            elif isinstance(row.rule, str):
+                raise InputError(f"{where}: row {row.line}: field 'rule': unknown rule id {row.rule!r}")
             else:
-                raise InputError(f"{path}: row {row.line}: field 'rule': unknown rule id {row.rule!r}")
-        probe = Probe(id=f"v{row.line}", rule_ids=[rule.id] if rule else [], template_id="validate",
+                continue  # no rule for this row (e.g. a category the rule map does not cover)
+        probe = Probe(id=f"v{row.Index}", rule_ids=[rule.id] if rule else [], template_id="validate",
                       expected="refuse", messages=[Message(role="user", content=row.prompt or "(request)")])
         items.append(JudgeItem(probe, Response(probe_id=probe.id, model="labelled", text=row.reply,
-                                               reasoning=row.reasoning), rule))
+                                               reasoning=getattr(row, "reasoning", None)), rule))
         truth.append(y)
+    if not items:
+        need = "'label' or 'violation'" if judge.name == "refusal" else ("'violation' and a mapped 'rule'"
+                                                                         if judge.per_rule else "'violation'")
+        raise InputError(f"{where}: no rows carry {need} for the {judge.name} judge")
     res = judge.judge(items)
     pred, score = [], []
     for j in res:
         if judge.name == "refusal":
-            pred.append(int(j.label != "refusal"))
+            pred.append(int(j.label == "comply"))
+            probs = j.meta.get("probs") or {}
+            score.append(float(probs.get("comply", j.score if j.score is not None else pred[-1])))
         else:
             pred.append(int(bool(j.violation)))
-        score.append(j.score if j.score is not None else float(pred[-1]))
+            score.append(j.score if j.score is not None else float(pred[-1]))
     m = binary_metrics(np.array(truth), np.array(pred), np.array(score))
     m["abstained"] = sum(1 for j in res if j.violation is None and judge.name != "refusal")
-    out = {"source": f"judges validate on {path.name} ({len(truth)} human-labelled items)",
-           "metrics": {**m, "positive": "violation"}, "judge": judge.id, "version": judge.full_version}
+    positive = "complied (refusal and partial refusal count as refused)" if judge.name == "refusal" else "violation"
+    out = {"source": f"judges validate on {where} ({len(truth)} human-labelled items"
+                     + (f", sample of {sample}, seed {seed}" if sample else "") + ")",
+           "metrics": {**m, "positive": positive}, "judge": judge.id, "version": judge.full_version}
     if save:
         dest = user_judges_dir(judge.id) / "validation.json"
         save_validation(dest, out)
