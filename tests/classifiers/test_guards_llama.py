@@ -52,10 +52,25 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _llama_cpp_runs(model: str) -> str | None:
+    """None when llama.cpp can evaluate a multi-token prompt here, else why not (a build for
+    another CPU dies with SIGILL on the first batched matrix product)."""
+    code = (f"import llama_cpp; m = llama_cpp.Llama(model_path={model!r}, n_ctx=256, n_threads=1, verbose=False); "
+            "m('one two three four five', max_tokens=1)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=120)
+    if r.returncode == 0:
+        return None
+    return (f"llama-cpp-python cannot evaluate a prompt on this machine (exit {r.returncode}); rebuild it with "
+            "CMAKE_ARGS='-DGGML_NATIVE=OFF' pip install --force-reinstall --no-binary llama-cpp-python llama-cpp-python")
+
+
 @pytest.fixture(scope="module")
 def llama_url(tmp_path_factory):
     from harmscope.models import smollm2_gguf
 
+    why = _llama_cpp_runs(str(smollm2_gguf()))
+    if why:
+        pytest.skip(why)
     port = _free_port()
     log_path = tmp_path_factory.mktemp("llama-guards") / "server.log"
     log = open(log_path, "w")  # noqa: SIM115 - a file the server writes to
