@@ -17,7 +17,7 @@ PJ = PatternJudge()
 
 
 def test_registry_has_all_judges():
-    assert set(JUDGES.names()) >= {"refusal", "rule", "pattern", "toxicity", "llm", "awareness"}
+    assert set(JUDGES.names()) >= {"refusal", "harm", "rule", "pattern", "toxicity", "llm", "awareness"}
     for e in JUDGES:
         assert e.version and e.meta["kinds"]
 
@@ -176,23 +176,58 @@ def _val(name):
     return json.loads((VALIDATION_DIR / f"{name}.json").read_text())["metrics"]
 
 
+def _rec(name):
+    return json.loads((VALIDATION_DIR / f"{name}.json").read_text())
+
+
 def test_stored_validation_figures_meet_recorded_levels():
-    # recorded when the heads were trained (see docs/judges.md); slack 0.02
-    ref = _val("refusal")  # fresh replies: recorded AUC 0.91, accuracy 0.77, 3-class 0.70
-    assert ref["auc"] >= 0.88 and ref["accuracy"] >= 0.74 and ref["n"] >= 30
-    cvr = json.loads((VALIDATION_DIR / "refusal.json").read_text())["cv"]  # 5-fold CV on the training data
-    assert cvr["auc"] >= 0.97 and cvr["accuracy"] >= 0.93 and cvr["accuracy_3class"] >= 0.92
-    rule = _val("rule")
-    # fresh replies written apart from the catalog: weak (recorded AUC 0.61)
-    assert rule["auc"] >= 0.58 and rule["n"] >= 40
-    # held-out (unseen) rules on catalog examples: few-shot (other examples as prototypes), zero-shot
-    cv = json.loads((VALIDATION_DIR / "rule.json").read_text())["catalog_grouped_cv"]
-    assert cv["auc"] >= 0.90 and cv["kappa"] >= 0.66 and cv["rules"] >= 30
-    assert cv["zero_shot"]["auc"] >= 0.69
+    # recorded when the heads were trained (docs/judges.md, data/MODEL_CARD.md); slack 0.02
+    ref = _rec("refusal")
+    lo = ref["metrics"]  # pooled leave-one-source-out (XSTest model + its prompts held out): 0.899 / AUC 0.967
+    assert lo["n"] == 1080 and lo["accuracy"] >= 0.88 and lo["auc"] >= 0.95
+    assert set(ref["loso"]["per_source"]) == {f"xstest-completions:{m}" for m in
+                                              ("gpt4", "llama2new", "llama2orig", "mistralguard", "mistralinstruct")}
+    assert ref["per_source"]["pooled"]["accuracy"] >= 0.91  # unseen prompts, models seen: 0.926
+    harm = _rec("harm")
+    assert set(harm["loso"]["per_source"]) == {"gptfuzz", "diasafety", "safetext", "latent-jailbreak"}
+    assert harm["metrics"]["auc"] >= 0.65 and harm["loso"]["per_source"]["gptfuzz"]["accuracy"] >= 0.76
+    assert harm["external"]["jailjudge"]["n"] == 1000 and harm["external"]["jailjudge"]["auc"] >= 0.72
+    assert not set(harm["training_sets"]) & {"jailjudge", "saferlhf-mini", "beavertails", "pku-saferlhf"}
+    rule = _rec("rule")
+    assert rule["metrics"]["n"] >= 3000 and rule["metrics"]["auc"] >= 0.54
+    assert rule["per_source"]["diasafety"]["accuracy"] >= 0.59 and rule["per_source"]["diasafety"]["auc"] >= 0.70
+    for rec in (ref, harm, rule):  # the correction needs confusion counts
+        assert all(k in rec["metrics"] for k in ("tp", "fn", "tn", "fp"))
+        assert rec["check"]["sample"] == 40 and rec["seed"] == 0
     pat = _val("pattern")
     assert pat["precision"] >= 0.95
     aw = _val("awareness")
     assert aw["f1"] >= 0.9
+
+
+def test_pooled_loso_counts_are_the_sum_of_the_held_out_sources():
+    for name in ("refusal", "harm", "rule"):
+        rec = _rec(name)
+        per = rec["loso"]["per_source"].values()
+        for k in ("tp", "fn", "tn", "fp"):
+            assert rec["metrics"][k] == sum(m[k] for m in per), (name, k)
+
+
+def test_model_card_lists_sets_licences_seed_and_rebuild():
+    from harmscope.classifiers.judges.base import DATA_DIR
+    from harmscope.classifiers.judges.fit import model_card
+
+    card = (DATA_DIR / "MODEL_CARD.md").read_text()
+    assert card == model_card({k: _rec(k) for k in ("refusal", "harm", "rule")})  # regenerated, not hand-edited
+    for s in ("gptfuzz: MIT", "diasafety: Apache-2.0", "safetext: MIT", "latent-jailbreak: MIT", "seed 0",
+              "harmscope judges train --judge harm", "Leave-one-source-out", "jailjudge"):
+        assert s in card
+
+
+def test_shipped_judge_weights_are_small():
+    from harmscope.classifiers.judges.base import DATA_DIR
+
+    assert sum(p.stat().st_size for p in DATA_DIR.glob("*.npz")) < 25 * 1024 * 1024
 
 
 def test_pattern_and_awareness_validation_recomputed():
