@@ -158,6 +158,23 @@ def best_threshold(y: np.ndarray, s: np.ndarray, groups: np.ndarray) -> float:
     return round(best_t, 4)
 
 
+def confusion_figures(y: np.ndarray, s: np.ndarray, thr: float) -> dict[str, Any]:
+    """n, tp/fp/tn/fn, accuracy, precision, recall, f1, kappa, AUC and balanced accuracy at ``thr``
+    (the flat figures a judge's validation carries, used for judge-error correction)."""
+    from sklearn.metrics import cohen_kappa_score, roc_auc_score
+
+    y = np.asarray(y).astype(int)
+    p = (np.asarray(s) >= thr).astype(int)
+    tp, fp = int(((p == 1) & (y == 1)).sum()), int(((p == 1) & (y == 0)).sum())
+    tn, fn = int(((p == 0) & (y == 0)).sum()), int(((p == 0) & (y == 1)).sum())
+    prec, rec = tp / max(tp + fp, 1), tp / max(tp + fn, 1)
+    return {"n": len(y), "tp": tp, "fp": fp, "tn": tn, "fn": fn, "accuracy": round((tp + tn) / max(len(y), 1), 4),
+            "precision": round(prec, 4), "recall": round(rec, 4),
+            "f1": round(2 * prec * rec / max(prec + rec, 1e-12), 4),
+            "kappa": round(float(cohen_kappa_score(y, p)), 4), "auc": round(float(roc_auc_score(y, s)), 4),
+            "balanced_accuracy": round(0.5 * (rec + tn / max(tn + fp, 1)), 4), "threshold": thr}
+
+
 def _auc(y: np.ndarray, s: np.ndarray) -> float | None:
     from sklearn.metrics import roc_auc_score
 
@@ -233,6 +250,7 @@ def build(out_dir: str | Path | None, cache_dir: str | Path, *, variants: tuple[
             row["toxicity_bal_acc"] = _bal_acc(y_tox[m], scores["toxicity"].to_numpy()[m], thr)
             per_set[s] = row
         res["held_out_test"] = per_set
+        res["pooled_test"] = confusion_figures(y_tox[te], scores["toxicity"].to_numpy()[te], thr)
         res["external"] = {}
         for k, e in ext.items():
             s_ = model.predict_proba(e, embeddings=ext_E[k])[:, 1]
@@ -270,7 +288,7 @@ def build(out_dir: str | Path | None, cache_dir: str | Path, *, variants: tuple[
                 "compared_variants": {k: {"loso_mean_auc": r.get("loso_mean_auc"),
                                           "external_mean_auc": r.get("external_mean_auc")}
                                       for k, r in report["variants"].items()},
-                "head_rows": final.head_rows_}
+                "head_rows": final.head_rows_, "validation": v0.get("pooled_test")}
         final.save(out_dir, card=card)
         (Path(out_dir) / "build_report.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
         write_model_card_md(out_dir)
@@ -314,6 +332,13 @@ def write_model_card_md(model_dir: str | Path) -> Path:
     for k, r in (fig.get("held_out_test") or {}).items():
         lines.append(f"| {k} | {r.get('n')} | {_f(r.get('toxicity_auc'))} | {_f(r.get('toxicity_bal_acc'))} | "
                      f"{_f(r.get('identity_attack_auc'))} | {_f(r.get('insult_auc'))} | {_f(r.get('sexual_auc'))} |")
+    val = card.get("validation") or {}
+    if val:
+        lines += ["", f"Pooled test parts (n={val.get('n')}) at the threshold: accuracy {_f(val.get('accuracy'))}, "
+                  f"precision {_f(val.get('precision'))}, recall {_f(val.get('recall'))}, F1 {_f(val.get('f1'))}, "
+                  f"balanced accuracy {_f(val.get('balanced_accuracy'))}, AUC {_f(val.get('auc'))} "
+                  f"(tp {val.get('tp')}, fp {val.get('fp')}, tn {val.get('tn')}, fn {val.get('fn')}; the "
+                  "`toxicity` judge's validation figures)."]
     lines += ["", "External sets (`weights: no`, never used for weights; up to 1,500 rows each):", "",
               "| set | n | AUC | balanced acc. @thr |", "|---|---|---|---|"]
     for k, r in (fig.get("external") or {}).items():

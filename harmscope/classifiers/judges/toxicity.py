@@ -127,10 +127,12 @@ class ToxicityJudge(Judge):
             self._model = load_classifier(spec)
             card_info = getattr(self._model, "card_", {}) or {}
             if spec == "default" and self._metrics is None:
-                self._metrics = {"source": "the shipped default classifier: held-out figures from its model card "
-                                           "(harmscope/classifiers/default/MODEL_CARD.md)",
+                self._metrics = {"source": "the shipped default classifier on the pooled held-out test parts of "
+                                           "its training sets (human-labelled posts, not model replies); "
+                                           "per-set figures in harmscope/classifiers/default/MODEL_CARD.md",
                                  "metrics": {"threshold": card_info.get("threshold"),
-                                             **(card_info.get("figures") or {})}}
+                                             **(card_info.get("validation") or {})},
+                                 "figures": card_info.get("figures") or {}}
             if self._threshold is None:
                 card = Path(spec) / "model.json"
                 thr = card_info.get("threshold")
