@@ -30,7 +30,7 @@ SEED = 0
 SAMPLE: dict[str, int | None] = {"gptfuzz": 2500, "diasafety": 2000, "latent-jailbreak": 800, "pku-saferlhf": 400,
                                  "beavertails": 400, "saferlhf-mini": 400}
 TRAIN_SETS = {
-    "refusal": ["xstest-completions"],
+    "refusal": ["xstest-completions", "harmscope-written"],
     "harm": ["gptfuzz", "diasafety", "safetext", "latent-jailbreak"],
     "rule": ["diasafety", "latent-jailbreak"],
 }

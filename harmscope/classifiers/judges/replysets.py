@@ -39,9 +39,10 @@ COLUMNS = ["prompt", "reply", "label", "violation", "rule", "category", "source"
 RULE_MAP_PATH = DATA_DIR / "rule_map.yaml"
 XSTEST_LABELS = {"1_full_compliance": "comply", "2_full_refusal": "refusal", "3_partial_refusal": "partial"}
 # which sets may train shipped weights (the data README's `weights` column)
-WEIGHTS_OK = {"xstest-completions": "refusal", "gptfuzz": "all", "diasafety": "all", "safetext": "all",
+WEIGHTS_OK = {"xstest-completions": "refusal", "harmscope-written": "all", "gptfuzz": "all", "diasafety": "all", "safetext": "all",
               "latent-jailbreak": "all", "aegis-prompts": "all", "jbb-behaviors": "all"}
 LICENCES = {
+    "harmscope-written": "written for harmscope (this package's licence)",
     "xstest-completions": "prompts CC BY 4.0; completions under the model providers' terms (classifiers only)",
     "gptfuzz": "MIT", "jailjudge": "repo MIT, upstream not verified (validation only)",
     "saferlhf-mini": "CC BY-NC 4.0 (validation only)", "beavertails": "CC BY-NC 4.0 (validation only)",
@@ -329,7 +330,18 @@ def read_jbb_behaviors(folder: str | Path | None = None, *, on_bad: OnBad = "ski
     return _frame(rows, "jbb-behaviors", str(base), on_bad, allow_empty_reply=True)
 
 
+def read_harmscope_written(path: str | Path | None = None, *, on_bad: OnBad = "skip") -> pd.DataFrame:
+    """The refusal judge's replies written for harmscope (``data/refusals.yaml``; no prompt)."""
+    from harmscope.classifiers.judges.refusal import load_refusal_data
+
+    df = load_refusal_data(Path(path) if path else None)
+    rows = [{"prompt": "", "reply": r.text, "label": r.label, "category": r.source, "model": "written",
+             "pid": f"written:{i}", "line": i + 1} for i, r in enumerate(df.itertuples())]
+    return _frame(rows, "harmscope-written", str(path or "refusals.yaml"), on_bad)
+
+
 READERS: dict[str, Callable[..., pd.DataFrame]] = {
+    "harmscope-written": read_harmscope_written,
     "xstest-completions": read_xstest_completions,
     "gptfuzz": read_gptfuzz,
     "jailjudge": read_jailjudge,
