@@ -17,7 +17,8 @@ reported separately). Rows:
   depend on them) run the way Detoxify runs it (torch fp32, 512-token truncation) on
   ``--baseline-n`` texts, as the reference architecture.
 
-Columns: texts/s (wall), wall and CPU seconds, peak RSS (MiB) of the child, AUC. Figures depend
+Columns: texts/s (wall), wall and CPU seconds, peak RSS (MiB) of the child during the timed
+part (the model and libraries included), AUC. Figures depend
 on machine load; the load average is printed with the table.
 """
 
@@ -45,7 +46,22 @@ RUNTIMES = ("torch", "onnx-fp32", "onnx")
 
 
 def _rss_mib() -> float:
+    """Peak RSS (MiB) since the last :func:`_reset_peak` (VmHWM; ru_maxrss where /proc is missing)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _reset_peak() -> None:
+    """Reset the peak-RSS mark (Linux: writing 5 to clear_refs), so the peak is the timed part's."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
 
 
 def _texts(args: argparse.Namespace) -> tuple[list[str], list[int], list[str], list[int]]:
@@ -77,9 +93,10 @@ def _xstest() -> tuple[list[str], list[int]]:
 
 
 def _timed(fn) -> dict:
+    _reset_peak()
     c0, t0 = time.process_time(), time.perf_counter()
     out = fn()
-    return {"wall": time.perf_counter() - t0, "cpu": time.process_time() - c0, "out": out}
+    return {"wall": time.perf_counter() - t0, "cpu": time.process_time() - c0, "out": out, "peak": _rss_mib()}
 
 
 # ---------------------------------------------------------------------- child measurements
@@ -98,7 +115,7 @@ def worker(kind: str, runtime: str, args: argparse.Namespace) -> dict:
         t = _timed(lambda: enc.encode(["warm up", "load the model"]))
         res["load_s"] = t["wall"]
         t = _timed(lambda: enc.encode(held))
-        res.update(n=len(held), wall=t["wall"], cpu=t["cpu"])
+        res.update(n=len(held), wall=t["wall"], cpu=t["cpu"], peak_mib=t["peak"])
     elif kind == "embed":
         from harmscope.classifiers.backends import EmbedClassifier
 
@@ -107,7 +124,7 @@ def worker(kind: str, runtime: str, args: argparse.Namespace) -> dict:
         enc = m._encoder()
         enc._cache.clear()
         t = _timed(lambda: m.predict_proba(held)[:, 1])
-        res.update(n=len(held), wall=t["wall"], cpu=t["cpu"], auc=_auc(yh, t["out"]))
+        res.update(n=len(held), wall=t["wall"], cpu=t["cpu"], peak_mib=t["peak"], auc=_auc(yh, t["out"]))
     elif kind == "finetune":
         from harmscope.classifiers.backends import FinetuneClassifier
 
@@ -116,7 +133,7 @@ def worker(kind: str, runtime: str, args: argparse.Namespace) -> dict:
         t = _timed(lambda: m.predict_proba(held[:8]))
         res["load_s"] = t["wall"]
         t = _timed(lambda: m.predict_proba(held)[:, 1])
-        res.update(n=len(held), wall=t["wall"], cpu=t["cpu"], auc=_auc(yh, t["out"]))
+        res.update(n=len(held), wall=t["wall"], cpu=t["cpu"], peak_mib=t["peak"], auc=_auc(yh, t["out"]))
     elif kind == "score":
         from judges import build_run  # perf/judges.py
 
@@ -136,7 +153,7 @@ def worker(kind: str, runtime: str, args: argparse.Namespace) -> dict:
             default_encoder()._cache.clear()
             store = Store(p)
             t = _timed(lambda: score_run(store, "perf", js))
-            res.update(n=int(t["out"].summary["replies"]), wall=t["wall"], cpu=t["cpu"])
+            res.update(n=int(t["out"].summary["replies"]), wall=t["wall"], cpu=t["cpu"], peak_mib=t["peak"])
             default_encoder()._cache.clear()
             store2 = Store(Path(d) / "rescore.sqlite")  # same replies, judge cache cold, embeddings on disk
             build_run(store2.path, args.score_n)
@@ -178,8 +195,7 @@ def worker(kind: str, runtime: str, args: argparse.Namespace) -> dict:
                     torch.sigmoid(base(**batch)[0]).cpu()
 
         t = _timed(run)
-        res.update(n=len(sub), wall=t["wall"], cpu=t["cpu"])
-    res["peak_mib"] = _rss_mib()
+        res.update(n=len(sub), wall=t["wall"], cpu=t["cpu"], peak_mib=t["peak"])
     return res
 
 
