@@ -287,7 +287,9 @@ class OnnxModel:
                 so.log_severity_level = 3
                 # spinning worker threads steal cycles from everything else on a shared box
                 so.add_session_config_entry("session.intra_op.allow_spinning", "0")
-                so.add_session_config_entry("session.set_denormal_as_zero", "1")
+                # never "1": it sets FTZ/DAZ on the calling thread, changing every later float
+                # computation in the process (hypothesis, numpy and sklearn all saw subnormals vanish)
+                so.add_session_config_entry("session.set_denormal_as_zero", "0")
                 try:
                     sess = ort.InferenceSession(str(self.path), so, providers=["CPUExecutionProvider"])
                 except Exception as exc:
