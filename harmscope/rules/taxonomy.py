@@ -267,7 +267,7 @@ AXES: tuple[str, ...] = (
 )
 
 #: Judge kinds a rule may list in ``judges``.
-JUDGE_KINDS: tuple[str, ...] = ("toxicity", "refusal", "rule", "pattern", "llm", "awareness")
+JUDGE_KINDS: tuple[str, ...] = ("toxicity", "refusal", "rule", "pattern", "llm", "awareness", "harm")
 
 _AREA_BY_ID = {a.id: a for a in AREAS}
 _RISK_BY_ID = {r.id: r for r in RISKS}
