@@ -12,12 +12,8 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import socket
-import subprocess
-import sys
 import time
 
-import httpx
 import pytest
 from click.testing import CliRunner
 
@@ -46,64 +42,7 @@ JUDGE_SPECS = ["llama-guard", "llama-guard-chat", "wildguard", "wildguard-refusa
                "strongreject[max_tokens=160]"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _llama_cpp_runs(model: str) -> str | None:
-    """None when llama.cpp can evaluate a multi-token prompt here, else why not (a build for
-    another CPU dies with SIGILL on the first batched matrix product)."""
-    code = (f"import llama_cpp; m = llama_cpp.Llama(model_path={model!r}, n_ctx=256, n_threads=1, verbose=False); "
-            "m('one two three four five', max_tokens=1)")
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=120)
-    if r.returncode == 0:
-        return None
-    return (f"llama-cpp-python cannot evaluate a prompt on this machine (exit {r.returncode}); rebuild it with "
-            "CMAKE_ARGS='-DGGML_NATIVE=OFF' pip install --force-reinstall --no-binary llama-cpp-python llama-cpp-python")
-
-
-@pytest.fixture(scope="module")
-def llama_url(tmp_path_factory):
-    from harmscope.models import smollm2_gguf
-
-    why = _llama_cpp_runs(str(smollm2_gguf()))
-    if why:
-        pytest.skip(why)
-    port = _free_port()
-    log_path = tmp_path_factory.mktemp("llama-guards") / "server.log"
-    log = open(log_path, "w")  # noqa: SIM115 - a file the server writes to
-    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(smollm2_gguf()), "--host", "127.0.0.1",
-           "--port", str(port), "--model_alias", "smollm2", "--n_ctx", "2048", "--n_threads", "1",
-           "--n_threads_batch", "1"]
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.monotonic() + 120
-    try:
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"llama.cpp server exited: {log_path.read_text()[-2000:]}")
-            try:
-                if httpx.get(f"{url}/models", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("llama.cpp server did not start within 120 s")
-            time.sleep(0.3)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-        log.close()
-
-
-def test_every_template_end_to_end_and_adherence(llama_url):
+def test_every_template_end_to_end_and_adherence(llama_server):
     rules = builtin_catalog().rules
     items = []
     for req, reply, rid in REPLIES:
@@ -111,7 +50,7 @@ def test_every_template_end_to_end_and_adherence(llama_url):
         items.append(JudgeItem(p, Response(probe_id=p.id, model="m", text=reply), rules[rid]))
     adherence: dict[str, dict] = {}
     for spec in JUDGE_SPECS:
-        judge, _ = load_judge(f"{spec}:openai:smollm2@{llama_url}")
+        judge, _ = load_judge(f"{spec}:openai:smollm2@{llama_server}")
         judge._settings = CallSettings(concurrency=1, timeout=300, max_retries=1)
         t0 = time.perf_counter()
         res = judge.judge(items)
@@ -127,7 +66,7 @@ def test_every_template_end_to_end_and_adherence(llama_url):
             json.dump(adherence, f, indent=1)
 
 
-def test_score_cli_against_llama_cpp(llama_url, tmp_path):
+def test_score_cli_against_llama_cpp(llama_server, tmp_path):
     from harmscope.benchmarks.engine import run_probes
     from harmscope.models import GenParams, load_model
     from harmscope.types import ProbeSet, ProbeSetManifest
@@ -137,6 +76,6 @@ def test_score_cli_against_llama_cpp(llama_url, tmp_path):
                   probes=probes)
     run_probes(ps, load_model("baseline:echo"), run_dir=tmp_path / "echo", params=GenParams(max_tokens=16),
                progress=False)
-    r = CliRunner().invoke(main, ["score", str(tmp_path / "echo"), "--judges", f"llama-guard:openai:smollm2@{llama_url}"])
+    r = CliRunner().invoke(main, ["score", str(tmp_path / "echo"), "--judges", f"llama-guard:openai:smollm2@{llama_server}"])
     assert r.exit_code == 0, r.output
     assert (tmp_path / "echo" / "result.json").is_file()

