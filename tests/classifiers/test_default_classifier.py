@@ -74,6 +74,37 @@ def test_stacker_uses_both_models_when_given_embeddings():
     np.testing.assert_allclose(z[:, 0], m.stack_[0, 0] * ze + m.stack_[0, 1] * zt + m.stack_[0, 2], rtol=1e-6)
 
 
+def test_record_variant_adds_a_comparable_build_to_the_card(tmp_path):
+    from harmscope.classifiers.build_default import record_variant
+
+    m = MultiHeadClassifier(heads=("toxicity",), use_embed=False).fit(_toy(), None)
+    m.save(tmp_path / "m", card={"threshold": 0.4, "variant": "tfidf", "seed": 0, "rebuild": "x", "figures": {}})
+    sets = {"olid": {"rows": 10, "licence": "CC BY 4.0", "positive_rate": 0.3}}
+
+    def rep(name: str, loso: float, ext: float) -> dict:
+        return {"seed": 0, "sets": sets, "variants": {name: {
+            "loso_mean_auc": loso, "external_mean_auc": ext, "loso": {"olid": {"n": 10, "auc": loso}},
+            "held_out_test": {"olid": {"n": 3, "toxicity_auc": 0.777}}, "external": {"gab": {"n": 5, "auc": ext}}}}}
+
+    (tmp_path / "m" / "build_report.json").write_text(json.dumps(rep("tfidf", 0.7533, 0.7466)))
+    (tmp_path / "other.json").write_text(json.dumps(rep("stack", 0.8123, 0.8234)))
+    md = record_variant(tmp_path / "m", tmp_path / "other.json", "stack",
+                        throughput={"stack": {"texts_per_s": 123, "how": "perf script"}}, decision="kept tfidf")
+    text = md.read_text()
+    rows = [ln for ln in text.splitlines() if ln.startswith("| tfidf") or ln.startswith("| stack")]
+    assert any("tfidf (shipped)" in r and "0.753" in r and "0.747" in r for r in rows)
+    assert any(r.startswith("| stack |") and "0.812" in r and "0.823" in r and "| 123 |" in r for r in rows)
+    assert "**Decision**: kept tfidf" in text
+    card = json.loads((tmp_path / "m" / "model.json").read_text())
+    assert card["compared_variants"]["stack"] == {"loso_mean_auc": 0.8123, "external_mean_auc": 0.8234}
+    assert MultiHeadClassifier.load(tmp_path / "m").card_["threshold"] == 0.4  # still loads
+    bad = rep("stack", 0.8, 0.8)
+    bad["seed"] = 1
+    (tmp_path / "bad.json").write_text(json.dumps(bad))
+    with pytest.raises(InputError, match="not comparable"):
+        record_variant(tmp_path / "m", tmp_path / "bad.json", "stack")
+
+
 def test_hash_split_and_threshold_hand_computed():
     from harmscope.classifiers.build_default import best_threshold, hash_split
 
