@@ -26,6 +26,16 @@ def one_thread():
     torch.set_num_threads(n)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def torch_runtime():
+    """Detoxify parity (1e-5) and the tiny model's 1e-5-wide score spread are properties of the
+    fp32 reference path; int8 ONNX is checked in test_encoder_runtime.py."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("HARMSCOPE_ENCODER_RUNTIME", "torch")
+    yield
+    mp.undo()
+
+
 @pytest.fixture(scope="module")
 def tiny_base(tmp_path_factory):
     """A 2-layer, 32-wide BERT with the MiniLM tokenizer (random weights, built offline)."""
