@@ -17,11 +17,12 @@ from pathlib import Path
 import numpy as np
 
 DIM = 384
+KEY_BYTES = 16
 
 
 def text_key(text: str) -> bytes:
     """The cache key of ``text`` (the same digest as the in-memory encoder cache)."""
-    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=KEY_BYTES).digest()
 
 
 class EmbeddingCache:
@@ -37,7 +38,8 @@ class EmbeddingCache:
         for f in sorted(self.folder.glob("emb-*.npz")):
             with np.load(f, allow_pickle=False) as z:
                 for k, v in zip(z["keys"], z["vectors"], strict=True):
-                    self._store[bytes(k)] = v
+                    # numpy "S16" drops trailing NUL bytes: restore the full 16-byte digest
+                    self._store[bytes(k).ljust(KEY_BYTES, b"\0")] = v
 
     def __len__(self) -> int:
         return len(self._store)
@@ -55,7 +57,7 @@ class EmbeddingCache:
         fd, tmp = tempfile.mkstemp(dir=self.folder, suffix=".tmp")
         os.close(fd)
         with open(tmp, "wb") as fh:
-            np.savez(fh, keys=np.array(keys, dtype="S16"), vectors=vecs.astype(np.float32))
+            np.savez(fh, keys=np.array(keys, dtype=f"S{KEY_BYTES}"), vectors=vecs.astype(np.float32))
         os.replace(tmp, path)
 
     def missing(self, texts: list[str]) -> list[str]:

@@ -74,6 +74,30 @@ def test_stacker_uses_both_models_when_given_embeddings():
     np.testing.assert_allclose(z[:, 0], m.stack_[0, 0] * ze + m.stack_[0, 1] * zt + m.stack_[0, 2], rtol=1e-6)
 
 
+def test_embedding_cache_resumes_without_reencoding(tmp_path):
+    """Every cached text is found again by a fresh cache, also digests ending in NUL bytes (numpy's
+    fixed-width bytes drop them; 1 text in 256 has one)."""
+    from harmscope.classifiers.embcache import EmbeddingCache, text_key
+
+    texts = [f"text {i}" for i in range(600)]
+    assert sum(text_key(t).endswith(b"\0") for t in texts) >= 1  # the case that once broke resuming
+    calls: list[int] = []
+
+    def enc(part: list[str]) -> np.ndarray:
+        calls.append(len(part))
+        return np.array([[len(t) + j for j in range(384)] for t in part], dtype=np.float32)
+
+    first = EmbeddingCache(tmp_path / "c", encode=enc, chunk=256).get(texts[:500])
+    assert calls == [256, 244]
+    calls.clear()
+    again = EmbeddingCache(tmp_path / "c", encode=enc, chunk=256)
+    assert len(again) == 500 and again.missing(texts[:500]) == []
+    out = again.get(texts)
+    assert calls == [100]  # only the 100 new texts are encoded
+    np.testing.assert_array_equal(out[:500], first)
+    np.testing.assert_array_equal(out[:, 0], [len(t) for t in texts])
+
+
 def test_record_variant_adds_a_comparable_build_to_the_card(tmp_path):
     from harmscope.classifiers.build_default import record_variant
 
