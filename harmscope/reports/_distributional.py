@@ -14,17 +14,10 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from harmscope.reports._document import _f as _num
 from harmscope.types import RunResult
 
 MAX_GROUPS = 24
-
-
-def _num(x: Any) -> float | None:
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(v) else v
 
 
 def _png(fig: Any) -> bytes:

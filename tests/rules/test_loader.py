@@ -80,7 +80,7 @@ def test_unknown_judge_and_extra_field_and_short_examples(tmp_path):
     with pytest.raises(ValidationErrors) as info:
         load_catalog(p, builtin=False)
     problems = info.value.problems
-    assert f"{p}:15: field 'judges.1': unknown judge 'vibes' (known: toxicity, refusal, rule, pattern, llm, awareness) (rule 'no-emoji')" in problems
+    assert f"{p}:15: field 'judges.1': unknown judge 'vibes' (known: toxicity, refusal, rule, pattern, llm, awareness, harm) (rule 'no-emoji')" in problems
     assert any(x.startswith(f"{p}:18: field 'examples.compliant': List should have at least 4 items") for x in problems)
     assert any(x.startswith(f"{p}:31: field 'colour': unknown field") for x in problems)
 

@@ -45,4 +45,4 @@ def test_vocabularies():
     assert taxonomy.SCOPES == ("instance", "distributional")
     assert taxonomy.CONTEXT_DEPENDENCE == ("low", "medium", "high")
     assert taxonomy.SEVERITIES == ("low", "medium", "high", "critical")
-    assert taxonomy.JUDGE_KINDS == ("toxicity", "refusal", "rule", "pattern", "llm", "awareness")
+    assert taxonomy.JUDGE_KINDS == ("toxicity", "refusal", "rule", "pattern", "llm", "awareness", "harm")
