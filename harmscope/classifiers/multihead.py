@@ -27,6 +27,16 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
     return expit(z)
 
 
+def _rowdot(E: np.ndarray, W: np.ndarray, chunk: int = 2048) -> np.ndarray:
+    """``E @ W.T`` computed row by row (a pairwise sum per row), so a row's result does not depend
+    on how many rows share the call: Dask partitions give bit-identical scores to a local run
+    (BLAS matrix products block differently by shape and differ in the last bits)."""
+    out = np.empty((len(E), len(W)))
+    for i in range(0, len(E), chunk):
+        out[i:i + chunk] = (E[i:i + chunk, None, :] * W[None, :, :]).sum(axis=2)
+    return out
+
+
 def _fit_lr(F: Any, y: np.ndarray, w: np.ndarray, C: float, seed: int, max_iter: int = 2000) -> tuple[np.ndarray, float]:
     from sklearn.linear_model import LogisticRegression
 
@@ -166,7 +176,7 @@ class MultiHeadClassifier(_Base):
         zt = np.zeros((n, len(self.heads)))
         if self.use_embed:
             E = np.asarray(embeddings if embeddings is not None else self._embed(texts), dtype=np.float64)
-            ze = E @ self.embed_coef_.T + self.embed_intercept_
+            ze = _rowdot(E, self.embed_coef_) + self.embed_intercept_
         if self.use_tfidf:
             H = self.hash_.transform(texts)
             zt = np.asarray(H @ self.tfidf_coef_.T.astype(np.float64)) + self.tfidf_intercept_

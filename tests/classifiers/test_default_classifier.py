@@ -129,6 +129,18 @@ def test_record_variant_adds_a_comparable_build_to_the_card(tmp_path):
         record_variant(tmp_path / "m", tmp_path / "bad.json", "stack")
 
 
+def test_scores_do_not_depend_on_how_rows_are_batched():
+    """Dask partitions score rows in other groupings than a local run: results must be bit-identical."""
+    X = _toy(2000)
+    rng = np.random.default_rng(2)
+    E = rng.normal(size=(len(X), 384)).astype(np.float32)
+    E[:, 0] += 3 * X["toxicity"].to_numpy()
+    m = MultiHeadClassifier(heads=("toxicity", "insult")).fit(X, None, embeddings=E)
+    whole = m.decision_all(X, embeddings=E)
+    parts = np.vstack([m.decision_all(X.iloc[i:i + 37], embeddings=E[i:i + 37]) for i in range(0, len(X), 37)])
+    assert np.array_equal(whole, parts)
+
+
 def test_hash_split_and_threshold_hand_computed():
     from harmscope.classifiers.build_default import best_threshold, hash_split
 
