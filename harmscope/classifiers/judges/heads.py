@@ -237,6 +237,115 @@ class GatedHead:
                          self.gate_class)
 
 
+class TextStackHead:
+    """A :class:`Head` on embedding features averaged with a logistic model on the reply's hashed
+    word/char TF-IDF (:class:`harmscope.classifiers.fastvec.HashingTfidf`).
+
+    log P = (1 - weight) * log P_head(X) + weight * log P_tfidf(text), renormalised. The TF-IDF
+    state (kept hashed columns, idf) and its weights are stored in the same ``.npz`` (keys
+    ``tf_*``); the embedding head alone is what :meth:`Head.load` reads from the file. Without
+    a TF-IDF part it behaves (and hashes) exactly like its inner head.
+    """
+
+    def __init__(self, head: Head, tfidf: Any = None, W: np.ndarray | None = None, b: np.ndarray | None = None,
+                 weight: float = 0.5):
+        self.head = head
+        self.tfidf = tfidf
+        self.W = None if W is None else np.asarray(W, np.float32)
+        self.b = None if b is None else np.asarray(b, np.float32)
+        self.weight = float(weight)
+
+    @property
+    def classes(self) -> list[str]:
+        return self.head.classes
+
+    @property
+    def threshold(self) -> float:
+        return self.head.threshold
+
+    @threshold.setter
+    def threshold(self, value: float) -> None:
+        self.head.threshold = float(value)
+
+    @property
+    def n_features(self) -> int:
+        return self.head.n_features
+
+    def proba(self, X: np.ndarray, texts: list[str] | None = None) -> np.ndarray:
+        """Class probabilities (columns in ``classes`` order); ``texts`` are the replies."""
+        p = self.head.proba(X)
+        if self.tfidf is None:
+            return p
+        if texts is None or len(texts) != len(p):
+            raise ValueError("this head also reads the reply texts: pass one text per row")
+        z = np.asarray(self.tfidf.transform([str(t) for t in texts]) @ self.W) + self.b
+        if z.shape[1] == 1:
+            z = np.hstack([np.zeros_like(z), z])
+        z = z - z.max(axis=1, keepdims=True)
+        lt = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+        lp = (1 - self.weight) * np.log(np.clip(p, 1e-12, None)) + self.weight * lt
+        lp = lp - lp.max(axis=1, keepdims=True)
+        e = np.exp(lp)
+        return e / e.sum(axis=1, keepdims=True)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        arrays = self.head.arrays()
+        if self.tfidf is not None and self.W is not None and self.b is not None:
+            t = self.tfidf
+            arrays.update({"tf_cols": t.cols_.astype(np.int32), "tf_idf": t.idf_.astype(np.float32),
+                           "tf_W": self.W.astype(np.float16), "tf_b": self.b.astype(np.float32),
+                           "tf_cfg": np.array([t.bits, *t.word_ngrams, *t.char_ngrams], np.int64),
+                           "tf_weight": np.array([self.weight])})
+        return arrays
+
+    def save(self, path: Path) -> None:
+        save_arrays(path, self.arrays())
+
+    @classmethod
+    def load(cls, path: Path) -> TextStackHead:
+        from harmscope.classifiers.fastvec import HashingTfidf
+
+        with np.load(path, allow_pickle=False) as z:
+            head = Head.from_arrays(z)
+            if "tf_cols" not in z.files:
+                return cls(head)
+            bits, w0, w1, c0, c1 = (int(v) for v in z["tf_cfg"])
+            t = HashingTfidf(word_ngrams=(w0, w1), char_ngrams=(c0, c1), bits=bits)
+            t.set_state(z["tf_cols"].astype(np.int64), z["tf_idf"].astype(np.float32))
+            return cls(head, t, z["tf_W"].astype(np.float32), z["tf_b"].astype(np.float32),
+                       float(z["tf_weight"][0]))
+
+    @property
+    def digest(self) -> str:
+        if self.tfidf is None or self.W is None or self.b is None:
+            return self.head.digest
+        h = hashlib.sha256(self.head.digest.encode())
+        for a in (self.tfidf.cols_.astype(np.int32), self.tfidf.idf_.astype(np.float32), self.W.astype(np.float16),
+                  self.b.astype(np.float32), np.float64(self.weight)):
+            h.update(np.asarray(a).tobytes())
+        return h.hexdigest()[:8]
+
+    def rounded(self) -> TextStackHead:
+        W = None if self.W is None else self.W.astype(np.float16).astype(np.float32)
+        return TextStackHead(self.head.rounded(), self.tfidf, W, self.b, self.weight)
+
+
+def fit_text_stack(head: Head, X_texts: list[str], y: np.ndarray, *, C: float = 4.0, bits: int = 18,
+                   weight: float = 0.5, seed: int = 0) -> TextStackHead:
+    """Add a hashed TF-IDF logistic model of ``X_texts`` (labels ``y``) to ``head``."""
+    from sklearn.linear_model import LogisticRegression
+
+    from harmscope.classifiers.fastvec import HashingTfidf
+
+    texts = [str(t) for t in X_texts]
+    t = HashingTfidf(bits=bits).fit(texts)
+    ys = np.array([str(v) for v in np.asarray(y).tolist()])
+    clf = LogisticRegression(C=C, max_iter=3000, random_state=seed).fit(t.transform(texts), ys)
+    if [str(c) for c in clf.classes_] != head.classes:
+        raise ValueError("TF-IDF model and head disagree on the classes")
+    return TextStackHead(head, t, clf.coef_.T, clf.intercept_, weight)
+
+
 def save_arrays(path: Path, arrays: dict[str, np.ndarray]) -> None:
     """Write ``arrays`` atomically as a compressed ``.npz`` (no pickle)."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -59,3 +59,31 @@ def test_evaluation_only_rows_are_scored_but_never_trained_on():
     mixed, _ = loso("harm", df, X, y, cfg)
     assert mixed["per_source"]["a"]["accuracy"] < res["per_source"]["a"]["accuracy"]
     assert res["pooled"]["n"] == 3 * n
+
+
+def test_text_stack_head_averages_log_probabilities_and_round_trips(tmp_path):
+    from harmscope.classifiers.judges.heads import TextStackHead, fit_text_stack
+
+    texts = ["i cannot help with that", "sure here is how", "i cannot do that", "sure step one"] * 3
+    y = np.array(["refusal", "comply", "refusal", "comply"] * 3)
+    X = np.zeros((len(texts), 2))
+    inner = Head([(np.zeros((2, 1)), np.array([0.3]))], ["comply", "refusal"])  # P(refusal) = sigmoid(0.3)
+    st = fit_text_stack(inner, texts, y, C=4.0, weight=0.5)
+    z = np.asarray(st.tfidf.transform(texts) @ st.W).ravel() + st.b[0]  # tfidf logit of "refusal"
+    pt = 1 / (1 + np.exp(-z))
+    ph = 1 / (1 + np.exp(-0.3))
+    num = np.sqrt(ph * pt)
+    expect = num / (num + np.sqrt((1 - ph) * (1 - pt)))
+    p = st.proba(X, texts)
+    assert p[:, 1] == pytest.approx(expect, rel=1e-5)
+    assert (p[y == "refusal", 1] > 0.5).all() and (p[y == "comply", 1] < 0.5).all()
+    with pytest.raises(ValueError, match="reply texts"):
+        st.proba(X)
+    st.save(tmp_path / "s.npz")
+    back = TextStackHead.load(tmp_path / "s.npz")
+    assert back.digest == st.digest != inner.digest
+    assert back.proba(X, texts) == pytest.approx(st.proba(X, texts), abs=2e-3)
+    assert Head.load(tmp_path / "s.npz").digest == inner.digest  # the embedding head alone (the harm gate)
+    inner.save(tmp_path / "h.npz")
+    plain = TextStackHead.load(tmp_path / "h.npz")
+    assert plain.tfidf is None and plain.digest == inner.digest and plain.proba(X) == pytest.approx(inner.proba(X), abs=1e-3)
