@@ -92,6 +92,21 @@ class ToxicityJudge(Judge):
     def _spec(self) -> str:
         return self.args or "default"
 
+    @property
+    def full_version(self) -> str:
+        """Judge version + a digest of the classifier's card (or spec) + the encoder runtime tag, so
+        cached verdicts of another classifier build or runtime are never reused."""
+        import hashlib
+        from pathlib import Path
+
+        from harmscope.classifiers.encoder import version_tag
+
+        spec = self._spec()
+        folder = Path(__file__).parents[1] / "default" if spec == "default" else Path(spec)
+        card = folder / "model.json"
+        blob = card.read_bytes() if card.is_file() else spec.encode("utf-8")
+        return f"{self.version}+{hashlib.sha256(blob).hexdigest()[:8]}{version_tag()}"
+
     def _ensure(self) -> None:
         if self._model is not None:
             return
