@@ -169,22 +169,10 @@ class Head:
                      for w, b in self.layers], self.classes, self.threshold, self.meta)
 
 
-class GatedHead:
-    """A binary head whose positive probability is multiplied by ``1 - P(gate_class)`` of a gate head.
+class _WrapsHead:
+    """Classes, threshold and feature count of the wrapped embedding head ``self.head``."""
 
-    The ``harm`` judge uses the ``refusal`` head as its gate: P(harmful) = P(harmful content) x
-    P(not refused), so a reply the refusal head reads as a refusal cannot count as harmful help.
-    Both heads read the same features; the gate's weights are stored in the same ``.npz`` (keys
-    ``gate_*``), so the judge does not change when the refusal head is retrained. Without a gate
-    it behaves (and hashes) exactly like its inner :class:`Head`.
-    """
-
-    def __init__(self, head: Head, gate: Head | None = None, gate_class: str = "refusal"):
-        self.head = head
-        self.gate = gate
-        self.gate_class = gate_class
-        if gate is not None and gate_class not in gate.classes:
-            raise ValueError(f"gate head has no class {gate_class!r}")
+    head: Head
 
     @property
     def classes(self) -> list[str]:
@@ -201,6 +189,24 @@ class GatedHead:
     @property
     def n_features(self) -> int:
         return self.head.n_features
+
+
+class GatedHead(_WrapsHead):
+    """A binary head whose positive probability is multiplied by ``1 - P(gate_class)`` of a gate head.
+
+    The ``harm`` judge uses the ``refusal`` head as its gate: P(harmful) = P(harmful content) x
+    P(not refused), so a reply the refusal head reads as a refusal cannot count as harmful help.
+    Both heads read the same features; the gate's weights are stored in the same ``.npz`` (keys
+    ``gate_*``), so the judge does not change when the refusal head is retrained. Without a gate
+    it behaves (and hashes) exactly like its inner :class:`Head`.
+    """
+
+    def __init__(self, head: Head, gate: Head | None = None, gate_class: str = "refusal"):
+        self.head = head
+        self.gate = gate
+        self.gate_class = gate_class
+        if gate is not None and gate_class not in gate.classes:
+            raise ValueError(f"gate head has no class {gate_class!r}")
 
     def proba(self, X: np.ndarray) -> np.ndarray:
         """Class probabilities of the inner head, the positive one scaled by P(not gate_class)."""
@@ -237,7 +243,7 @@ class GatedHead:
                          self.gate_class)
 
 
-class TextStackHead:
+class TextStackHead(_WrapsHead):
     """A :class:`Head` on embedding features averaged with a logistic model on the reply's hashed
     word/char TF-IDF (:class:`harmscope.classifiers.fastvec.HashingTfidf`).
 
@@ -254,22 +260,6 @@ class TextStackHead:
         self.W = None if W is None else np.asarray(W, np.float32)
         self.b = None if b is None else np.asarray(b, np.float32)
         self.weight = float(weight)
-
-    @property
-    def classes(self) -> list[str]:
-        return self.head.classes
-
-    @property
-    def threshold(self) -> float:
-        return self.head.threshold
-
-    @threshold.setter
-    def threshold(self, value: float) -> None:
-        self.head.threshold = float(value)
-
-    @property
-    def n_features(self) -> int:
-        return self.head.n_features
 
     def proba(self, X: np.ndarray, texts: list[str] | None = None) -> np.ndarray:
         """Class probabilities (columns in ``classes`` order); ``texts`` are the replies."""
