@@ -37,7 +37,7 @@ class LazyGroup(click.Group):
     """A click group that imports each command's module on first use."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(name for name in COMMANDS if self._load(name) is not None)
+        return sorted(COMMANDS)
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         return self._load(name)
@@ -48,10 +48,8 @@ class LazyGroup(click.Group):
         if target is None:
             return None
         module, attr = target.split(":")
-        try:
-            return getattr(importlib.import_module(module), attr)
-        except (ImportError, AttributeError):
-            return None  # that part is not built yet
+        # no try/except: a command whose module is broken must fail loudly, never vanish from --help
+        return getattr(importlib.import_module(module), attr)
 
     def invoke(self, ctx: click.Context):
         try:

@@ -23,3 +23,25 @@ def test_cli_version():
     res = CliRunner().invoke(main, ["--version"])
     assert res.exit_code == 0
     assert __version__ in res.output
+
+
+def test_every_cli_command_loads_and_is_listed():
+    import click
+    from click.testing import CliRunner
+
+    from harmscope.cli import COMMANDS, LazyGroup, main
+
+    for name in COMMANDS:
+        assert isinstance(LazyGroup._load(name), click.Command), name
+    out = CliRunner().invoke(main, ["--help"]).output
+    assert all(f"  {name} " in out for name in COMMANDS), out
+
+
+def test_a_broken_command_module_fails_loudly(monkeypatch):
+    import pytest
+
+    from harmscope import cli
+
+    monkeypatch.setitem(cli.COMMANDS, "broken", "harmscope.no_such_module:cmd")
+    with pytest.raises(ModuleNotFoundError):
+        cli.LazyGroup._load("broken")
