@@ -461,9 +461,9 @@ def annotate_build(model_dir: str | Path, *, throughput: dict[str, dict[str, Any
 
 
 def _atomic_write(path: Path, text: str, *, newline: bool = True) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text + ("\n" if newline and not text.endswith("\n") else ""), encoding="utf-8")
-    tmp.replace(path)
+    from harmscope.safeio import atomic_write_text
+
+    atomic_write_text(path, text + ("\n" if newline and not text.endswith("\n") else ""))
 
 
 def _cli() -> Any:

@@ -9,12 +9,9 @@ subgroup / BPSN / BNSP AUCs per identity group, with bootstrap intervals.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,20 +19,7 @@ import numpy as np
 import pandas as pd
 
 from harmscope.errors import InputError
-
-
-@contextlib.contextmanager
-def _atomic(path: Path) -> Iterator[Path]:
-    """A temporary path beside ``path``, renamed over it when the block succeeds."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+from harmscope.safeio import atomic_path
 
 
 def parse_budgets(text: str) -> list[int]:
@@ -110,7 +94,7 @@ def plot_budget_study(summary: pd.DataFrame, path: str | Path, *, title: str = "
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     path = Path(path)
-    with _atomic(path) as tmp:
+    with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
     return path
@@ -134,9 +118,9 @@ def run_budget_cli(backend: str, data_spec: str, budgets: str, strategies: list[
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     for name in ("summary", "per_group"):
-        with _atomic(out / f"{name}.csv") as tmp:
+        with atomic_path(out / f"{name}.csv") as tmp:
             res[name].to_csv(tmp, index=False)
-    with _atomic(out / "summary.md") as tmp:
+    with atomic_path(out / "summary.md") as tmp:
         tmp.write_text(markdown_table(res["summary"]) + "\n", encoding="utf-8")
     plot = plot_budget_study(res["summary"], out / "strategies.png",
                              title=f"{data_spec}: clean+noisy strategies, backend {backend}")
@@ -144,7 +128,7 @@ def run_budget_cli(backend: str, data_spec: str, budgets: str, strategies: list[
                "params": params, "seconds": round(time.perf_counter() - t0, 1),
                "summary": json.loads(res["summary"].to_json(orient="records")),
                "per_group": json.loads(res["per_group"].to_json(orient="records")), "versions": versions()}
-    with _atomic(out / "results.json") as tmp:
+    with atomic_path(out / "results.json") as tmp:
         tmp.write_text(json.dumps(payload, indent=2), encoding="utf-8")
     for b in bs:
         _print_summary(res["summary"][res["summary"]["budget"] == b].reset_index(drop=True),

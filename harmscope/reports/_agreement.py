@@ -207,11 +207,9 @@ def render_pdf(report: dict[str, Any], path: Path, plots: dict[str, bytes | None
 
 
 def _atomic(path: Path, data: bytes) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
-    return path
+    from harmscope.safeio import atomic_write_bytes
+
+    return atomic_write_bytes(path, data)
 
 
 def render_agreement(report: dict[str, Any], out_dir: str | Path, formats: Sequence[str] = FORMATS,
