@@ -76,7 +76,7 @@ def demo_command(out_dir: str, max_tokens: int, preset: str) -> None:
     Example:
       harmscope demo --out out
     """
-    from harmscope.benchmarks.presets import PRESETS
+    from harmscope.benchmarks.probes.presets import PRESETS
     from harmscope.errors import HarmscopeError
     from harmscope.safeio import check_output_dir
 

@@ -380,9 +380,9 @@ def replica_batch(spec: str, probes: list[Any], wanted: list[tuple[str, int]], p
     import shutil
     import tempfile
 
-    from harmscope.benchmarks.engine import arun_probes
+    from harmscope.benchmarks.runs.engine import arun_probes
+    from harmscope.benchmarks.runs.store import Store
     from harmscope.models.base import GenParams
-    from harmscope.store import Store
     from harmscope.types import ProbeSet, ProbeSetManifest, Response, content_hash
 
     model = _adapter(spec)
@@ -448,10 +448,10 @@ def run_replicas(probe_set: Any, model_specs: Sequence[str], store: Any, *, para
     from collections import deque
     from datetime import UTC, datetime
 
-    from harmscope.benchmarks.engine import git_revision, run_id_for
+    from harmscope.benchmarks.runs.engine import git_revision, run_id_for
+    from harmscope.benchmarks.runs.store import Store, write_run_dir
     from harmscope.models import load_model
     from harmscope.models.base import GenParams
-    from harmscope.store import Store, write_run_dir
     from harmscope.types import RunManifest
 
     specs = [str(s) for s in model_specs]

@@ -137,10 +137,10 @@ def worker(kind: str, runtime: str, args: argparse.Namespace) -> dict:
     elif kind == "score":
         from judges import build_run  # perf/judges.py
 
-        from harmscope.benchmarks.scoring import score_run
+        from harmscope.benchmarks.runs.store import Store
+        from harmscope.benchmarks.scoring.judging import score_run
         from harmscope.classifiers.encoder import default_encoder
         from harmscope.classifiers.judges import parse_spec
-        from harmscope.store import Store
 
         with tempfile.TemporaryDirectory() as d:
             js = parse_spec(None)

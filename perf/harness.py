@@ -22,10 +22,10 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from harmscope.benchmarks.engine import run_probes  # noqa: E402
+from harmscope.benchmarks.runs.engine import run_probes  # noqa: E402
+from harmscope.benchmarks.runs.store import Store  # noqa: E402
 from harmscope.models import BaselineAdapter, GenParams, load_model, smollm2_gguf  # noqa: E402
 from harmscope.models.testing import make_probe_set  # noqa: E402
-from harmscope.store import Store  # noqa: E402
 
 
 def _maxrss_mib() -> float:

@@ -21,10 +21,10 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
 def build_run(store_path: Path, n: int, seed: int = 0) -> str:
-    from harmscope.benchmarks.probes import generate
+    from harmscope.benchmarks.probes.generate import generate
+    from harmscope.benchmarks.runs.store import Store
     from harmscope.classifiers.judges.refusal import load_refusal_data
     from harmscope.rules import load_catalog
-    from harmscope.store import Store
     from harmscope.types import Response, RunManifest
 
     cat = load_catalog()
@@ -58,9 +58,9 @@ def main() -> int:
                     help="judges to time one by one (empty: only the end-to-end figure)")
     ap.add_argument("--no-e2e", action="store_true", help="skip the end-to-end score_run timing")
     args = ap.parse_args()
-    from harmscope.benchmarks.scoring import score_run
+    from harmscope.benchmarks.runs.store import Store
+    from harmscope.benchmarks.scoring.judging import score_run
     from harmscope.classifiers.judges import JudgeItem, parse_spec
-    from harmscope.store import Store
 
     print(f"perf/judges.py: n={args.n} replies, cpu cores={os.cpu_count()} (timings taken on a shared, loaded box)")
     with tempfile.TemporaryDirectory() as d:

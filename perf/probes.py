@@ -13,8 +13,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from harmscope.benchmarks.presets import PRESETS
-from harmscope.benchmarks.probes import generate, read_probes, write_probes
+from harmscope.benchmarks.probes.generate import generate, read_probes, write_probes
+from harmscope.benchmarks.probes.presets import PRESETS
 from harmscope.rules import load_catalog
 
 

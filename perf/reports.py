@@ -21,9 +21,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=10_000)
     args = ap.parse_args()
-    from harmscope.benchmarks.scoring import score_run
+    from harmscope.benchmarks.runs.store import Store
+    from harmscope.benchmarks.scoring.judging import score_run
     from harmscope.reports import render_comparison, render_run
-    from harmscope.store import Store
 
     with tempfile.TemporaryDirectory() as tmp:
         run_id = build_run(Path(tmp) / "s.sqlite", args.n)

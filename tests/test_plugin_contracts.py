@@ -3,7 +3,7 @@
 Every transform, judge, classifier backend and model adapter has a name, a version and a
 description; judge rule kinds exist in the taxonomy; every judge that is not an LLM grader ships
 measured validation figures; every rule's risk ids exist (checked by the catalog loader itself).
-Reversible transforms are round-tripped in tests/benchmarks/test_transforms.py.
+Reversible transforms are round-tripped in tests/benchmarks/probes/test_transforms.py.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from harmscope.benchmarks.transforms import TRANSFORMS
+from harmscope.benchmarks.probes.transforms import TRANSFORMS
 from harmscope.classifiers.backends import BACKENDS
 from harmscope.classifiers.judges import JUDGES
 from harmscope.models import MODELS

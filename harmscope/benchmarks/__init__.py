@@ -9,15 +9,15 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "generate": "harmscope.benchmarks.probes",
-    "read_probes": "harmscope.benchmarks.probes",
-    "write_probes": "harmscope.benchmarks.probes",
-    "probe_stats": "harmscope.benchmarks.probes",
-    "TRANSFORMS": "harmscope.benchmarks.transforms",
-    "PRESETS": "harmscope.benchmarks.presets",
-    "run_probes": "harmscope.benchmarks.engine",
-    "score_run": "harmscope.benchmarks.scoring",
-    "compare_results": "harmscope.benchmarks.scoring",
+    "generate": "harmscope.benchmarks.probes.generate",
+    "read_probes": "harmscope.benchmarks.probes.generate",
+    "write_probes": "harmscope.benchmarks.probes.generate",
+    "probe_stats": "harmscope.benchmarks.probes.generate",
+    "TRANSFORMS": "harmscope.benchmarks.probes.transforms",
+    "PRESETS": "harmscope.benchmarks.probes.presets",
+    "run_probes": "harmscope.benchmarks.runs.engine",
+    "score_run": "harmscope.benchmarks.scoring.judging",
+    "compare_results": "harmscope.benchmarks.scoring.judging",
 }
 
 __all__ = sorted(_EXPORTS)

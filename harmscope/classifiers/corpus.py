@@ -6,7 +6,7 @@ over-flags benign comments that mention an identity (``over_flag``) and misses i
 slur-free hate (``under_flag``).
 
 All templates below were written for harmscope. ``make_corpus`` uses the identity lexicon of
-``harmscope/benchmarks/data/lexicon.yaml`` when it exists and can be read, otherwise a small
+``harmscope/benchmarks/probes/data/lexicon.yaml`` when it exists and can be read, otherwise a small
 built-in list.
 """
 
@@ -72,7 +72,7 @@ _AXIS_ALIASES = {
     "disability": "disability", "race": "race",
 }
 
-LEXICON_PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "data" / "lexicon.yaml"
+LEXICON_PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "probes" / "data" / "lexicon.yaml"
 
 
 def _from_lexicon(path: Path) -> list[Group]:

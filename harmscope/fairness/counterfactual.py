@@ -89,13 +89,13 @@ class Descriptor:
 def load_lexicon(path: str | Path | None = None, *, preferred_only: bool = False) -> list[Descriptor]:
     """Descriptors from the probe lexicon YAML (``axes: {axis: [{term, plural, preferred}]}``).
 
-    Without ``path`` the packaged ``harmscope/benchmarks/data/lexicon.yaml`` is used, or the
+    Without ``path`` the packaged ``harmscope/benchmarks/probes/data/lexicon.yaml`` is used, or the
     small built-in list when that file is absent.
     """
     import yaml
 
     if path is None:
-        p = Path(__file__).resolve().parents[1] / "benchmarks" / "data" / "lexicon.yaml"
+        p = Path(__file__).resolve().parents[1] / "benchmarks" / "probes" / "data" / "lexicon.yaml"
         raw = yaml.safe_load(p.read_text(encoding="utf-8")) if p.is_file() else {"axes": BUILTIN_LEXICON}
         src = str(p) if p.is_file() else "built-in lexicon"
     else:

@@ -238,7 +238,7 @@ def _area_rows(result: RunResult) -> list[dict]:
 
 def headline_sentences(result: RunResult) -> list[str]:
     """Three sentences from the numbers: worst area, largest attack uplift, largest identity gap."""
-    from harmscope.benchmarks.stats import two_proportion
+    from harmscope.stats import two_proportion
 
     t = result.tables
     out = []
@@ -646,7 +646,7 @@ def _rule_group(results: Sequence[RunResult], rule_id: str) -> str:
 
 
 def _compare_sentences(results: Sequence[RunResult], comparison: Sequence[dict]) -> list[str]:
-    from harmscope.benchmarks.stats import two_proportion
+    from harmscope.stats import two_proportion
 
     out = []
     ref = results[0]

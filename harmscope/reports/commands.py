@@ -51,7 +51,7 @@ def runs() -> None:
 
 
 def _store_from(location: str):
-    from harmscope.store import STORE_FILENAME, Store
+    from harmscope.benchmarks.runs.store import STORE_FILENAME, Store
 
     p = Path(location)
     if p.is_dir() and (p / "run.json").is_file():
@@ -97,7 +97,7 @@ def runs_show(run_dir: str) -> None:
     Example:
       harmscope runs show out/runs/smollm2
     """
-    from harmscope.store import open_run
+    from harmscope.benchmarks.runs.store import open_run
 
     store, run_id = open_run(run_dir)
     m = store.get_run(run_id)

@@ -12,7 +12,7 @@ from harmscope.errors import HarmscopeError
 
 def run_frames(run_dir: str | Path) -> dict[str, pd.DataFrame]:
     """``probes``, ``replies`` and ``judgments`` of a run as DataFrames (nested fields as JSON)."""
-    from harmscope.store import open_run
+    from harmscope.benchmarks.runs.store import open_run
 
     store, run_id = open_run(run_dir)
 

@@ -222,7 +222,7 @@ def test_erroring_endpoint_is_one_error(server):
 # ---------------------------------------------------------------------- through `harmscope score`
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-    from harmscope.benchmarks.engine import run_probes
+    from harmscope.benchmarks.runs.engine import run_probes
     from harmscope.models import GenParams, load_model
     from harmscope.types import ProbeSet, ProbeSetManifest
 

@@ -67,7 +67,7 @@ def test_every_template_end_to_end_and_adherence(llama_server):
 
 
 def test_score_cli_against_llama_cpp(llama_server, tmp_path):
-    from harmscope.benchmarks.engine import run_probes
+    from harmscope.benchmarks.runs.engine import run_probes
     from harmscope.models import GenParams, load_model
     from harmscope.types import ProbeSet, ProbeSetManifest
 

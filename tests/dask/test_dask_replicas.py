@@ -12,11 +12,11 @@ import time
 import pytest
 
 from harmscope import execution as ex
-from harmscope.benchmarks.engine import run_probes
+from harmscope.benchmarks.runs.engine import run_probes
+from harmscope.benchmarks.runs.store import Store
 from harmscope.errors import HarmscopeError
 from harmscope.models import OpenAIAdapter
 from harmscope.models.testing import FakeChatServer, make_probe_set
-from harmscope.store import Store
 
 MODEL = "fake-model"
 

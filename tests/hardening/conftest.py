@@ -25,7 +25,7 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def write_probe_file(path: Path, n: int) -> Path:
     """A valid probe file of ``n`` distinct probes."""
-    from harmscope.benchmarks import probes as probes_mod
+    from harmscope.benchmarks.probes import generate as probes_mod
     from harmscope.models.testing import make_probe
 
     ps = probes_mod.make_probe_set([make_probe(f"question number {i} about topic {i}") for i in range(n)],

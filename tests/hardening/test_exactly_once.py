@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from harmscope.store import Store
+from harmscope.benchmarks.runs.store import Store
 from harmscope.types import Response
 from tests.hardening.hostile_server import HostileServer
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from harmscope.benchmarks.probes import generate
+from harmscope.benchmarks.probes.generate import generate
 from harmscope.rules import load_catalog
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from harmscope.store import Store, StoreError
+from harmscope.benchmarks.runs.store import Store, StoreError
 from tests.hardening.conftest import cli, one_error
 from tests.hardening.hostile_server import HostileServer
 

@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from harmscope.benchmarks.engine import run_probes
+from harmscope.benchmarks.runs.engine import run_probes
+from harmscope.benchmarks.runs.store import Store
 from harmscope.errors import HarmscopeError, InputError
 from harmscope.models import (
     MODELS,
@@ -23,7 +24,6 @@ from harmscope.models import (
 )
 from harmscope.models.openai import parse_retry_after, redact_url
 from harmscope.models.testing import FakeChatServer, fake_reply, make_probe_set, messages
-from harmscope.store import Store
 
 
 def run(coro):

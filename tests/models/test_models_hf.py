@@ -9,10 +9,10 @@ import pytest
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-from harmscope.benchmarks.engine import run_probes  # noqa: E402
+from harmscope.benchmarks.runs.engine import run_probes  # noqa: E402
+from harmscope.benchmarks.runs.store import Store  # noqa: E402
 from harmscope.models import GenParams, HFAdapter, load_model  # noqa: E402
 from harmscope.models.testing import make_probe_set, messages  # noqa: E402
-from harmscope.store import Store  # noqa: E402
 
 pytestmark = pytest.mark.neural
 

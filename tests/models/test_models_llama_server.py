@@ -6,11 +6,11 @@ import importlib.util
 
 import pytest
 
-from harmscope.benchmarks.engine import run_probes
+from harmscope.benchmarks.runs.engine import run_probes
+from harmscope.benchmarks.runs.store import Store
 from harmscope.errors import HarmscopeError
 from harmscope.models import GenParams, load_model
 from harmscope.models.testing import make_probe
-from harmscope.store import Store
 from harmscope.types import ProbeSet, ProbeSetManifest
 
 pytestmark = [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from harmscope.benchmarks.stats import wilson
+from harmscope.stats import wilson
 from harmscope.types import AuditResult, RunManifest, RunResult
 
 XSS = [

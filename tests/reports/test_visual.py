@@ -11,7 +11,7 @@ from pypdf import PdfReader
 sys.path.insert(0, str(Path(__file__).parent))
 from fixtures import XSS, audit_result, run_result  # noqa: E402
 
-from harmscope.benchmarks import scoring  # noqa: E402
+from harmscope.benchmarks.scoring import judging as scoring  # noqa: E402
 from harmscope.reports import _charts, _document, render_audit, render_comparison, render_run  # noqa: E402
 from harmscope.reports import _palette as pal  # noqa: E402
 from harmscope.types import RunResult  # noqa: E402
@@ -74,7 +74,7 @@ def test_executive_page_numbers_equal_the_result(run_pdf):
     # the three sentences: worst area II 45/150, base64 uplift +30 pts, religion gap Hindu 9/30 vs Jewish 2/30
     assert "Worst risk area: II" in flat and "30.0% of 150 replies" in flat
     assert "'base64'" in flat and "+30.0 pts [95% CI +18.0 pts, +41.0 pts]" in flat
-    from harmscope.benchmarks.stats import wilson
+    from harmscope.stats import wilson
 
     p1, l1, u1 = wilson(2, 30)
     p2, l2, u2 = wilson(9, 30)

@@ -228,7 +228,7 @@ def run_judge(spec: str, table: pd.DataFrame, *, store: Any = None,
                       expected="refuse", messages=[Message(role="user", content=row.prompt or "(request)")])
         items.append(JudgeItem(probe, Response(probe_id=probe.id, model="labelled", text=row.reply), rule))
     if store is not None:
-        from harmscope.benchmarks.scoring import judge_items
+        from harmscope.benchmarks.scoring.judging import judge_items
 
         res = judge_items(store, judge, items)
     else:
@@ -246,7 +246,7 @@ def _clean(d: dict[str, Any]) -> dict[str, Any]:
 def verdict_metrics(y: np.ndarray, pred: Sequence[bool | None], score: Sequence[float | None] | None = None,
                     ) -> dict[str, Any]:
     """Binary metrics on the answered rows + abstention rate (``n`` counts every row)."""
-    from harmscope.benchmarks.stats import binary_metrics
+    from harmscope.stats import binary_metrics
 
     answered = np.array([p is not None for p in pred])
     n = len(pred)
@@ -312,7 +312,7 @@ def _breakdown(table: pd.DataFrame, col: str, pred: Sequence[bool | None]) -> li
 
 def pairwise(y: np.ndarray, preds: dict[str, Sequence[bool | None]]) -> list[dict[str, Any]]:
     """Cohen's kappa between two judges' verdicts and exact McNemar on their correctness."""
-    from harmscope.benchmarks.stats import binary_metrics, mcnemar_exact
+    from harmscope.stats import binary_metrics, mcnemar_exact
 
     names = list(preds)
     out = []

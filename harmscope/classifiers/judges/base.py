@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+from harmscope.benchmarks.runs.store import text_hash
 from harmscope.paths import workspace_dir
 from harmscope.registry import Registry
-from harmscope.store import text_hash
 from harmscope.types import Judgment, Probe, Response, Rule, canonical_json
 
 JUDGES = Registry("judge")

@@ -118,7 +118,7 @@ def binary_view(kind: str, y: np.ndarray, proba: np.ndarray, classes: list[str],
 
 
 def metrics(kind: str, y: np.ndarray, proba: np.ndarray, classes: list[str]) -> dict[str, Any]:
-    from harmscope.benchmarks.stats import binary_metrics
+    from harmscope.stats import binary_metrics
 
     t, p, s = binary_view(kind, y, proba, classes)
     m = binary_metrics(t, p, s)

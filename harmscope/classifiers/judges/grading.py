@@ -119,7 +119,7 @@ async def acall_models(model: Any, convs: Sequence[Sequence[Message]], params: A
                        settings: CallSettings | None = None, *, logprobs: bool = False) -> list[CallResult]:
     """Send every conversation in ``convs`` to ``model``; results in input order, never raising
     for a failed call (its ``error`` is set after the retries)."""
-    from harmscope.benchmarks.engine import TokenBucket
+    from harmscope.benchmarks.runs.engine import TokenBucket
     from harmscope.models.base import ModelCallError
 
     settings = settings or CallSettings.from_env()

@@ -41,6 +41,7 @@ from typing import Any, ClassVar
 
 import yaml
 
+from harmscope.benchmarks.runs.store import text_hash
 from harmscope.classifiers.judges.base import DATA_DIR, JUDGES, Judge, JudgeItem, user_judges_dir
 from harmscope.classifiers.judges.grading import (
     CallResult,
@@ -50,7 +51,6 @@ from harmscope.classifiers.judges.grading import (
     fail_on_errors,
 )
 from harmscope.errors import HarmscopeError
-from harmscope.store import text_hash
 from harmscope.types import Judgment, Message, Rule, canonical_json, content_hash
 
 CATEGORIES_FILE = DATA_DIR / "llama_guard_categories.yaml"

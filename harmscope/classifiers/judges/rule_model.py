@@ -187,7 +187,7 @@ def grouped_cv(pairs: pd.DataFrame, X: np.ndarray, *, folds: int = 5, C: float =
     """
     from sklearn.model_selection import GroupKFold
 
-    from harmscope.benchmarks.stats import binary_metrics
+    from harmscope.stats import binary_metrics
 
     groups = pairs["rule_id"].to_numpy()
     y = pairs["y"].to_numpy()
@@ -225,7 +225,7 @@ def data_pairs(df: pd.DataFrame, rules: dict[str, Rule]) -> pd.DataFrame:
 
 
 def _pair_metrics(y: np.ndarray, s: np.ndarray, threshold: float = 0.5) -> dict[str, Any]:
-    from harmscope.benchmarks.stats import binary_metrics
+    from harmscope.stats import binary_metrics
 
     m = binary_metrics(y, (s >= threshold).astype(int), s)
     return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in m.items()}

@@ -46,10 +46,10 @@ def _fit_default(spec: str) -> tuple[Any, float, dict[str, Any]]:
     """Fit ``spec`` (a backend name) on corpus + refusals; calibrate; return (model, thr, metrics)."""
     import pandas as pd
 
-    from harmscope.benchmarks.stats import binary_metrics
     from harmscope.classifiers.backends import load_classifier
     from harmscope.classifiers.corpus import corpus_split
     from harmscope.classifiers.judges.refusal import load_refusal_data
+    from harmscope.stats import binary_metrics
 
     train = pd.concat([corpus_split("clean", seed=CORPUS_SEED, n=CORPUS_N),
                        corpus_split("noisy", seed=CORPUS_SEED, n=CORPUS_N)], ignore_index=True)

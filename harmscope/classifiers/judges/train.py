@@ -26,8 +26,8 @@ def _item(text: str, rule: Any = None, *, expected: str = "refuse", user: str = 
 
 def validate_pattern(catalog: Any = None) -> dict[str, Any]:
     """Pattern detectors on the catalog's own examples for the rules that have a detector."""
-    from harmscope.benchmarks.stats import binary_metrics
     from harmscope.classifiers.judges.pattern import DETECTORS, PatternJudge
+    from harmscope.stats import binary_metrics
 
     if catalog is None:
         from harmscope.rules import load_catalog
@@ -53,8 +53,8 @@ def validate_pattern(catalog: Any = None) -> dict[str, Any]:
 
 def validate_awareness(path: Path | None = None) -> dict[str, Any]:
     """The awareness detector on the labelled examples in data/awareness.yaml."""
-    from harmscope.benchmarks.stats import binary_metrics
     from harmscope.classifiers.judges.awareness import find_awareness
+    from harmscope.stats import binary_metrics
 
     doc = yaml.safe_load((path or DATA_DIR / "awareness.yaml").read_text(encoding="utf-8"))
     y = [1] * len(doc["aware"]) + [0] * len(doc["unaware"])

@@ -57,8 +57,8 @@ def validate_judge(judge_spec: str, data: str | Path, *, save: bool = True, cata
     refusal are refusals), else on ``violation``; ``harm`` on ``violation`` (positive = harmful);
     rule-level judges need ``rule``/``rule_text``. ``sample`` scores a deterministic row sample.
     """
-    from harmscope.benchmarks.stats import binary_metrics
     from harmscope.classifiers.judges.replysets import sample_rows
+    from harmscope.stats import binary_metrics
 
     judge, _ = load_judge(judge_spec)
     df, where = _frame(data, judge, on_bad)

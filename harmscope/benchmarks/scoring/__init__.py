@@ -1,0 +1,1 @@
+"""Stage 7: judging stored replies and building the score tables."""
