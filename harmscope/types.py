@@ -159,6 +159,18 @@ class Judgment(_Frozen):
 
 
 # ---------------------------------------------------------------- runs and results
+class ComponentSpec(_Frozen):
+    """What rebuilds one pluggable component: its registry kind, name, version and arguments.
+
+    Stored for every component a run or a score used; ``REGISTRY.create(spec)`` rebuilds it.
+    """
+
+    kind: str
+    name: str
+    version: str
+    args: dict[str, Any] = Field(default_factory=dict)
+
+
 class RunManifest(BaseModel):
     schema_version: int = SCHEMA_VERSION
     run_id: str
