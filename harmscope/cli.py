@@ -99,7 +99,7 @@ def main(engine: str | None, trust: tuple[str, ...] = ()) -> None:
     if engine:
         import os
 
-        from harmscope.execution import ENV_VAR, parse_spec
+        from harmscope.engines import ENV_VAR, parse_spec
 
         parse_spec(engine)  # a bad spec fails here, before any work
         os.environ[ENV_VAR] = engine

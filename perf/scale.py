@@ -94,7 +94,7 @@ def main() -> None:
 
     from harmscope.classifiers.backends import EmbedClassifier, TfidfClassifier
     from harmscope.classifiers.corpus import make_corpus
-    from harmscope.execution import bias_metrics, get_engine, predict_dataset
+    from harmscope.engines import bias_metrics, get_engine, predict_dataset
 
     torch.set_num_threads(1)
     rows: list[dict] = []

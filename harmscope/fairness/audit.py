@@ -59,7 +59,7 @@ def score_function(classifier: Any) -> tuple[Callable[[list[str]], np.ndarray], 
     if hasattr(est, "predict_proba"):
 
         def fn(texts: list[str]) -> np.ndarray:
-            from harmscope.execution import predict_dataset  # local engine: plain predict_proba
+            from harmscope.engines import predict_dataset  # local engine: plain predict_proba
 
             p = np.asarray(predict_dataset(est, texts, spec=spec), dtype=float)
             return p[:, 1] if p.ndim == 2 else p
@@ -72,7 +72,7 @@ def score_function(classifier: Any) -> tuple[Callable[[list[str]], np.ndarray], 
 
 def _chunk_mapper() -> Any:
     """Bootstrap chunks run on the engine in force (None = in-process)."""
-    from harmscope.execution import chunk_mapper
+    from harmscope.engines import chunk_mapper
 
     return chunk_mapper()
 

@@ -11,7 +11,7 @@ import pandas as pd
 
 from harmscope.clitypes import FiniteFloat
 from harmscope.errors import InputError
-from harmscope.execution import engine_option
+from harmscope.engines import engine_option
 
 
 def _read_raw(path: Path, fmt: str | None) -> pd.DataFrame:

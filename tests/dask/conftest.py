@@ -36,7 +36,7 @@ def texts_of():
 @pytest.fixture(scope="session")
 def dask2():
     """A DaskEngine on its own LocalCluster with 2 single-threaded worker processes."""
-    from harmscope.execution import get_engine
+    from harmscope.engines import get_engine
 
     eng = get_engine("dask:2")
     try:

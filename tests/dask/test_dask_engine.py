@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harmscope import execution as ex
+from harmscope import engines as ex
 
 
 def _square(x):

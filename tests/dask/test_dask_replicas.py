@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from harmscope import execution as ex
+from harmscope import engines as ex
 from harmscope.benchmarks.runs.engine import run_probes
 from harmscope.benchmarks.runs.store import Store
 from harmscope.errors import HarmscopeError

@@ -9,7 +9,7 @@ import click
 
 from harmscope.clitypes import FiniteFloat
 from harmscope.errors import HarmscopeError
-from harmscope.execution import engine_option
+from harmscope.engines import engine_option
 
 
 class RunFailed(HarmscopeError):
@@ -105,7 +105,7 @@ def run(model_spec: str, probes_path: Path, run_dir: Path, concurrency: int, rat
         click.echo(f"warning: {run_dir}/result.json was scored from another run; moved it to {stale} "
                    "(score this run with `harmscope score`)", err=True)
     if replicas:
-        from harmscope.execution import run_replicas
+        from harmscope.engines import run_replicas
 
         manifest = run_replicas(
             probe_set, [model_spec, *replicas], store, params=params, per_endpoint_concurrency=concurrency,

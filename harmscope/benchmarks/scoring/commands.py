@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from harmscope.errors import HarmscopeError, InputError
-from harmscope.execution import engine_option
+from harmscope.engines import engine_option
 
 
 def _fmt(r: dict[str, Any], key: str = "rate") -> str:

@@ -1,6 +1,6 @@
 """Everything Dask-specific: the Dask engine, worker-side model cache, progress from the cluster.
 
-Imported only when a ``dask`` engine is asked for (see :mod:`harmscope.execution`). Functions
+Imported only when a ``dask`` engine is asked for (see :mod:`harmscope.engines`). Functions
 defined here are pickled by reference, so workers import this module and keep their per-process
 model cache (:data:`_MODELS`) between tasks.
 """
@@ -148,7 +148,7 @@ class DaskEngine:
         """A client of the scheduler at ``address`` (``tcp://HOST:PORT``); one line if unreachable."""
         from distributed import Client
 
-        from harmscope.execution import CONNECT_TIMEOUT_S
+        from harmscope.engines import CONNECT_TIMEOUT_S
 
         t = CONNECT_TIMEOUT_S if connect_timeout is None else connect_timeout
         shown = address.replace("tcp://", "dask://")
@@ -180,7 +180,7 @@ class DaskEngine:
         """Results in input order, advancing a progress bar as futures complete."""
         from distributed import as_completed
 
-        from harmscope.execution import progress_bar
+        from harmscope.engines import progress_bar
 
         bar = progress_bar(self.progress, len(futures), label, workers=self.workers)
         try:
@@ -233,8 +233,8 @@ class DaskEngine:
 
     def predict(self, classifier: Any, texts: Sequence[str], *, partition_size: int,
                 progress: bool | None = None) -> np.ndarray:
-        """Partitioned ``predict_proba``; see :func:`harmscope.execution.predict_dataset`."""
-        from harmscope.execution import plan_partitions
+        """Partitioned ``predict_proba``; see :func:`harmscope.engines.predict_dataset`."""
+        from harmscope.engines import plan_partitions
 
         if not texts:
             return np.zeros((0, 2))

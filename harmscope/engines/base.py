@@ -2,7 +2,7 @@
 
 An engine maps a function over items and returns the results in input order::
 
-    from harmscope.execution import engine_scope, predict_dataset
+    from harmscope.engines import engine_scope, predict_dataset
 
     with engine_scope("dask:2") as eng:          # or "local", "dask", "dask://host:8786"
         proba = predict_dataset("out/models/tfidf", texts, engine=eng)
@@ -16,7 +16,7 @@ The bulk entry points live here so callers need one import and no Dask knowledge
 :func:`predict_dataset` (partitioned classifier scoring), :func:`bootstrap_map` /
 :func:`chunk_mapper` / :func:`bias_metrics` (distributed fairness bootstrap) and
 :func:`run_replicas` (probes sent to several replicas of one model). Nothing here imports Dask at
-module level; everything Dask-specific is in :mod:`harmscope._dask`.
+module level; everything Dask-specific is in :mod:`harmscope.engines.dask`.
 """
 
 from __future__ import annotations
@@ -134,7 +134,7 @@ def get_engine(spec: str | None = None, **kw: Any) -> Any:
     if kind == "local":
         return LocalEngine()
     try:
-        from harmscope._dask import DaskEngine
+        from harmscope.engines.dask import DaskEngine
     except ImportError as exc:  # pragma: no cover - depends on extras
         raise HarmscopeError(f"engine {spec!r} needs dask: pip install 'dask[distributed]' ({exc})") from None
     if kind == "dask":

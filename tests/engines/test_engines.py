@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harmscope import execution as ex
+from harmscope import engines as ex
 from harmscope.errors import HarmscopeError
 
 
@@ -17,7 +17,7 @@ def test_no_dask_import_at_module_level():
     # execution is core: importing it must not pull in dask
     import subprocess
 
-    code = "import sys, harmscope.execution; print('dask' in sys.modules or 'distributed' in sys.modules)"
+    code = "import sys, harmscope.engines; print('dask' in sys.modules or 'distributed' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
