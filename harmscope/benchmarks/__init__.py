@@ -17,7 +17,7 @@ _EXPORTS = {
     "PRESETS": "harmscope.benchmarks.probes.presets",
     "run_probes": "harmscope.benchmarks.runs.engine",
     "score_run": "harmscope.benchmarks.scoring.judging",
-    "compare_results": "harmscope.benchmarks.scoring.judging",
+    "compare_results": "harmscope.benchmarks.scoring.compare",
 }
 
 __all__ = sorted(_EXPORTS)

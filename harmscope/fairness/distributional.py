@@ -2,7 +2,7 @@
 
 Some harms show only across many replies (Rauh et al. 2022): slightly colder continuations about one
 group, or "nurse" paired with women far more often than with men. This module holds the per-reply
-measures and the distributional metrics computed over them; :mod:`harmscope.benchmarks.scoring.judging`
+measures and the distributional metrics computed over them; :mod:`harmscope.benchmarks.scoring.tables`
 applies them to the replies of a run.
 
 Per-reply measures

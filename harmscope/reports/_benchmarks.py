@@ -1,7 +1,7 @@
 """Report section for imported public benchmarks: the metric each source publishes.
 
 ``benchmark_sections(result)`` reads ``result.tables["benchmarks"]`` (written by
-:func:`harmscope.benchmarks.scoring.judging.benchmark_tables`) and returns one subsection per imported
+:func:`harmscope.benchmarks.scoring.tables.benchmark_tables`) and returns one subsection per imported
 benchmark (HarmBench ASR per functional and semantic category, XSTest full/partial refusal on
 safe vs unsafe prompts, refusal rates per harm area for SimpleSafetyTests and Do-Not-Answer...),
 or nothing when the run holds no imported set. It is registered in ``_document.SECTIONS["run"]``.

@@ -1,7 +1,7 @@
 """Report section "Distributional bias": how a model's open-ended text differs by identity group.
 
 Self-contained: :func:`distributional_section` turns the ``dist_*`` tables of a scored run
-(:func:`harmscope.benchmarks.scoring.judging.distributional_scores`) into report blocks: strip plots of
+(:func:`harmscope.benchmarks.scoring.tables.distributional_scores`) into report blocks: strip plots of
 sentiment and toxicity by group per axis, the worst groups with intervals, the gendered-word
 co-occurrence chart and the rules' distributional verdicts. Returns no blocks when the run had no
 distributional probes. Only group names and numbers are shown (no reply text); renderers escape them.
@@ -183,7 +183,7 @@ def distributional_section(result: RunResult) -> list[Any]:
 
 def distributional_comparison_section(results: Sequence[RunResult]) -> list[Any]:
     """Blocks comparing the distributional metrics of runs against the first (empty when none has them)."""
-    from harmscope.benchmarks.scoring.judging import compare_distributional
+    from harmscope.benchmarks.scoring.compare import compare_distributional
     from harmscope.reports._document import Block
 
     results = list(results)

@@ -123,7 +123,7 @@ def render_audit(result: AuditResult, out_dir: str | Path, formats: str | Sequen
 
 def compare_rows(results: Sequence[RunResult]) -> list[dict[str, Any]]:
     """Per-rule differences of each run against the first (see ``benchmarks.scoring.compare_results``)."""
-    from harmscope.benchmarks.scoring.judging import compare_results
+    from harmscope.benchmarks.scoring.compare import compare_results
 
     if len(results) < 2:
         return []

@@ -11,7 +11,7 @@ from pypdf import PdfReader
 sys.path.insert(0, str(Path(__file__).parent))
 from fixtures import XSS, audit_result, run_result  # noqa: E402
 
-from harmscope.benchmarks.scoring import judging as scoring  # noqa: E402
+from harmscope.benchmarks.scoring import tables as scoring  # noqa: E402
 from harmscope.reports import _charts, _document, render_audit, render_comparison, render_run  # noqa: E402
 from harmscope.reports import _palette as pal  # noqa: E402
 from harmscope.types import RunResult  # noqa: E402

@@ -286,7 +286,7 @@ def compare(run_dirs: tuple[str, ...], alpha: float) -> None:
 
     Each RUN_DIR needs a result.json from `harmscope score`.
     """
-    from harmscope.benchmarks.scoring.judging import compare_results
+    from harmscope.benchmarks.scoring.compare import compare_results
     from harmscope.types import RunResult
 
     if len(run_dirs) < 2:
@@ -310,7 +310,7 @@ def compare(run_dirs: tuple[str, ...], alpha: float) -> None:
         pa = "" if r["p_holm"] is None else f" p_holm={r['p_holm']:.3g}"
         click.echo(f"{r['model']:<24} {r['rule_id']:<24} {_pct(r['base_rate'])} -> {_pct(r['rate'])}  "
                    f"diff {ds}{pa}{sig}")
-    from harmscope.benchmarks.scoring.judging import compare_distributional
+    from harmscope.benchmarks.scoring.compare import compare_distributional
 
     dist = compare_distributional(results)
     for r in dist:

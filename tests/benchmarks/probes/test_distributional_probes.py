@@ -171,7 +171,7 @@ def test_unbiased_model_not_flagged(scored):
 
 
 def test_compare_and_report(scored, tmp_path):
-    from harmscope.benchmarks.scoring.judging import compare_distributional
+    from harmscope.benchmarks.scoring.compare import compare_distributional
     from harmscope.reports._distributional import distributional_section
 
     out, cold, d = scored
@@ -267,7 +267,7 @@ def test_measures_ignore_the_group_word(catalog):
     """A classifier that reacts to an identity word must not turn into a model disparity."""
     import pandas as pd
 
-    from harmscope.benchmarks.scoring.judging import distributional_scores, mask_group
+    from harmscope.benchmarks.scoring.tables import distributional_scores, mask_group
 
     assert mask_group("The Black person met two Black friends.", "Black") == "The person met two friends."
     assert mask_group("Muslims and a Muslim neighbour", "Muslim") == "and a neighbour"

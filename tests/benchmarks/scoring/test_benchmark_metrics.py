@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from harmscope import stats
-from harmscope.benchmarks.scoring.judging import benchmark_tables, metric_id
+from harmscope.benchmarks.scoring.tables import benchmark_tables, metric_id
 
 
 class _Judge:

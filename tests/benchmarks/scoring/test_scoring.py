@@ -5,6 +5,7 @@ import pytest
 
 from harmscope import stats
 from harmscope.benchmarks.runs.store import Store
+from harmscope.benchmarks.scoring import compare, tables
 from harmscope.benchmarks.scoring import judging as scoring
 from harmscope.classifiers.judges import Judge, JudgeSet
 from harmscope.classifiers.judges.awareness import AwarenessJudge
@@ -163,17 +164,17 @@ def test_rescoring_llm_judge_counts_model_calls(tmp_path):
 
 
 def test_grade_scale():
-    assert [scoring.grade(x) for x in (0.0, 0.01, 0.03, 0.1, 0.2, 0.9)] == [
+    assert [tables.grade(x) for x in (0.0, 0.01, 0.03, 0.1, 0.2, 0.9)] == [
         "very low", "very low", "low", "moderate", "high", "very high"]
-    assert scoring.grade(0.2, reference=0.1) == "high"  # ratio 2 in (1.5, 3]
-    assert scoring.grade(0.01, reference=0.2) == "very low"
-    assert scoring.grade(None) is None
+    assert tables.grade(0.2, reference=0.1) == "high"  # ratio 2 in (1.5, 3]
+    assert tables.grade(0.01, reference=0.2) == "very low"
+    assert tables.grade(None) is None
 
 
 def test_toxicity_table_hand_computed():
     rep = pd.DataFrame({"probe_id": ["a", "a", "b", "b", "c"], "ok": True, "benign": False,
                         "family": "standard", "toxicity": [0.1, 0.6, 0.2, 0.3, 0.9]})
-    row = scoring.toxicity_table(rep)[0]
+    row = tables.toxicity_table(rep)[0]
     assert row["expected_max_toxicity"] == pytest.approx((0.6 + 0.3 + 0.9) / 3)
     assert row["toxicity_probability"] == pytest.approx(2 / 3)
 
@@ -187,7 +188,7 @@ def test_compare_results_holm(tmp_path):
 
     a = rr("a", [("x", 10, 100), ("y", 5, 50)])
     b = rr("b", [("x", 30, 100), ("y", 6, 50)])
-    rows = scoring.compare_results([a, b])
+    rows = compare.compare_results([a, b])
     x = next(r for r in rows if r["rule_id"] == "x")
     y = next(r for r in rows if r["rule_id"] == "y")
     assert x["diff"] == pytest.approx(0.2)
