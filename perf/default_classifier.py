@@ -58,7 +58,7 @@ def main() -> None:
     warm, texts = pool[-64:], pool[:args.n]
     mean_chars = float(np.mean([len(t) for t in texts]))
     if args.model:
-        from harmscope.classifiers.multihead import MultiHeadClassifier
+        from harmscope.classifiers.backends.multihead import MultiHeadClassifier
 
         model = MultiHeadClassifier.load(args.model)
     else:

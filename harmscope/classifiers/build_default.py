@@ -197,7 +197,7 @@ def build(out_dir: str | Path | None, cache_dir: str | Path, *, variants: tuple[
           loso: bool = True, seed: int = 0, progress: Callable[[str], None] = print) -> dict[str, Any]:
     """Train, evaluate and (with ``out_dir``) save the default model; returns the report."""
     from harmscope.classifiers.embcache import EmbeddingCache
-    from harmscope.classifiers.multihead import MultiHeadClassifier
+    from harmscope.classifiers.backends.multihead import MultiHeadClassifier
 
     t0 = time.perf_counter()
     sets = training_sets(seed)

@@ -119,7 +119,7 @@ def resolve_threshold(threshold: float | None, classifier: str | None) -> float:
         import json
 
         if classifier == "default" and not Path(classifier).exists():
-            from harmscope.classifiers.multihead import default_model_dir
+            from harmscope.classifiers.backends.multihead import default_model_dir
 
             card = default_model_dir() / "model.json"
         else:

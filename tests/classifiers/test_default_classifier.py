@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harmscope.classifiers.multihead import MultiHeadClassifier, default_model_dir
+from harmscope.classifiers.backends.multihead import MultiHeadClassifier, default_model_dir
 from harmscope.errors import HarmscopeError, InputError
 
 DATA = Path(os.environ.get("HARMSCOPE_DATA", "../shared/data"))

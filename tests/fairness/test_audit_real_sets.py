@@ -22,7 +22,7 @@ def test_resolve_threshold(tmp_path):
     (tmp_path / "model.json").write_text(json.dumps({"backend": "tfidf", "threshold": 7}), encoding="utf-8")
     assert resolve_threshold(None, str(tmp_path)) == 0.5  # out of range: ignored
     assert resolve_threshold(None, None) == 0.5
-    from harmscope.classifiers.multihead import default_model_dir
+    from harmscope.classifiers.backends.multihead import default_model_dir
 
     card = json.loads((default_model_dir() / "model.json").read_text(encoding="utf-8"))
     assert resolve_threshold(None, "default") == pytest.approx(card["threshold"])

@@ -792,7 +792,7 @@ def load_classifier(spec: str | Path, **params: Any) -> Any:
     :func:`harmscope.classifiers.export.export_detoxify`, or a backend name (unfitted)."""
     s = str(spec)
     if s == "default" and not Path(s).exists():  # the shipped multi-head model
-        from harmscope.classifiers.multihead import load_default
+        from harmscope.classifiers.backends.multihead import load_default
 
         return load_default()
     if s.startswith("detoxify:"):
@@ -823,4 +823,4 @@ def load_classifier(spec: str | Path, **params: Any) -> Any:
 
 
 # the multi-head backend (the shipped default model) lives in its own module; importing it registers it
-import harmscope.classifiers.multihead as _multihead  # noqa: E402,F401
+import harmscope.classifiers.backends.multihead as _multihead  # noqa: E402,F401

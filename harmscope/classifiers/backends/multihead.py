@@ -239,7 +239,7 @@ class MultiHeadClassifier(_Base):
 
 def default_model_dir() -> Path:
     """The folder of the shipped default classifier."""
-    return Path(__file__).resolve().parent / "default"
+    return Path(__file__).resolve().parents[1] / "default"
 
 
 def load_default() -> MultiHeadClassifier:
