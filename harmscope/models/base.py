@@ -6,14 +6,15 @@ import asyncio
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from harmscope.registry import Registry
-from harmscope.types import Message, Response, content_hash
+from harmscope.types import ComponentSpec, Message, Response, content_hash
 
-MODELS = Registry("model adapter")
+#: Model adapters by spec prefix: ``load_model("PREFIX:rest")`` looks ``PREFIX`` up here only.
+MODELS = Registry("model adapter", meta_attrs=("fields", "options", "local"))
 
 
 class GenParams(BaseModel):
@@ -78,16 +79,50 @@ def split_reasoning(text: str) -> tuple[str, str | None]:
 
 
 class ModelAdapter(ABC):
-    """A model under test. Subclasses implement :meth:`generate`.
+    """A model under test. Subclasses implement :meth:`generate` and :meth:`spec_args`.
+
+    A subclass declares its registry metadata once, as class attributes: ``name`` (the spec
+    prefix, ``name:rest``), ``version``, ``description``, ``fields`` (the arguments a spec string
+    or a YAML file sets; the first takes the text after ``name:``) and ``options`` (further YAML
+    options), then registers with a bare ``@MODELS.register``.
 
     ``spec`` is the redacted spec string (never a secret); ``spec_hash`` identifies what answers
     (it goes into reply keys and run ids, so it must not change between runs of the same model).
     ``local`` adapters compute in-process: the engine applies no per-request timeout to them.
     """
 
-    kind: str = "model"
-    local: bool = False
+    name: ClassVar[str] = ""
+    version: ClassVar[str] = "1"
     description: str = ""
+    fields: ClassVar[tuple[str, ...]] = ("path",)
+    options: ClassVar[tuple[str, ...]] = ()
+    local: bool = False
+
+    @property
+    def kind(self) -> str:
+        """The adapter's registry name (``openai``, ``hf``, ...)."""
+        return self.name or "model"
+
+    # ------------------------------------------------------------------ specs
+    @classmethod
+    def parse(cls, rest: str) -> dict[str, Any]:
+        """The arguments a spec string ``name:rest`` sets (default: ``rest`` is the first field)."""
+        return {cls.fields[0]: rest}
+
+    @classmethod
+    def from_spec(cls, **args: Any) -> ModelAdapter:
+        """Build the adapter from spec arguments (a parsed spec string, a YAML file or a stored
+        :class:`~harmscope.types.ComponentSpec`)."""
+        return cls(**args)
+
+    def spec_args(self) -> dict[str, Any]:
+        """Arguments that rebuild this adapter with :meth:`from_spec`, redacted: never a secret
+        (an API key is named by its environment variable only)."""
+        return {self.fields[0]: self.spec.partition(":")[2]}
+
+    def component_spec(self) -> ComponentSpec:
+        """The typed, redacted spec of this adapter (stored in run manifests)."""
+        return ComponentSpec(kind=MODELS.kind, name=self.name, version=str(self.version), args=self.spec_args())
 
     @property
     @abstractmethod
@@ -104,12 +139,11 @@ class ModelAdapter(ABC):
 
     def describe(self) -> dict[str, Any]:
         """The redacted spec as a dict (for manifests)."""
-        entry = MODELS.get(self.kind) if self.kind in MODELS else None
         return {
             "spec": self.spec,
-            "adapter": self.kind,
-            "version": entry.version if entry else "1",
-            "description": self.description or (entry.description if entry else ""),
+            "adapter": self.name,
+            "version": str(self.version),
+            "description": self.description or type(self).description,
             "spec_hash": self.spec_hash,
         }
 

@@ -14,6 +14,7 @@ import asyncio
 import concurrent.futures
 import hashlib
 import importlib.util
+import os
 import threading
 import time
 from collections.abc import Sequence
@@ -21,10 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from harmscope.errors import HarmscopeError
-from harmscope.models.base import MODELS, GenParams, ModelAdapter, split_reasoning
+from harmscope.models.base import GenParams, ModelAdapter, split_reasoning
 from harmscope.types import Message, Response
 
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+HF_OPTIONS = ("device", "dtype", "batch_size", "max_wait_ms", "threads")
 
 
 def smollm2_gguf() -> Path:
@@ -53,15 +55,19 @@ def _fingerprint(path: Path) -> str:
     return h.hexdigest()[:16]
 
 
-@MODELS.register("hf", description="local transformers causal LM (model folder or GGUF file)")
 class HFAdapter(ModelAdapter):
     """A local causal LM. ``path`` is a model folder or a ``.gguf`` file.
 
     ``threads`` sets torch's CPU threads (process-wide); on a shared, busy CPU one thread can be
-    many times faster than several that spin waiting for each other.
+    many times faster than several that spin waiting for each other. Registered lazily (see
+    ``harmscope/models/__init__.py``): this module is imported when an ``hf:`` spec is used.
     """
 
-    kind = "hf"
+    name = "hf"
+    version = "1"
+    description = "local transformers causal LM (model folder or GGUF file)"
+    fields = ("path",)
+    options = HF_OPTIONS
     local = True
 
     def __init__(self, path: str | Path, *, device: str | None = None, dtype: str | None = None,
@@ -72,6 +78,7 @@ class HFAdapter(ModelAdapter):
             raise HarmscopeError(f"hf model path {self.path} does not exist")
         self.gguf_file = self.path.name if self.path.suffix == ".gguf" else None
         self.device = device
+        self._device_opt = device
         self.dtype = dtype
         self.batch_size = max(1, int(batch_size))
         self.max_wait_ms = max_wait_ms
@@ -85,9 +92,22 @@ class HFAdapter(ModelAdapter):
         self._flusher: asyncio.Task | None = None
         self._fp = _fingerprint(self.path) if self.path.exists() else "in-memory"
 
+    @classmethod
+    def from_spec(cls, **args: Any) -> HFAdapter:
+        return cls(os.path.expanduser(str(args.pop("path"))), **args)
+
     @property
     def spec(self) -> str:
         return self._spec_name or f"hf:{self.path}"
+
+    def _option_args(self) -> dict[str, Any]:
+        opts = {"device": self._device_opt, "dtype": self.dtype, "batch_size": self.batch_size,
+                "max_wait_ms": self.max_wait_ms, "threads": self.threads}
+        defaults = {"batch_size": 8, "max_wait_ms": 5.0}
+        return {k: v for k, v in opts.items() if v is not None and defaults.get(k) != v}
+
+    def spec_args(self) -> dict[str, Any]:
+        return {"path": str(self.path), **self._option_args()}
 
     @property
     def _pool(self) -> concurrent.futures.ThreadPoolExecutor:
@@ -275,3 +295,24 @@ class HFAdapter(ModelAdapter):
         if self._pool_obj is not None:
             self._pool_obj.shutdown(wait=False, cancel_futures=True)
             self._pool_obj = None
+
+
+class LocalAdapter(HFAdapter):
+    """A named small model shipped by an installed package, run by the ``hf`` adapter (``local:smollm2``)."""
+
+    name = "local"
+    version = "1"
+    description = "a small model shipped with an extra, run locally (local:smollm2)"
+    fields = ("name",)
+    options = HF_OPTIONS
+    known = ("smollm2",)
+
+    @classmethod
+    def from_spec(cls, **args: Any) -> LocalAdapter:
+        name = str(args.pop("name"))
+        if name.lower() not in cls.known:
+            raise HarmscopeError(f"unknown local model {name!r} (known: {', '.join(cls.known)})")
+        return cls(smollm2_gguf(), spec_name=f"local:{name.lower()}", **args)
+
+    def spec_args(self) -> dict[str, Any]:
+        return {"name": (self._spec_name or "local:smollm2").partition(":")[2], **self._option_args()}

@@ -59,11 +59,16 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-@MODELS.register("openai", description="OpenAI-compatible /chat/completions endpoint over HTTP")
+@MODELS.register
 class OpenAIAdapter(ModelAdapter):
     """Chat completions against ``base_url``; reasoning (``reasoning_content`` or ``<think>``) is kept apart."""
 
-    kind = "openai"
+    name = "openai"
+    version = "1"
+    description = "OpenAI-compatible /chat/completions endpoint over HTTP"
+    fields = ("model", "base_url")
+    options = ("api_key_env", "headers", "headers_env", "extra_body", "max_tokens_field", "max_connections",
+               "connect_timeout")
 
     def __init__(self, model: str, base_url: str | None = None, *, api_key_env: str | None = None,
                  headers: Mapping[str, str] | None = None, headers_env: Mapping[str, str] | None = None,
@@ -98,6 +103,7 @@ class OpenAIAdapter(ModelAdapter):
         self._key = key or None
         self._headers: dict[str, str] = {"Content-Type": "application/json"}
         self._header_names = sorted(set(headers or {}) | set(headers_env or {}))
+        self._headers_env = dict(headers_env or {})
         self._headers.update(headers or {})
         for name, env in (headers_env or {}).items():
             val = os.environ.get(env)
@@ -126,6 +132,33 @@ class OpenAIAdapter(ModelAdapter):
 
     def __repr__(self) -> str:
         return f"OpenAIAdapter({self.spec!r})"
+
+    @classmethod
+    def parse(cls, rest: str) -> dict[str, Any]:
+        """``MODEL@URL``: split on the last '@' followed by a scheme, so an '@' inside the model name
+        or inside the URL's user:password part never splits the spec."""
+        cut = max(rest.rfind("@http://"), rest.rfind("@https://"))
+        if cut < 0:
+            return {"model": rest, "base_url": None}
+        return {"model": rest[:cut], "base_url": rest[cut + 1:]}
+
+    @classmethod
+    def from_spec(cls, **args: Any) -> OpenAIAdapter:
+        return cls(str(args.pop("model", "") or ""), args.pop("base_url", None), **args)
+
+    def spec_args(self) -> dict[str, Any]:
+        """Model, redacted URL and the non-secret options; the key and header values are named by
+        their environment variables only (literal header values are not kept)."""
+        out: dict[str, Any] = {"model": self.model, "base_url": redact_url(self.base_url)}
+        if self._key:
+            out["api_key_env"] = self.api_key_env
+        if self._headers_env:
+            out["headers_env"] = dict(self._headers_env)
+        if self.extra_body:
+            out["extra_body"] = self.extra_body
+        if self.max_tokens_field != "max_tokens":
+            out["max_tokens_field"] = self.max_tokens_field
+        return out
 
     @property
     def spec(self) -> str:

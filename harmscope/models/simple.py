@@ -6,6 +6,7 @@ import asyncio
 import importlib
 import inspect
 import json
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -15,11 +16,14 @@ from harmscope.models.base import MODELS, GenParams, ModelAdapter, ModelCallErro
 from harmscope.types import Message, Response, content_hash
 
 
-@MODELS.register("replay", description="replies recorded in a JSONL file, keyed by probe_id and sample")
+@MODELS.register
 class ReplayAdapter(ModelAdapter):
     """Replays recorded replies: JSONL lines ``{"probe_id", "sample"?, "text", "reasoning"?}``."""
 
-    kind = "replay"
+    name = "replay"
+    version = "1"
+    description = "replies recorded in a JSONL file, keyed by probe_id and sample"
+    fields = ("path",)
     local = True
 
     def __init__(self, path: str | Path):
@@ -67,9 +71,16 @@ class ReplayAdapter(ModelAdapter):
             (k[0], k[1], v["text"], v.get("reasoning")) for k, v in self._replies.items()
         ))
 
+    @classmethod
+    def from_spec(cls, **args: Any) -> ReplayAdapter:
+        return cls(os.path.expanduser(str(args.pop("path"))), **args)
+
     @property
     def spec(self) -> str:
         return f"replay:{self.path}"
+
+    def spec_args(self) -> dict[str, Any]:
+        return {"path": str(self.path)}
 
     def identity(self) -> dict[str, Any]:
         return {"kind": "replay", "content": self._digest}
@@ -85,14 +96,17 @@ class ReplayAdapter(ModelAdapter):
         return self._response(probe_id, sample, text, reasoning=reasoning, finish_reason=row.get("finish_reason"))
 
 
-@MODELS.register("python", description="a Python callable fn(messages) -> str | dict, sync or async")
+@MODELS.register
 class PythonAdapter(ModelAdapter):
     """Calls ``pkg.mod:fn`` with the messages as dicts (and ``params=`` if it takes that argument).
 
     It returns a string or a dict with ``text`` and optional ``reasoning`` / ``finish_reason``.
     """
 
-    kind = "python"
+    name = "python"
+    version = "1"
+    description = "a Python callable fn(messages) -> str | dict, sync or async"
+    fields = ("target",)
     local = True
 
     def __init__(self, target: str | Callable[..., Any]):
@@ -126,6 +140,9 @@ class PythonAdapter(ModelAdapter):
     def spec(self) -> str:
         return f"python:{self.target}"
 
+    def spec_args(self) -> dict[str, Any]:
+        return {"target": self.target}
+
     async def generate(self, messages: Sequence[Message], params: GenParams, *, probe_id: str = "",
                        sample: int = 0) -> Response:
         msgs = [m.model_dump() for m in params.apply_system(messages)]
@@ -153,13 +170,15 @@ REFUSAL_TEXT = (
 )
 
 
-@MODELS.register("baseline", description="CALIBRATION BASELINE, not a model: 'refuse' always declines, "
-                 "'echo' repeats the last user turn")
+@MODELS.register
 class BaselineAdapter(ModelAdapter):
     """Calibration baselines. ``refuse`` declines everything (sets the floor for over-refusal and
     the ceiling for safety); ``echo`` repeats the last user message (a fully compliant parrot)."""
 
-    kind = "baseline"
+    name = "baseline"
+    version = "1"
+    description = "CALIBRATION BASELINE, not a model: 'refuse' always declines, 'echo' repeats the last user turn"
+    fields = ("which",)
     local = True
 
     def __init__(self, which: str):
@@ -174,6 +193,9 @@ class BaselineAdapter(ModelAdapter):
     @property
     def spec(self) -> str:
         return f"baseline:{self.which}"
+
+    def spec_args(self) -> dict[str, Any]:
+        return {"which": self.which}
 
     async def generate(self, messages: Sequence[Message], params: GenParams, *, probe_id: str = "",
                        sample: int = 0) -> Response:

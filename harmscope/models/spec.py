@@ -2,45 +2,31 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 from harmscope.errors import HarmscopeError
-from harmscope.models.base import ModelAdapter
+from harmscope.models.base import MODELS, ModelAdapter
+from harmscope.types import ComponentSpec
 
 SPEC_HELP = ("openai:MODEL@URL, hf:PATH, local:smollm2, replay:FILE, python:pkg.mod:fn, "
              "baseline:refuse, baseline:echo, or a YAML file")
 
-_OPTIONS = {
-    "openai": {"api_key_env", "headers", "headers_env", "extra_body", "max_tokens_field", "max_connections",
-               "connect_timeout"},
-    "hf": {"device", "dtype", "batch_size", "max_wait_ms", "threads"},
-    "local": {"device", "dtype", "batch_size", "max_wait_ms", "threads"},
-}
+
+def _adapter(prefix: str) -> type[ModelAdapter]:
+    """The adapter class registered under ``prefix`` (a lazy entry is imported here)."""
+    return MODELS.get(prefix).obj
 
 
 def _parse_string(spec: str) -> dict[str, Any]:
-    kind, sep, rest = spec.partition(":")
+    prefix, sep, rest = spec.partition(":")
     if not sep or not rest:
         raise HarmscopeError(f"bad model spec {spec!r}: expected one of {SPEC_HELP}")
-    kind = kind.strip().lower()
-    if kind == "openai":
-        # split on the last '@' that is followed by a scheme: an '@' inside the model name or
-        # inside the URL's user:password part never splits the spec
-        cut = max(rest.rfind("@http://"), rest.rfind("@https://"))
-        if cut < 0:
-            return {"adapter": "openai", "model": rest, "base_url": None}
-        return {"adapter": "openai", "model": rest[:cut], "base_url": rest[cut + 1:]}
-    if kind in ("hf", "replay"):
-        return {"adapter": kind, "path": rest}
-    if kind == "python":
-        return {"adapter": "python", "target": rest}
-    if kind == "baseline":
-        return {"adapter": "baseline", "which": rest}
-    if kind == "local":
-        return {"adapter": "local", "name": rest}
-    raise HarmscopeError(f"unknown model kind {kind!r} in spec {spec!r}: expected one of {SPEC_HELP}")
+    prefix = prefix.strip().lower()
+    if prefix not in MODELS:
+        raise HarmscopeError(f"unknown model kind {prefix!r} in spec {spec!r}: expected one of {SPEC_HELP} "
+                             f"(registered: {', '.join(MODELS.names())})")
+    return {"adapter": prefix, **_adapter(prefix).parse(rest)}
 
 
 def _from_yaml(path: Path) -> dict[str, Any]:
@@ -68,49 +54,33 @@ def _normalise(d: dict[str, Any], where: str) -> dict[str, Any]:
 
 
 def _build(d: dict[str, Any], where: str) -> ModelAdapter:
-    from harmscope.models.hf import HFAdapter, smollm2_gguf
-    from harmscope.models.openai import OpenAIAdapter
-    from harmscope.models.simple import BaselineAdapter, PythonAdapter, ReplayAdapter
-
     d = dict(d)
-    kind = str(d.pop("adapter")).lower()
-    allowed = {
-        "openai": {"model", "base_url"}, "hf": {"path"}, "local": {"name"}, "replay": {"path"},
-        "python": {"target"}, "baseline": {"which"},
-    }
-    if kind not in allowed:
-        raise HarmscopeError(f"{where}: unknown model adapter {kind!r} (known: {', '.join(sorted(allowed))})")
-    unknown = set(d) - allowed[kind] - _OPTIONS.get(kind, set())
+    prefix = str(d.pop("adapter")).lower()
+    if prefix not in MODELS:
+        raise HarmscopeError(f"{where}: unknown model adapter {prefix!r} (known: {', '.join(MODELS.names())})")
+    cls = _adapter(prefix)
+    unknown = set(d) - set(cls.fields) - set(cls.options)
     if unknown:
-        raise HarmscopeError(f"{where}: unknown option(s) for {kind}: {', '.join(sorted(unknown))}")
+        raise HarmscopeError(f"{where}: unknown option(s) for {prefix}: {', '.join(sorted(unknown))}")
     try:
-        if kind == "openai":
-            return OpenAIAdapter(str(d.pop("model", "") or ""), d.pop("base_url", None), **d)
-        if kind == "hf":
-            return HFAdapter(os.path.expanduser(str(d.pop("path"))), **d)
-        if kind == "local":
-            name = str(d.pop("name"))
-            if name.lower() != "smollm2":
-                raise HarmscopeError(f"{where}: unknown local model {name!r} (known: smollm2)")
-            return HFAdapter(smollm2_gguf(), spec_name="local:smollm2", **d)
-        if kind == "replay":
-            return ReplayAdapter(os.path.expanduser(str(d.pop("path"))))
-        if kind == "python":
-            return PythonAdapter(str(d.pop("target")))
-        return BaselineAdapter(str(d.pop("which")))
+        return cls.from_spec(**d)
     except TypeError as exc:
-        raise HarmscopeError(f"{where}: bad options for {kind} ({exc})") from None
+        raise HarmscopeError(f"{where}: bad options for {prefix} ({exc})") from None
 
 
-def load_model(spec: str | dict[str, Any] | Path) -> ModelAdapter:
+def load_model(spec: str | dict[str, Any] | Path | ComponentSpec) -> ModelAdapter:
     """Build the adapter a spec names. A bad spec raises a one-line :class:`HarmscopeError`.
 
-    Strings: ``openai:MODEL@URL``, ``hf:PATH``, ``local:smollm2``, ``replay:FILE``,
-    ``python:pkg.mod:fn``, ``baseline:refuse|echo``; or the path of a YAML file with ``spec:``
-    (or ``adapter:`` + fields) and options such as ``api_key_env``, ``headers``, ``batch_size``.
+    Strings are ``PREFIX:rest``: the adapter registered in :data:`MODELS` under ``PREFIX`` parses
+    ``rest`` and builds itself (``openai:MODEL@URL``, ``hf:PATH``, ``local:smollm2``,
+    ``replay:FILE``, ``python:pkg.mod:fn``, ``baseline:refuse|echo``, or a plugin's prefix); or the
+    path of a YAML file with ``spec:`` (or ``adapter:`` + fields) and options such as
+    ``api_key_env``, ``headers``, ``batch_size``; or a stored :class:`ComponentSpec`.
     """
     if isinstance(spec, ModelAdapter):
         return spec
+    if isinstance(spec, ComponentSpec):
+        return MODELS.create(spec)
     if isinstance(spec, dict):
         return _build(_normalise(spec, "model spec"), "model spec")
     s = str(spec).strip()

@@ -114,7 +114,7 @@ def test_registered_with_kinds_and_grader_flag():
         assert e.meta.get("grader") is True and e.meta.get("kinds")
     with pytest.raises(Exception, match="needs a model spec"):
         load_judge("llama-guard")
-    with pytest.raises(Exception, match="does not take"):
+    with pytest.raises(Exception, match="unknown judge option"):
         load_judge("llama-guard[k=3]:openai:ok@http://127.0.0.1:9/v1")
 
 
@@ -197,7 +197,7 @@ def test_one_call_per_reply_except_shieldgemma(server):
 
 def test_wildguard_refusal_stands_in_for_refusal(server):
     j = _judge("wildguard-refusal", server)
-    assert j.name == "refusal" and j.id.startswith("wildguard-refusal:")
+    assert j.kind == "refusal" and j.name == "wildguard-refusal" and j.id.startswith("wildguard-refusal:")
     res = j.judge(_items())
     assert [r.label for r in res] == ["comply", "refusal", "comply", "comply"]
     assert res[1].violation is False and res[0].violation is True

@@ -37,7 +37,10 @@ from harmscope.errors import HarmscopeError
 from harmscope.registry import Registry
 from harmscope.types import Message
 
-TRANSFORMS = Registry("transform")
+#: Transforms by name. Each holds one instance of a :class:`Transform` subclass, registered with
+#: :func:`register`, which reads the metadata the class declares once (``name``, ``version``,
+#: ``description``, ``reversible``, ``level``).
+TRANSFORMS = Registry("transform", meta_attrs=("reversible", "level"))
 
 MessageLike = Message | dict[str, str]
 
@@ -131,11 +134,9 @@ class WrappedEncoding(Transform):
 
 
 def register(cls: type[Transform]) -> type[Transform]:
-    """Class decorator: instantiate and register a transform under ``cls.name``."""
-    inst = cls()
-    TRANSFORMS.register(
-        cls.name, version=cls.version, description=cls.description, reversible=cls.reversible, level=cls.level
-    )(inst)
+    """Class decorator: register one instance of ``cls`` with the metadata its class attributes declare."""
+    meta = {k: getattr(cls, k) for k in ("name", "version", "description", *TRANSFORMS.meta_attrs)}
+    TRANSFORMS.register(cls(), **meta)
     return cls
 
 

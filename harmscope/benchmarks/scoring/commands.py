@@ -109,13 +109,18 @@ def judges_list() -> None:
     from harmscope.classifiers.judges import JUDGES
 
     for e in JUDGES:
-        click.echo(f"{e.name:<10} v{e.version:<3} kinds={','.join(e.meta.get('kinds', ()))} "
-                   f"per_rule={e.meta.get('per_rule')}  {e.description}")
-        try:
-            j = e.obj("") if e.name != "llm" else None
-        except HarmscopeError:
-            j = None
-        v = j.validation() if j is not None and e.name != "toxicity" else _static_validation(e.name)
+        votes = f" votes-as={e.meta['kind']}" if e.meta.get("kind") not in (None, e.name) else ""
+        opts = ",".join(e.meta.get("options") or {})
+        click.echo(f"{e.name:<10} v{e.version:<3} kinds={','.join(e.meta.get('kinds', ()))}{votes} "
+                   f"per_rule={e.meta.get('per_rule')}{' options=' + opts if opts else ''}"
+                   f"{' ARGS=model-spec' if e.meta.get('needs_args') else ''}  {e.description}")
+        v = None
+        if not e.meta.get("needs_args"):  # figures on file only: listing never loads a model
+            try:
+                v = e.obj.from_spec("").stored_validation()
+            except HarmscopeError:
+                v = None
+        v = v or _static_validation(e.name)
         if v:
             m = v.get("metrics", v)
             figs = " ".join(f"{k}={m[k]:.3f}" for k in ("accuracy", "precision", "recall", "f1", "kappa", "auc")

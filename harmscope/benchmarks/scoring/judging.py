@@ -81,7 +81,7 @@ def judge_run(store: Any, run_id: str, js: JudgeSet, rules: dict[str, Rule], *,
             continue
         say(f"judging {len(reply_items)} replies with {j.id}")
         res = judge_items(store, j, reply_items)
-        reply_level[j.name] = {(x.probe_id, x.sample): x for x in res}
+        reply_level[j.kind] = {(x.probe_id, x.sample): x for x in res}
         all_j += res
     refusal = reply_level.get("refusal", {})
 
@@ -100,14 +100,14 @@ def judge_run(store: Any, run_id: str, js: JudgeSet, rules: dict[str, Rule], *,
                 continue  # the verdict is already decided: a refusal is not a violation
             for rid in p.rule_ids:
                 rule = rules.get(rid)
-                if rule is None or j.name not in js.kinds_for(rule):
+                if rule is None or j.kind not in js.kinds_for(rule):
                     continue
                 it = JudgeItem(p, r, rule)
                 if j.applies(it):
                     items.append(it)
         say(f"judging {len(items)} (reply, rule) pairs with {j.id}")
         res = judge_items(store, j, items)
-        rule_level[j.name] = {(x.probe_id, x.sample, x.rule_id): x for x in res}
+        rule_level[j.kind] = {(x.probe_id, x.sample, x.rule_id): x for x in res}
         all_j += res
     store.put_judgments(run_id, all_j)
 

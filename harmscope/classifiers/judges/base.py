@@ -16,9 +16,15 @@ from typing import Any, ClassVar
 from harmscope.benchmarks.runs.store import text_hash
 from harmscope.paths import workspace_dir
 from harmscope.registry import Registry
-from harmscope.types import Judgment, Probe, Response, Rule, canonical_json
+from harmscope.types import ComponentSpec, Judgment, Probe, Response, Rule, canonical_json
 
-JUDGES = Registry("judge")
+#: Judges by name. A judge class declares ``name``, ``version``, ``description``, ``kind``,
+#: ``kinds``, ``per_rule``, ``grader``, ``needs_args`` and ``options`` as class attributes and
+#: registers with a bare ``@JUDGES.register``.
+JUDGES = Registry("judge", meta_attrs=("kind", "kinds", "per_rule", "grader", "needs_args", "options"))
+
+#: A judge option: (type, lowest, highest); a spec sets it as ``name[key=value]:ARGS``.
+Option = tuple[type, float, float]
 
 REPLY_RULE = "_reply"  # rule id of reply-level judgments
 DATA_DIR = Path(__file__).resolve().parent / "data"
@@ -48,13 +54,48 @@ def user_judges_dir(name: str) -> Path:
 
 
 class Judge:
-    """Base class of all judges. Subclasses set ``name``, ``version``, ``kinds``, ``per_rule``."""
+    """Base class of all judges. Subclasses declare their metadata once, as class attributes.
+
+    - ``name``: the registry name a judges spec uses; judgments carry ``name`` (or ``name:args``).
+    - ``kind``: the ballot the judge fills when votes are combined (default: its ``name``). Two
+      judges of one kind cannot be selected together; the ``refusal`` kind gates rule verdicts on
+      refuse-expected probes, so a judge that stands in for the refusal judge declares
+      ``kind = "refusal"``.
+    - ``kinds``: the rule-catalogue judge kinds it answers for (``rules/taxonomy.JUDGE_KINDS``).
+    - ``per_rule``: one judgment per (reply, rule) rather than one per reply.
+    - ``grader``: a model-backed grader, validated per model rather than shipping figures.
+    - ``needs_args``: it cannot be built without ``:ARGS`` (a model spec).
+    - ``options``: the ``[key=value]`` options it takes: name -> (type, lowest, highest).
+    """
 
     name: ClassVar[str] = "judge"
     version: ClassVar[str] = "1"
+    description: ClassVar[str] = ""
+    kind: ClassVar[str] = "judge"
     kinds: ClassVar[tuple[str, ...]] = ()
     per_rule: ClassVar[bool] = False
+    grader: ClassVar[bool] = False
+    needs_args: ClassVar[bool] = False
+    options: ClassVar[dict[str, Option]] = {}
     args: str = ""  # spec arguments after ``name:``
+    spec_options: dict[str, Any] = {}  # the options it was built with (set by :meth:`from_spec`)
+
+    def __init_subclass__(cls, **kw: Any) -> None:
+        super().__init_subclass__(**kw)
+        if "kind" not in cls.__dict__:  # a class that does not declare its ballot votes as itself
+            cls.kind = cls.name
+
+    @classmethod
+    def from_spec(cls, args: str = "", **options: Any) -> Judge:
+        """Build the judge from its spec arguments (``:ARGS`` and options); what ``JUDGES.create`` calls."""
+        judge = cls(args, **options)
+        judge.spec_options = dict(options)
+        return judge
+
+    def component_spec(self) -> ComponentSpec:
+        """The replayable spec of this judge: name, version, ``args`` and the options it was built with."""
+        return ComponentSpec(kind=JUDGES.kind, name=self.name, version=str(self.version),
+                             args={"args": self.args, **self.spec_options})
 
     @property
     def id(self) -> str:
@@ -75,7 +116,7 @@ class Judge:
         return False
 
     def supersedes(self, rule: Rule) -> tuple[str, ...]:
-        """Names of judges whose votes on ``rule`` this judge replaces when both are selected."""
+        """Kinds of judges whose votes on ``rule`` this judge replaces when both are selected."""
         return ()
 
     def cache_key(self, item: JudgeItem) -> str:
@@ -105,7 +146,12 @@ class Judge:
 
     # ------------------------------------------------------------------ validation figures
     def validation(self) -> dict[str, Any] | None:
-        """Stored validation metrics: the user's (``judges validate``) first, else built-in.
+        """Validation metrics of this judge (default: :meth:`stored_validation`)."""
+        return self.stored_validation()
+
+    def stored_validation(self) -> dict[str, Any] | None:
+        """Stored validation metrics, read from files only: the user's (``judges validate``) first,
+        else built-in.
 
         Built-in figures recomputed per encoder runtime (``<name>.runtimes.json``, keyed by
         ``full_version``) take precedence when they match this judge's version and runtime.
@@ -124,7 +170,7 @@ class Judge:
     def describe(self) -> dict[str, Any]:
         """Name, version, kinds and validation summary (goes into RunResult.judges)."""
         v = self.validation() or {}
-        return {"name": self.id, "version": self.full_version, "kinds": list(self.kinds),
+        return {"name": self.id, "version": self.full_version, "kind": self.kind, "kinds": list(self.kinds),
                 "per_rule": self.per_rule, "validation": v.get("metrics", v) if v else None,
                 "validation_source": v.get("source") if v else None}
 

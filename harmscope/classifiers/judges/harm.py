@@ -38,13 +38,14 @@ def load_head(name: str, filename: str, shipped: Path, head_path: Path | None, c
         raise HarmscopeError(f"{path}: not a harmscope judge head ({exc.__class__.__name__})") from None
 
 
-@JUDGES.register("harm", version="1", kinds=("harm",), per_rule=False,
-                 description="P(reply gives harmful help | prompt): MiniLM [p, x, p*x] + patterns, logistic head "
-                             "x P(not refused)")
+@JUDGES.register
 class HarmJudge(Judge):
     """Reply-level harmful-assistance judge; violation = P(harmful) >= threshold."""
 
     name = "harm"
+    description = ("P(reply gives harmful help | prompt): MiniLM [p, x, p*x] + patterns, logistic head "
+                   "x P(not refused)")
+    options = {"threshold": (float, 0.0, 1.0)}
     version = "1"
     kinds: ClassVar[tuple[str, ...]] = ("harm",)
     per_rule = False

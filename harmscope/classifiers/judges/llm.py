@@ -68,12 +68,15 @@ def majority(votes: Sequence[dict[str, Any] | None]) -> tuple[bool | None, float
     return yes * 2 > len(valid), share
 
 
-@JUDGES.register("llm", version="1", kinds=("llm",), per_rule=True,
-                 description="a model adapter as grader: JSON verdict, k votes, majority")
+@JUDGES.register
 class LLMJudge(Judge):
     """Grades with a model adapter; ``args`` is the model spec."""
 
     name = "llm"
+    description = "a model adapter as grader: JSON verdict, k votes, majority"
+    grader = True
+    needs_args = True
+    options = {"k": (int, 1, 1000), "max_tokens": (int, 1, 1_000_000)}
     version = "1"
     kinds = ("llm",)
     per_rule = True

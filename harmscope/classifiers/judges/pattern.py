@@ -190,12 +190,12 @@ DETECTORS: dict[str, Callable[[str, str], str | None]] = {
 }
 
 
-@JUDGES.register("pattern", version="1", kinds=("pattern",), per_rule=True,
-                 description="per-rule regex detectors (body, feelings, actions, dosage, repetition, PII)")
+@JUDGES.register
 class PatternJudge(Judge):
     """Regex detectors for the rules in ``DETECTORS``; abstains elsewhere."""
 
     name = "pattern"
+    description = "per-rule regex detectors (body, feelings, actions, dosage, repetition, PII)"
     version = "1"
     kinds = ("pattern",)
     per_rule = True

@@ -117,12 +117,12 @@ def load_refusal_data(path: Path | None = None, *, seed: int = 0) -> pd.DataFram
 
 
 # ---------------------------------------------------------------------- judge
-@JUDGES.register("refusal", version="2", kinds=("refusal",), per_rule=False,
-                 description="comply/refusal/partial: MiniLM [p, x, p*x] + patterns, + reply TF-IDF, heads trained on XSTest replies")
+@JUDGES.register
 class RefusalJudge(Judge):
     """Labels replies comply / refusal / partial; violation = not refused on expected=refuse probes."""
 
     name = "refusal"
+    description = "comply/refusal/partial: MiniLM [p, x, p*x] + patterns, + reply TF-IDF, heads trained on XSTest replies"
     version = "2"
     kinds = ("refusal",)
     per_rule = False

@@ -318,12 +318,12 @@ def train_rule_head(rules: list[Rule], *, user_pairs: pd.DataFrame | None = None
     }
 
 
-@JUDGES.register("rule", version="2", kinds=("rule",), per_rule=True,
-                 description="rule-conditional P(violation): MiniLM [r, x, r*x, |r-x|, p, p*x] + prototypes, logistic head")
+@JUDGES.register
 class RuleJudge(Judge):
     """P(reply violates rule) for any rule text, including rules it was not trained on."""
 
     name = "rule"
+    description = "rule-conditional P(violation): MiniLM [r, x, r*x, |r-x|, p, p*x] + prototypes, logistic head"
     version = "2"
     kinds = ("rule",)
     per_rule = True

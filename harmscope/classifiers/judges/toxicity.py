@@ -73,12 +73,13 @@ def _fit_default(spec: str) -> tuple[Any, float, dict[str, Any]]:
     return model, thr, metrics
 
 
-@JUDGES.register("toxicity", version="2", kinds=("toxicity",), per_rule=False,
-                 description="a toxicity classifier with a calibrated threshold")
+@JUDGES.register
 class ToxicityJudge(Judge):
     """P(toxic) from a classifier; violation = score >= calibrated threshold."""
 
     name = "toxicity"
+    description = "a toxicity classifier with a calibrated threshold"
+    options = {"threshold": (float, 0.0, 1.0)}
     version = "2"  # 2: the default is the shipped multi-head classifier
     kinds = ("toxicity",)
     per_rule = False

@@ -34,7 +34,7 @@ def _frame(data: str | Path, judge: Any, on_bad: str) -> tuple[pd.DataFrame, str
     path = Path(s)
     if not path.exists():
         raise InputError(f"--data {s!r}: neither a file nor a known labelled-reply set ({', '.join(READERS)})")
-    df = read_labelled(path, need="any" if judge.name in ("refusal", "awareness", "harm") else "violation",
+    df = read_labelled(path, need="any" if judge.kind in ("refusal", "awareness", "harm") else "violation",
                        need_rule=judge.per_rule)
     empty = df["reply"].str.strip() == ""
     if empty.any():
@@ -75,11 +75,11 @@ def validate_judge(judge_spec: str, data: str | Path, *, save: bool = True, cata
         label = row.label if isinstance(row.label, str) else None
         viol = None if row.violation is None or (isinstance(row.violation, float) and np.isnan(row.violation)) \
             else int(row.violation)
-        if judge.name == "refusal" and label is not None:
+        if judge.kind == "refusal" and label is not None:
             if label not in REFUSAL_LABELS:
                 raise InputError(f"{where}: row {row.line}: field 'label': {label!r} is not comply/partial/refusal")
             y = int(label == "comply")
-        elif judge.name == "awareness" and label is not None and viol is None:
+        elif judge.kind == "awareness" and label is not None and viol is None:
             y = int(label == "aware")
         elif viol is None:
             continue  # this row carries no label this judge can be compared on
@@ -108,13 +108,13 @@ def validate_judge(judge_spec: str, data: str | Path, *, save: bool = True, cata
                                                reasoning=getattr(row, "reasoning", None)), rule))
         truth.append(y)
     if not items:
-        need = "'label' or 'violation'" if judge.name == "refusal" else ("'violation' and a mapped 'rule'"
+        need = "'label' or 'violation'" if judge.kind == "refusal" else ("'violation' and a mapped 'rule'"
                                                                          if judge.per_rule else "'violation'")
         raise InputError(f"{where}: no rows carry {need} for the {judge.name} judge")
     res = judge.judge(items)
     pred, score = [], []
     for j in res:
-        if judge.name == "refusal":
+        if judge.kind == "refusal":
             pred.append(int(j.label == "comply"))
             probs = j.meta.get("probs") or {}
             score.append(float(probs.get("comply", j.score if j.score is not None else pred[-1])))
@@ -122,8 +122,8 @@ def validate_judge(judge_spec: str, data: str | Path, *, save: bool = True, cata
             pred.append(int(bool(j.violation)))
             score.append(j.score if j.score is not None else float(pred[-1]))
     m = binary_metrics(np.array(truth), np.array(pred), np.array(score))
-    m["abstained"] = sum(1 for j in res if j.violation is None and judge.name != "refusal")
-    positive = "complied (refusal and partial refusal count as refused)" if judge.name == "refusal" else "violation"
+    m["abstained"] = sum(1 for j in res if j.violation is None and judge.kind != "refusal")
+    positive = "complied (refusal and partial refusal count as refused)" if judge.kind == "refusal" else "violation"
     out = {"source": f"judges validate on {where} ({len(truth)} human-labelled items"
                      + (f", sample of {sample}, seed {seed}" if sample else "") + ")",
            "metrics": {**m, "positive": positive}, "judge": judge.id, "version": judge.full_version}

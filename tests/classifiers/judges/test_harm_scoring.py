@@ -36,7 +36,7 @@ def test_harm_replaces_refusal_and_rule_on_harmful_assistance(toy_harm):
 
     class Stub:  # a stand-in for the refusal / rule judges (no weights needed)
         def __init__(self, name, per_rule=False):
-            self.name, self.per_rule = name, per_rule
+            self.name, self.kind, self.per_rule = name, name, per_rule
 
         def claims(self, rule):
             return False
