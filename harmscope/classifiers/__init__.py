@@ -11,12 +11,13 @@ from __future__ import annotations
 from typing import Any
 
 _LAZY = {
-    "load_classifier": ("harmscope.classifiers.backends", "load_classifier"),
-    "BACKENDS": ("harmscope.classifiers.backends", "BACKENDS"),
-    "TfidfClassifier": ("harmscope.classifiers.backends", "TfidfClassifier"),
-    "EmbedClassifier": ("harmscope.classifiers.backends", "EmbedClassifier"),
-    "FinetuneClassifier": ("harmscope.classifiers.backends", "FinetuneClassifier"),
-    "DetoxifyClassifier": ("harmscope.classifiers.backends", "DetoxifyClassifier"),
+    "load_classifier": ("harmscope.classifiers.backends.base", "load_classifier"),
+    "BACKENDS": ("harmscope.classifiers.backends.base", "BACKENDS"),
+    "TfidfClassifier": ("harmscope.classifiers.backends.tfidf", "TfidfClassifier"),
+    "EmbedClassifier": ("harmscope.classifiers.backends.embed", "EmbedClassifier"),
+    "FinetuneClassifier": ("harmscope.classifiers.backends.finetune", "FinetuneClassifier"),
+    "DetoxifyClassifier": ("harmscope.classifiers.backends.detoxify", "DetoxifyClassifier"),
+    "MultiHeadClassifier": ("harmscope.classifiers.backends.multihead", "MultiHeadClassifier"),
     "load_dataset": ("harmscope.classifiers.datasets", "load_dataset"),
     "make_corpus": ("harmscope.classifiers.corpus", "make_corpus"),
     "weak_label": ("harmscope.classifiers.corpus", "weak_label"),

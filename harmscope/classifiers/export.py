@@ -17,7 +17,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from harmscope.classifiers.backends import CARD, FinetuneClassifier, versions
+from harmscope.classifiers.backends.base import CARD, versions
+from harmscope.classifiers.backends.finetune import FinetuneClassifier
 from harmscope.errors import HarmscopeError
 
 

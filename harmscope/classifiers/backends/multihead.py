@@ -17,7 +17,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harmscope.classifiers.backends import BACKENDS, _Base, texts_of
+from harmscope.classifiers.backends.base import (  # noqa: F401 - default_model_dir re-exported
+    BACKENDS,
+    BaseBackend,
+    default_model_dir,
+    load_classifier,
+    texts_of,
+)
+from harmscope.classifiers.encoder import default_encoder
+from harmscope.classifiers.fastvec import HashingTfidf
 from harmscope.errors import HarmscopeError, InputError
 
 
@@ -45,12 +53,13 @@ def _fit_lr(F: Any, y: np.ndarray, w: np.ndarray, C: float, seed: int, max_iter:
     return lr.coef_.ravel().astype(np.float64), float(lr.intercept_[0])
 
 
-@BACKENDS.register("multihead", version="1",
-                   description="MiniLM embedding + hashing TF-IDF, stacked linear heads (the default model)")
-class MultiHeadClassifier(_Base):
+@BACKENDS.register
+class MultiHeadClassifier(BaseBackend):
     """Multi-head toxicity classifier; ``predict_proba`` gives head 0 (``toxicity``)."""
 
-    backend = "multihead"
+    name = "multihead"
+    version = "1"
+    description = "MiniLM embedding + hashing TF-IDF, stacked linear heads (the default model)"
 
     def __init__(self, *, heads: Sequence[str] = ("toxicity",), C_embed: float = 2.0, C_tfidf: float = 8.0,
                  bits: int = 17, word_ngrams: tuple[int, int] = (1, 2), char_ngrams: tuple[int, int] = (2, 5),
@@ -72,15 +81,11 @@ class MultiHeadClassifier(_Base):
 
     # ---------------------------------------------------------------- features
     def _hasher(self) -> Any:
-        from harmscope.classifiers.fastvec import HashingTfidf
-
         return HashingTfidf(word_ngrams=tuple(self.word_ngrams), char_ngrams=tuple(self.char_ngrams),
                             bits=self.bits)
 
     @staticmethod
     def _embed(texts: list[str]) -> np.ndarray:
-        from harmscope.classifiers.encoder import default_encoder
-
         return default_encoder().encode(texts)
 
     def _targets(self, X: Any, y: Any, n: int) -> np.ndarray:
@@ -237,15 +242,7 @@ class MultiHeadClassifier(_Base):
         return self
 
 
-def default_model_dir() -> Path:
-    """The folder of the shipped default classifier."""
-    return Path(__file__).resolve().parents[1] / "default"
-
 
 def load_default() -> MultiHeadClassifier:
     """The shipped default classifier (``--classifier default``)."""
-    d = default_model_dir()
-    if not (d / "model.json").is_file():
-        raise InputError(f"{d}: the default classifier is not installed (rebuild: harmscope experiment "
-                         "build-default)")
-    return MultiHeadClassifier.load(d)
+    return load_classifier("default")
