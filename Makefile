@@ -19,6 +19,8 @@ $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/pip install -q torch==2.13.0
 	# GGML_NATIVE=OFF: a llama.cpp built for the build host's exact CPU dies with SIGILL in some sandboxes
 	CMAKE_ARGS="-DGGML_NATIVE=OFF" $(BIN)/pip install -q -e '.[neural,server,dask,test,onnx]'
+	# the example plugin (a judge, a model adapter, a transform) that tests/test_plugin_example.py drives
+	$(BIN)/pip install -q -e tests/plugin_example
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -44,29 +44,46 @@ def _open(run_dir: str, store_path: str | None):
 @click.option("--reference", type=click.Path(dir_okay=False), default=None,
               help="result.json of a reference run: grades become relative to its area rates")
 @click.option("--seed", default=0, show_default=True)
+@click.option("--replay", is_flag=True,
+              help="score again with exactly the judges, ensemble settings, seed and reference stored in "
+                   "RUN_DIR/result.json (rebuilt from their stored specs; no --judges)")
 @engine_option
-def score(run_dir: str, judges_spec: str | None, store_path: str | None, reference: str | None, seed: int) -> None:
+@click.pass_context
+def score(ctx: click.Context, run_dir: str, judges_spec: str | None, store_path: str | None, reference: str | None,
+          seed: int, replay: bool) -> None:
     """Judge a run's replies and write RUN_DIR/result.json.
 
     \b
     Example:
       harmscope score out/run1
       harmscope score out/run1 --judges 'refusal,pattern,rule,llm[k=3]:local:smollm2;mode=majority'
+      harmscope score out/run1 --replay
     """
     from harmscope.benchmarks.scoring.judging import score_run
+    from harmscope.classifiers.judges import parse_spec
+    from harmscope.safeio import atomic_write_text
 
-    store, run_id = _open(run_dir, store_path)
+    out = Path(run_dir) / "result.json"
     ref = None
+    if replay:
+        given = [f"--{n}" for n in ("judges", "reference", "seed")
+                 if ctx.get_parameter_source(n if n != "judges" else "judges_spec")
+                 == click.core.ParameterSource.COMMANDLINE]
+        if given:
+            raise InputError(f"--replay takes the judges, seed and reference stored in {out}; drop {', '.join(given)}")
+        js, seed, ref = replay_settings(out)
+    else:
+        js = parse_spec(judges_spec)  # a bad spec fails before anything is read
+    store, run_id = _open(run_dir, store_path)
     if reference:
         try:
             doc = json.loads(Path(reference).read_text(encoding="utf-8"))
             ref = {r["area"]: r["rate"] for r in doc["tables"]["by_area"] if r.get("rate") is not None}
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise InputError(f"{reference}: not a harmscope result.json ({exc.__class__.__name__})") from None
-    res = score_run(store, run_id, judges_spec, reference=ref, seed=seed,
+    res = score_run(store, run_id, js, reference=ref, seed=seed,
                     progress=lambda s: click.echo(s, err=True))
-    out = Path(run_dir) / "result.json"
-    out.write_text(res.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    atomic_write_text(out, res.model_dump_json(indent=2) + "\n")
     s = res.summary
     click.echo(f"run {res.manifest.run_id}  model {res.manifest.model}")
     click.echo(f"{'rule':<24} {'k/n':>9}  violation rate [95% CI]        corrected [95% CI]")
@@ -85,6 +102,34 @@ def score(run_dir: str, judges_spec: str | None, store_path: str | None, referen
     _echo_distributional(res.tables)
     _echo_benchmarks(res.tables)
     click.echo(f"wrote {out}")
+
+
+def replay_settings(path: Path) -> tuple[Any, int, dict[str, float] | None]:
+    """The judge set, seed and reference a stored ``result.json`` was scored with, rebuilt from
+    its typed judge specs alone (``judges.components``)."""
+    from harmscope.classifiers.judges import JudgeSet
+    from harmscope.types import RunResult
+
+    if not path.is_file():
+        raise InputError(f"{path}: missing; --replay needs a run scored before (run `harmscope score` first)")
+    try:
+        res = RunResult.model_validate_json(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"{path}: not a harmscope result ({first})") from None
+    comp = (res.judges or {}).get("components")
+    if not isinstance(comp, dict) or not isinstance(comp.get("scoring"), dict):
+        raise InputError(f"{path}: written by an older harmscope without stored judge specs "
+                         f"(field 'judges.components'); score it again with --judges to make it replayable")
+    js = JudgeSet.from_specs({**comp, "spec": res.judges.get("spec", "")}, where=str(path))
+    scoring = comp["scoring"]
+    try:
+        seed = int(scoring.get("seed", 0))
+        ref = scoring.get("reference")
+        ref = None if ref is None else {str(k): float(v) for k, v in dict(ref).items()}
+    except (TypeError, ValueError):
+        raise InputError(f"{path}: field 'judges.components.scoring': bad seed or reference") from None
+    return js, seed, ref
 
 
 def _echo_benchmarks(tables: dict[str, Any]) -> None:

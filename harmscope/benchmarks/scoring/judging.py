@@ -175,7 +175,9 @@ def score_run(store: Any, run_id: str, judges_spec: str | JudgeSet | None = None
         dec, rep, _ = judge_run(store, manifest.run_id, js, rules, progress=progress)
     res = score_frames(dec, rep, js, rules, reference=reference, seed=seed, n_boot=n_boot)
     res["summary"]["catalog_version"] = getattr(catalog, "version", None)
-    return RunResult(manifest=manifest, judges=js.describe(), tables=_jsonable(res["tables"]),
+    judges = js.describe()  # judges["components"]: what `harmscope score --replay` rebuilds the scoring from
+    judges["components"]["scoring"] = {"seed": seed, "n_boot": n_boot, "reference": reference}
+    return RunResult(manifest=manifest, judges=judges, tables=_jsonable(res["tables"]),
                      summary=_jsonable(res["summary"]))
 
 
