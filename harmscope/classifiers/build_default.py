@@ -18,7 +18,6 @@ so an interrupted build resumes.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 import warnings
@@ -28,6 +27,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from harmscope.classifiers import datasets as ds
+from harmscope.classifiers.backends.multihead import MultiHeadClassifier
+from harmscope.classifiers.datasets.base import hash_split
+from harmscope.classifiers.embcache import EmbeddingCache
+from harmscope.errors import InputError
+from harmscope.safeio import atomic_write_text
 
 HEADS = ("toxicity", "identity_attack", "insult", "sexual")
 HEAD_MEANING = {
@@ -51,16 +57,6 @@ SET_MAX = {"olid": 6000, "davidson": 5000}
 EXTERNAL_MAX = 1500
 
 
-def hash_split(texts: list[str], salt: str = "harmscope-default") -> np.ndarray:
-    """'train' / 'cal' / 'test' (70/15/15) from a hash of each text: stable across runs."""
-    out = []
-    for t in texts:
-        h = int.from_bytes(hashlib.blake2b((salt + t).encode("utf-8", "surrogatepass"), digest_size=8).digest(),
-                           "big") % 100
-        out.append("train" if h < 70 else "cal" if h < 85 else "test")
-    return np.array(out)
-
-
 def _quiet_load(fn: Callable[[], pd.DataFrame]) -> pd.DataFrame:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -77,8 +73,6 @@ def _heads(df: pd.DataFrame, **cols: Any) -> pd.DataFrame:
 
 def training_sets(seed: int = 0) -> dict[str, pd.DataFrame]:
     """The ``weights: yes`` sets as frames with ``text`` and one column per head (NaN = unknown)."""
-    from harmscope.classifiers import datasets as ds
-
     out: dict[str, pd.DataFrame] = {}
     t = _quiet_load(ds.read_toxigen_annotated)
     out["toxigen-annotated"] = _heads(t, identity_attack=t["label"])
@@ -113,8 +107,6 @@ def training_sets(seed: int = 0) -> dict[str, pd.DataFrame]:
 
 def external_sets(seed: int = 0) -> dict[str, pd.DataFrame]:
     """``weights: no`` sets used only to measure: text, toxicity label (at most EXTERNAL_MAX rows)."""
-    from harmscope.classifiers import datasets as ds
-
     loaders = {"gab": ds.read_gab, "stormfront": ds.read_stormfront,
                "hasoc": lambda: ds.read_hasoc(split="all"), "ethos": ds.read_ethos}
     out = {}
@@ -196,9 +188,6 @@ def _bal_acc(y: np.ndarray, s: np.ndarray, t: float) -> float | None:
 def build(out_dir: str | Path | None, cache_dir: str | Path, *, variants: tuple[str, ...] = ("tfidf",),
           loso: bool = True, seed: int = 0, progress: Callable[[str], None] = print) -> dict[str, Any]:
     """Train, evaluate and (with ``out_dir``) save the default model; returns the report."""
-    from harmscope.classifiers.embcache import EmbeddingCache
-    from harmscope.classifiers.backends.multihead import MultiHeadClassifier
-
     t0 = time.perf_counter()
     sets = training_sets(seed)
     ext = external_sets(seed)
@@ -431,8 +420,6 @@ def record_variant(model_dir: str | Path, other_report: str | Path, name: str, *
     rep = json.loads(rp.read_text(encoding="utf-8"))
     other = json.loads(Path(other_report).read_text(encoding="utf-8"))
     if other.get("sets") != rep.get("sets") or other.get("seed") != rep.get("seed"):
-        from harmscope.errors import InputError
-
         raise InputError(f"{other_report}: built from other sets or another seed than {rp}; not comparable")
     rep["variants"][name] = other["variants"][name]
     _atomic_write(rp, json.dumps(rep, indent=2), newline=False)
@@ -461,8 +448,6 @@ def annotate_build(model_dir: str | Path, *, throughput: dict[str, dict[str, Any
 
 
 def _atomic_write(path: Path, text: str, *, newline: bool = True) -> None:
-    from harmscope.safeio import atomic_write_text
-
     atomic_write_text(path, text + ("\n" if newline and not text.endswith("\n") else ""))
 
 
@@ -482,8 +467,6 @@ def _cli() -> Any:
     def build_default_cmd(out_dir: str | None, variants: str, cache_dir: str, no_loso: bool, seed: int) -> None:
         """Rebuild the default classifier from the 'weights: yes' sets (needs $HARMSCOPE_DATA) and print
         held-out, leave-one-source-out and external figures."""
-        from harmscope.errors import InputError
-
         names = tuple(v.strip() for v in variants.split(",") if v.strip())
         bad = [v for v in names if v not in ("tfidf", "embed", "stack")]
         if bad or not names:
