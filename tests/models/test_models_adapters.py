@@ -296,3 +296,62 @@ def test_echoed_secret_is_scrubbed_from_errors(monkeypatch):
     with pytest.raises(HarmscopeError) as exc2:
         run(m.preflight())
     assert secret not in str(exc2.value)
+
+
+# ---------------------------------------------------------------- typed specs (registry)
+def test_component_specs_are_redacted_and_rebuild(tmp_path, monkeypatch):
+    monkeypatch.setenv("MY_TEST_KEY", "sk-secret-spec-123456")
+    monkeypatch.setenv("MY_TEAM_TOKEN", "tok-secret-987654")
+    m = load_model({"spec": "openai:m1@http://127.0.0.1:9/v1?key=qsecret", "api_key_env": "MY_TEST_KEY",
+                    "headers": {"X-Team": "red"}, "headers_env": {"X-Token": "MY_TEAM_TOKEN"},
+                    "max_tokens_field": "max_completion_tokens"})
+    cs = m.component_spec()
+    assert (cs.kind, cs.name, cs.version) == ("model adapter", "openai", MODELS.get("openai").version)
+    assert cs.args == {"model": "m1", "base_url": "http://127.0.0.1:9/v1?key=***", "api_key_env": "MY_TEST_KEY",
+                       "headers_env": {"X-Token": "MY_TEAM_TOKEN"}, "max_tokens_field": "max_completion_tokens"}
+    dumped = cs.model_dump_json()
+    assert "sk-secret" not in dumped and "tok-secret" not in dumped and "qsecret" not in dumped
+    again = MODELS.create(cs)  # the key and the header come back from the environment, by name
+    assert again._headers["X-Token"] == "tok-secret-987654" and again._key == "sk-secret-spec-123456"
+    for spec, args in (("baseline:refuse", {"which": "refuse"}), ("python:json:dumps", {"target": "json:dumps"})):
+        a = load_model(spec)
+        assert a.component_spec().args == args and load_model(a.component_spec()).spec == spec
+    f = tmp_path / "r.jsonl"
+    f.write_text('{"probe_id": "p", "text": "x"}\n')
+    r = load_model(f"replay:{f}")
+    assert r.component_spec().args == {"path": str(f)} and MODELS.create(r.component_spec()).spec_hash == r.spec_hash
+
+
+def test_spec_prefixes_and_options_come_from_the_registry(tmp_path):
+    from harmscope.models.base import ModelAdapter
+
+    @MODELS.register
+    class EchoTwice(ModelAdapter):
+        """Echo, twice (a test adapter reached only through the registry)."""
+
+        name = "h2-echo-twice"
+        version = "1"
+        fields = ("word",)
+        options = ("times",)
+        local = True
+
+        def __init__(self, word: str, times: int = 2):
+            self.word, self.times = word, times
+
+        @property
+        def spec(self) -> str:
+            return f"h2-echo-twice:{self.word}"
+
+        async def generate(self, messages, params, *, probe_id="", sample=0):
+            return self._response(probe_id, sample, " ".join([self.word] * self.times))
+
+    try:
+        m = load_model("h2-echo-twice:hey")
+        assert isinstance(m, EchoTwice) and m.kind == "h2-echo-twice"
+        assert run(m.generate(messages("x"), GenParams())).text == "hey hey"
+        assert load_model({"spec": "h2-echo-twice:ho", "times": 3}).times == 3
+        with pytest.raises(HarmscopeError, match="unknown option.*for h2-echo-twice: batch_size"):
+            load_model({"spec": "h2-echo-twice:ho", "batch_size": 3})
+        assert m.component_spec().args == {"word": "hey"}
+    finally:
+        MODELS._entries.pop("h2-echo-twice", None)

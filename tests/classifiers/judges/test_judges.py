@@ -11,7 +11,7 @@ from harmscope.classifiers.judges.labelled import read_labelled
 from harmscope.classifiers.judges.llm import LLMJudge, majority, parse_vote
 from harmscope.classifiers.judges.pattern import PatternJudge, repetition_score
 from harmscope.errors import HarmscopeError, InputError
-from harmscope.types import Judgment, Message, Probe, Response, Rule
+from harmscope.types import Judgment, Message, Probe, Response
 
 PJ = PatternJudge()
 
@@ -244,10 +244,6 @@ def test_pattern_and_awareness_validation_recomputed():
 
     assert validate_pattern()["metrics"]["precision"] == pytest.approx(_val("pattern")["precision"])
     assert validate_awareness()["metrics"]["f1"] == pytest.approx(_val("awareness")["f1"])
-
-
-def test_rule_examples_are_rules():
-    assert isinstance(_rule(), Rule)
 
 
 def test_calibrate_threshold_hand_computed():

@@ -43,6 +43,7 @@ class MyPluginAdapter(ModelAdapter):
     description = "example plugin model adapter: scripted comply/refuse replies"
     fields = ("style",)
     local = True
+    example = "myplugin:comply"  # an offline spec the plugin contract tests build and ask
 
     def __init__(self, style: str):
         if style not in ("comply", "refuse"):
