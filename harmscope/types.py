@@ -182,6 +182,7 @@ class RunManifest(BaseModel):
     started_at: str | None = None
     ended_at: str | None = None
     counts: dict[str, int] = Field(default_factory=dict)
+    components: list[ComponentSpec] = Field(default_factory=list)  # replayable specs (model adapter, ...)
 
 
 class Rate(BaseModel):

@@ -83,7 +83,7 @@ def main() -> None:
     heads = model.predict_all(texts[:1000])
     print("heads:", ", ".join(heads.columns))
     if args.dask:
-        from harmscope.engines import predict_dataset
+        from harmscope.classifiers.partitioned import predict_dataset
 
         d = predict_dataset("default", texts[:2000], engine="dask:2")[:, 1]
         same = np.array_equal(d, scores[:2000])

@@ -94,7 +94,9 @@ def main() -> None:
 
     from harmscope.classifiers.backends import EmbedClassifier, TfidfClassifier
     from harmscope.classifiers.corpus import make_corpus
-    from harmscope.engines import bias_metrics, get_engine, predict_dataset
+    from harmscope.classifiers.partitioned import predict_dataset
+    from harmscope.engines import get_engine
+    from harmscope.fairness.parallel import bias_metrics
 
     torch.set_num_threads(1)
     rows: list[dict] = []

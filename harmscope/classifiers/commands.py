@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 
 from harmscope.clitypes import FiniteFloat
-from harmscope.errors import HarmscopeError, InputError
 from harmscope.engines import engine_option
+from harmscope.errors import HarmscopeError, InputError
 
 STRATEGY_NAMES = ["clean", "noisy", "union", "union-weighted", "pretrain-finetune", "filtered", "soft"]
 BACKEND_NAMES = ["tfidf", "embed", "finetune"]
@@ -439,7 +439,7 @@ def predict(spec: str, data_spec: str, text_col: str | None, fmt: str | None, on
         click.echo(f"warning: {w.message}", err=True)
     t0 = time.perf_counter()
     df = df.copy()
-    from harmscope.engines import predict_dataset
+    from harmscope.classifiers.partitioned import predict_dataset
 
     df["score"] = predict_dataset(model, df, spec=spec)[:, 1]
     if all_heads and hasattr(model, "predict_all"):

@@ -1,33 +1,28 @@
-"""Everything Dask-specific: the Dask engine, worker-side model cache, progress from the cluster.
+"""The Dask engine: a LocalCluster it owns or a remote scheduler, with progress from the cluster.
 
-Imported only when a ``dask`` engine is asked for (see :mod:`harmscope.engines`). Functions
-defined here are pickled by reference, so workers import this module and keep their per-process
-model cache (:data:`_MODELS`) between tasks.
+Registered lazily in :data:`harmscope.engines.ENGINES` and imported only when a ``dask`` spec is
+asked for; Dask itself is imported inside the methods that need it. Task bodies are pickled by
+reference, so workers keep the per-process cache of :mod:`harmscope.engines.workers` between tasks.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
-import threading
+import re
 import time
 import uuid
-from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from harmscope.engines.workers import folder_fingerprint, load_counts, sees_file
 from harmscope.errors import HarmscopeError
+from harmscope.progress import progress_bar
 
-SHIP_LIMIT_BYTES = 2 * 1024**3  # model folders up to this size may be sent to workers as bytes
-
-# ---------------------------------------------------------------------- worker side
-_MODELS: dict[str, Any] = {}
-_LOADS: Counter = Counter()  # loads per model key in this process (tests check "once per worker")
-_LOCK = threading.Lock()
+SHIP_LIMIT_BYTES = 2 * 1024**3  # folders up to this size may be sent to workers as bytes
+CONNECT_TIMEOUT_S = 5.0
+_REMOTE_RE = re.compile(r"^//(?P<host>[^:/\s]+):(?P<port>\d{1,5})/?$")
 
 
 def _call(item: Any, fn: Callable[[Any], Any]) -> Any:
@@ -35,76 +30,13 @@ def _call(item: Any, fn: Callable[[Any], Any]) -> Any:
     return fn(item)
 
 
-def _materialise(key: str, files: dict[str, bytes]) -> Path:
-    """Write a shipped model folder under the worker's temp dir (once per content hash)."""
-    root = Path(tempfile.gettempdir()) / "harmscope-models" / key
-    done = root / ".complete"
-    if not done.is_file():
-        tmp = root.with_name(f"{key}.{os.getpid()}.tmp")
-        for rel, data in files.items():
-            p = tmp / rel
-            p.parent.mkdir(parents=True, exist_ok=True)
-            p.write_bytes(data)
-        root.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            os.replace(tmp, root)
-        except OSError:  # another process won the race
-            pass
-        (root / ".complete").touch()
-    return root
-
-
-def worker_model(source: tuple[str, str, Any]) -> Any:
-    """The classifier for ``source`` = ``(kind, key, payload)``, loaded once per worker process.
-
-    kind ``path``: payload is a spec string (model folder visible to the worker, ``detoxify:...``);
-    ``bytes``: payload is ``{relative path: bytes}`` of a model folder; ``object``: a fitted estimator.
-    """
-    kind, key, payload = source
-    if kind == "object":  # already deserialised once per worker by Dask (scattered data)
-        return payload
-    with _LOCK:
-        model = _MODELS.get(key)
-        if model is None:
-            from harmscope.classifiers.backends import load_classifier
-
-            spec = str(_materialise(key, payload)) if kind == "bytes" else payload
-            model = load_classifier(spec)
-            _MODELS[key] = model
-            _LOADS[key] += 1
-    return model
-
-
-def _predict_part(texts: list[str], source: tuple[str, str, Any]) -> np.ndarray:
-    return np.asarray(worker_model(source).predict_proba(texts))
-
-
-def _load_counts() -> dict[str, int]:
-    return dict(_LOADS)
-
-
-def _sees_model(path: str, digest: str) -> bool:
-    p = Path(path) / "model.json"
-    try:
-        return hashlib.sha256(p.read_bytes()).hexdigest() == digest
-    except OSError:
-        return False
-
-
-# ---------------------------------------------------------------------- client side
-def _folder_fingerprint(d: Path) -> str:
-    h = hashlib.sha256()
-    for p in sorted(d.rglob("*")):
-        if p.is_file():
-            st = p.stat()
-            h.update(f"{p.relative_to(d)}\x1f{st.st_size}\x1f{st.st_mtime_ns}\x1e".encode())
-    return h.hexdigest()[:24]
-
-
 class DaskEngine:
     """An engine backed by a ``distributed.Client`` (a LocalCluster it owns, or a remote scheduler)."""
 
     name = "dask"
+    version = "1"
+    description = "Dask: a LocalCluster of worker processes or a remote scheduler"
+    syntax = "dask, dask:N or dask://HOST:PORT"
 
     def __init__(self, client: Any, cluster: Any = None, *, spec: str = "dask", progress: bool | None = None):
         self.client = client
@@ -112,6 +44,34 @@ class DaskEngine:
         self.spec = spec
         self.progress = progress
         self.closed = False
+
+    # ------------------------------------------------------------------ specs
+    @staticmethod
+    def parse_arg(rest: str | None, spec: str) -> int | str | None:
+        """``None`` (one worker per core), ``N`` workers, or ``"tcp://HOST:PORT"`` of a scheduler."""
+        if rest is None:
+            return None
+        m = _REMOTE_RE.match(rest)
+        if m:
+            port = int(m.group("port"))
+            if not 0 < port < 65536:
+                raise HarmscopeError(f"bad engine spec {spec!r}: port must be 1-65535")
+            return f"tcp://{m.group('host')}:{port}"
+        if rest.startswith("//"):
+            raise HarmscopeError(f"bad engine spec {spec!r}: expected dask://HOST:PORT")
+        if not rest.isdigit() or int(rest) < 1:
+            raise HarmscopeError(f"bad engine spec {spec!r}: the worker count in dask:N must be a whole number >= 1")
+        return int(rest)
+
+    @classmethod
+    def from_spec(cls, arg: int | str | None = None, **kw: Any) -> DaskEngine:
+        try:
+            import distributed  # noqa: F401
+        except ImportError as exc:  # pragma: no cover - depends on extras
+            raise HarmscopeError(f"the dask engine needs dask: pip install 'dask[distributed]' ({exc})") from None
+        if isinstance(arg, str):
+            return cls.connect(arg, **kw)
+        return cls.local_cluster(arg, **kw)
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -148,8 +108,6 @@ class DaskEngine:
         """A client of the scheduler at ``address`` (``tcp://HOST:PORT``); one line if unreachable."""
         from distributed import Client
 
-        from harmscope.engines import CONNECT_TIMEOUT_S
-
         t = CONNECT_TIMEOUT_S if connect_timeout is None else connect_timeout
         shown = address.replace("tcp://", "dask://")
         try:
@@ -168,31 +126,27 @@ class DaskEngine:
         """``worker address -> OS pid`` (tests kill one)."""
         return self.client.run(os.getpid)
 
-    def model_loads(self) -> dict[str, dict[str, int]]:
-        """Per worker: how often each model was loaded in that process."""
-        return self.client.run(_load_counts)
+    def cache_loads(self) -> dict[str, dict[str, int]]:
+        """Per worker: how often each ``worker_cached`` key was built in that process."""
+        return self.client.run(load_counts)
 
     def __repr__(self) -> str:
         return f"DaskEngine({self.spec!r})"
 
     # ------------------------------------------------------------------ work
-    def _gather(self, futures: Sequence[Any], label: str) -> list:
+    def gather(self, futures: Sequence[Any], *, label: str = "tasks", progress: bool | None = None) -> list:
         """Results in input order, advancing a progress bar as futures complete."""
         from distributed import as_completed
 
-        from harmscope.engines import progress_bar
-
-        bar = progress_bar(self.progress, len(futures), label, workers=self.workers)
-        try:
-            if bar is not None:
+        enabled = self.progress if progress is None else progress
+        with progress_bar(len(futures), label, enabled=enabled, fields={"workers": self.workers}) as bar:
+            if bar.enabled:
                 for _ in as_completed(futures):
-                    bar.advance(bar.task_ids[0])
+                    bar.advance()
             return self.client.gather(list(futures))
-        finally:
-            if bar is not None:
-                bar.stop()
 
-    def map(self, fn: Callable[[Any], Any], items: Iterable[Any], *, label: str | None = None) -> list:
+    def map(self, fn: Callable[[Any], Any], items: Iterable[Any], *, label: str | None = None,
+            progress: bool | None = None) -> list:
         items = list(items)
         if not items:
             return []
@@ -201,58 +155,27 @@ class DaskEngine:
         try:
             futures = self.client.map(_call, items, fn=fn_future, pure=False,
                                       key=[f"harmscope-{label or 'map'}-{token}-{i}" for i in range(len(items))])
-            return self._gather(futures, label or "map")
+            return self.gather(futures, label=label or "map", progress=progress)
         finally:
             del fn_future
 
-    def _model_source(self, classifier: Any) -> tuple[str, str, Any]:
-        if not isinstance(classifier, str | Path):
-            key = f"object:{uuid.uuid4().hex}"
-            return "object", key, self.client.scatter(classifier, broadcast=True, hash=False)
-        spec = str(classifier)
-        if spec.startswith("detoxify:") and len(spec) > len("detoxify:"):  # paths as the client sees them
-            spec = "detoxify:" + "::".join(str(Path(x).expanduser().resolve())
-                                           for x in spec[len("detoxify:"):].split("::"))
-        p = Path(spec).expanduser()
-        if not (p.is_dir() and (p / "model.json").is_file()):
-            return "path", f"spec:{spec}", spec  # detoxify:..., a backend name: resolved on the worker
-        p = p.resolve()
-        fp = _folder_fingerprint(p)
+    def ship_folder(self, path: Path, *, marker: str) -> tuple[str, str, Any]:
+        """``("path", key, path)`` when every worker sees the folder (same ``marker`` file contents),
+        else ``("bytes", key, {relative path: bytes})``; the ref travels inside the task function."""
+        p = Path(path).expanduser().resolve()
+        fp = folder_fingerprint(p)
         if self.cluster is not None:  # our own LocalCluster shares this filesystem
             return "path", f"path:{p}:{fp}", str(p)
-        digest = hashlib.sha256((p / "model.json").read_bytes()).hexdigest()
-        seen = self.client.run(_sees_model, str(p), digest)
+        digest = hashlib.sha256((p / marker).read_bytes()).hexdigest()
+        seen = self.client.run(sees_file, str(p / marker), digest)
         if seen and all(seen.values()):
             return "path", f"path:{p}:{fp}", str(p)
         files = {str(f.relative_to(p)): f.read_bytes() for f in sorted(p.rglob("*")) if f.is_file()}
         size = sum(map(len, files.values()))
         if size > SHIP_LIMIT_BYTES:
-            raise HarmscopeError(f"{p}: the workers cannot see this model folder and it is too large to send "
+            raise HarmscopeError(f"{p}: the workers cannot see this folder and it is too large to send "
                                  f"({size / 1e9:.1f} GB); put it on a filesystem the workers share")
-        return "bytes", fp, self.client.scatter(files, broadcast=True, hash=False)
-
-    def predict(self, classifier: Any, texts: Sequence[str], *, partition_size: int,
-                progress: bool | None = None) -> np.ndarray:
-        """Partitioned ``predict_proba``; see :func:`harmscope.engines.predict_dataset`."""
-        from harmscope.engines import plan_partitions
-
-        if not texts:
-            return np.zeros((0, 2))
-        # at least ~8 partitions per worker, so the last (longest-text) partitions do not leave
-        # workers idle; sizes stay multiples of 64, so encoder batches still match a local run
-        per = -(-len(set(texts)) // (8 * max(1, self.workers)))
-        parts, inverse = plan_partitions(texts, min(partition_size, max(64, -(-per // 64) * 64)))
-        kind, key, payload = self._model_source(classifier)
-        token = uuid.uuid4().hex[:12]
-        futures = [self.client.submit(_predict_part, part, (kind, key, payload), pure=False,
-                                      key=f"harmscope-predict-{token}-{i}")
-                   for i, part in enumerate(parts)]
-        saved, self.progress = self.progress, (self.progress if progress is None else progress)
-        try:
-            results = self._gather(futures, "scoring")
-        finally:
-            self.progress = saved
-        return np.concatenate(results, axis=0)[inverse]
+        return "bytes", fp, files
 
     def submit(self, fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
         return self.client.submit(fn, *args, pure=False, **kw)

@@ -59,7 +59,7 @@ def score_function(classifier: Any) -> tuple[Callable[[list[str]], np.ndarray], 
     if hasattr(est, "predict_proba"):
 
         def fn(texts: list[str]) -> np.ndarray:
-            from harmscope.engines import predict_dataset  # local engine: plain predict_proba
+            from harmscope.classifiers.partitioned import predict_dataset  # local engine: plain predict_proba
 
             p = np.asarray(predict_dataset(est, texts, spec=spec), dtype=float)
             return p[:, 1] if p.ndim == 2 else p

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 
 from harmscope.clitypes import FiniteFloat
-from harmscope.errors import InputError
 from harmscope.engines import engine_option
+from harmscope.errors import InputError
 
 
 def _read_raw(path: Path, fmt: str | None) -> pd.DataFrame:

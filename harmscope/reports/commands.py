@@ -51,12 +51,11 @@ def runs() -> None:
 
 
 def _store_from(location: str):
-    from harmscope.benchmarks.runs.store import STORE_FILENAME, Store
+    from harmscope.benchmarks.runs.store import STORE_FILENAME, Store, read_run_info
 
     p = Path(location)
     if p.is_dir() and (p / "run.json").is_file():
-        info = json.loads((p / "run.json").read_text(encoding="utf-8"))
-        p = Path(info["store"])
+        p = read_run_info(p).store
     elif p.is_dir():
         p = p / STORE_FILENAME
     if not p.is_file():

@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from harmscope.benchmarks.runs.store import read_run_info
 from harmscope.errors import HarmscopeError, InputError
 from harmscope.reports._document import Document, audit_document, compare_document, run_document
 from harmscope.reports._schema import validate
@@ -32,11 +33,11 @@ def load_result(path: str | Path) -> RunResult | AuditResult:
         raise InputError(f"{p}: cannot read JSON ({exc})") from None
     run_info = p.with_name("run.json")
     if p.name == "result.json" and run_info.is_file():  # a result scored from another run is stale
+        current = read_run_info(p.parent).run_id  # a broken run.json is one error line naming it
         try:
-            current = str(json.loads(run_info.read_text(encoding="utf-8"))["run_id"])
             scored = str(data["manifest"]["run_id"])
-        except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError):
-            current = scored = ""
+        except (KeyError, TypeError):
+            scored = ""
         if current and scored and current != scored:
             raise InputError(f"{p}: scored from run {scored}, but {run_info} is run {current}; "
                              f"re-score it: harmscope score {p.parent}")

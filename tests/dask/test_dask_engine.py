@@ -7,6 +7,8 @@ import pandas as pd
 import pytest
 
 from harmscope import engines as ex
+from harmscope.classifiers import partitioned as pt
+from harmscope.fairness.parallel import bias_metrics as parallel_bias_metrics
 
 
 def _square(x):
@@ -21,9 +23,9 @@ def test_map_keeps_input_order(dask2):
 
 def test_tfidf_scoring_is_bit_identical_to_local(dask2, tfidf_dir, tmp_path, texts_of):
     texts, _ = texts_of(1500, seed=5)
-    local = ex.predict_dataset(str(tfidf_dir), texts, engine="local", out_dir=tmp_path / "local",
+    local = pt.predict_dataset(str(tfidf_dir), texts, engine="local", out_dir=tmp_path / "local",
                                partition_size=256)
-    remote = ex.predict_dataset(str(tfidf_dir), pd.DataFrame({"text": texts}), engine=dask2,
+    remote = pt.predict_dataset(str(tfidf_dir), pd.DataFrame({"text": texts}), engine=dask2,
                                 partition_size=256, out_dir=tmp_path / "dask")
     assert remote.shape == (1500, 2)
     np.testing.assert_array_equal(remote, local)  # bit for bit
@@ -32,14 +34,14 @@ def test_tfidf_scoring_is_bit_identical_to_local(dask2, tfidf_dir, tmp_path, tex
                     strict=True):
         pd.testing.assert_frame_equal(pd.read_parquet(a), pd.read_parquet(b))
     # the model was loaded at most once per worker process, not once per partition
-    loads = dask2.model_loads()
+    loads = dask2.cache_loads()
     assert len(loads) == 2
     per_worker = [sum(v for k, v in w.items() if str(tfidf_dir.resolve()) in k) for w in loads.values()]
     assert max(per_worker) == 1 and sum(per_worker) >= 1
     # a second call reuses the cached models
-    again = ex.predict_dataset(str(tfidf_dir), texts[:300], engine=dask2, partition_size=64)
+    again = pt.predict_dataset(str(tfidf_dir), texts[:300], engine=dask2, partition_size=64)
     np.testing.assert_array_equal(again, local[:300])
-    assert dask2.model_loads() == loads
+    assert dask2.cache_loads() == loads
 
 
 def test_fitted_estimator_object_is_shipped_once(dask2, tfidf_dir, texts_of):
@@ -48,11 +50,11 @@ def test_fitted_estimator_object_is_shipped_once(dask2, tfidf_dir, texts_of):
     est = load_classifier(str(tfidf_dir))
     texts, _ = texts_of(400, seed=9)
     want = est.predict_proba(texts)
-    np.testing.assert_array_equal(ex.predict_dataset(est, texts, engine=dask2, partition_size=64), want)
+    np.testing.assert_array_equal(pt.predict_dataset(est, texts, engine=dask2, partition_size=64), want)
     # with the folder it came from, workers load the folder (cached) instead of receiving the object
-    np.testing.assert_array_equal(ex.predict_dataset(est, texts, engine=dask2, partition_size=64,
+    np.testing.assert_array_equal(pt.predict_dataset(est, texts, engine=dask2, partition_size=64,
                                                      spec=tfidf_dir), want)
-    loads = dask2.model_loads()
+    loads = dask2.cache_loads()
     assert all(v == 1 for w in loads.values() for v in w.values())
 
 
@@ -72,11 +74,11 @@ def _bias_inputs(n=900, seed=2):
 def test_bootstrap_ci_identical_locally_and_on_1_and_2_workers(dask2):
     y, s, groups = _bias_inputs()
     kw = {"n_boot": 300, "seed": 11, "chunk_size": 40}
-    local = ex.bias_metrics(y, s, groups, engine="local", **kw)
-    two = ex.bias_metrics(y, s, groups, engine=dask2, **kw)
+    local = parallel_bias_metrics(y, s, groups, engine="local", **kw)
+    two = parallel_bias_metrics(y, s, groups, engine=dask2, **kw)
     with ex.engine_scope("dask:1") as one_engine:
         assert one_engine.workers == 1
-        one = ex.bias_metrics(y, s, groups, engine=one_engine, **kw)
+        one = parallel_bias_metrics(y, s, groups, engine=one_engine, **kw)
     for other in (one, two):
         pd.testing.assert_frame_equal(other.per_group, local.per_group)
         assert other.overall == local.overall
@@ -123,8 +125,8 @@ def test_embed_scoring_matches_local(dask2, tmp_path, texts_of):
 
     texts, y = texts_of(160, seed=3)
     d = EmbedClassifier(max_iter=200).fit(texts[:100], y[:100]).save(tmp_path / "embed")
-    local = ex.predict_dataset(str(d), texts, engine="local")
-    remote = ex.predict_dataset(str(d), texts, engine=dask2, partition_size=64)
+    local = pt.predict_dataset(str(d), texts, engine="local")
+    remote = pt.predict_dataset(str(d), texts, engine=dask2, partition_size=64)
     # same batches on every worker: equal up to float summation order inside torch kernels
     np.testing.assert_allclose(remote, local, rtol=0, atol=1e-6)
 
@@ -133,12 +135,12 @@ def test_default_engine_comes_from_scope(dask2, tfidf_dir, texts_of, monkeypatch
     monkeypatch.delenv(ex.ENV_VAR, raising=False)
     texts, _ = texts_of(200, seed=12)
     calls = []
-    real = dask2.predict
-    monkeypatch.setattr(dask2, "predict", lambda *a, **kw: calls.append(1) or real(*a, **kw))
-    local = ex.predict_dataset(str(tfidf_dir), texts)  # no scope, no env: the local engine
+    real = dask2.map
+    monkeypatch.setattr(dask2, "map", lambda *a, **kw: calls.append(1) or real(*a, **kw))
+    local = pt.predict_dataset(str(tfidf_dir), texts)  # no scope, no env: the local engine
     assert calls == []
     with ex.engine_scope(dask2):
         assert ex.current_engine() is dask2
-        np.testing.assert_array_equal(ex.predict_dataset(str(tfidf_dir), texts), local)
+        np.testing.assert_array_equal(pt.predict_dataset(str(tfidf_dir), texts), local)
     assert calls == [1]
     assert not dask2.closed  # a scope never closes an engine it was handed

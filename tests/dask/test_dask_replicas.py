@@ -13,6 +13,7 @@ import pytest
 
 from harmscope import engines as ex
 from harmscope.benchmarks.runs.engine import run_probes
+from harmscope.benchmarks.runs.replicas import run_replicas
 from harmscope.benchmarks.runs.store import Store
 from harmscope.errors import HarmscopeError
 from harmscope.models import OpenAIAdapter
@@ -39,7 +40,7 @@ def test_replicas_match_single_endpoint_and_resume(dask2, tmp_path):
     with FakeChatServer(delay=0.01) as a, FakeChatServer(delay=0.01) as b:
         specs = [f"openai:{MODEL}@{a.url}", f"openai:{MODEL}@{b.url}"]
         st = Store(tmp_path / "s.sqlite")
-        m = ex.run_replicas(ps, specs, st, samples=2, per_endpoint_concurrency=3, engine=dask2, batch_size=8,
+        m = run_replicas(ps, specs, st, samples=2, per_endpoint_concurrency=3, engine=dask2, batch_size=8,
                             run_dir=tmp_path / "run")
         assert m.counts == {"total": 96, "answered": 96, "failed": 0, "cached": 0, "missing": 0, "retries": 0}
         assert a.stats.ok > 0 and b.stats.ok > 0  # both endpoints did work
@@ -55,7 +56,7 @@ def test_replicas_match_single_endpoint_and_resume(dask2, tmp_path):
         assert _counts(st.path) == (96, 96)
         # resume: the same call asks no endpoint anything
         before = a.stats.requests + b.stats.requests
-        m2 = ex.run_replicas(ps, specs, st, samples=2, engine=dask2, preflight=False)
+        m2 = run_replicas(ps, specs, st, samples=2, engine=dask2, preflight=False)
         assert m2.counts["cached"] == 96 and m2.counts["answered"] == 0
         assert a.stats.requests + b.stats.requests == before
         # a replica run also resumes a partial single-endpoint run (only the missing replies are asked for)
@@ -64,7 +65,7 @@ def test_replicas_match_single_endpoint_and_resume(dask2, tmp_path):
         half.probes = half.probes[:20]
         run_probes(half, OpenAIAdapter(MODEL, a.url), st3, progress=False)
         before = a.stats.ok + b.stats.ok
-        m3 = ex.run_replicas(ps, specs, st3, engine=dask2, preflight=False)
+        m3 = run_replicas(ps, specs, st3, engine=dask2, preflight=False)
         assert m3.counts["cached"] == 20 and m3.counts["answered"] == 28
         assert a.stats.ok + b.stats.ok - before == 28
 
@@ -74,8 +75,8 @@ def test_replicas_on_the_local_engine_and_faults(tmp_path):
     with FakeChatServer(fault_rate=0.3, seed=1) as a, FakeChatServer() as b:
         specs = [f"openai:{MODEL}@{a.url}", f"openai:{MODEL}@{b.url}"]
         st = Store(tmp_path / "s.sqlite")
-        m = ex.run_replicas(ps, specs, st, engine="local", per_endpoint_concurrency=2, batch_size=5,
-                            max_retries=8)
+        m = run_replicas(ps, specs, st, engine="local", per_endpoint_concurrency=2, batch_size=5,
+                         max_retries=8)
         assert m.counts["answered"] == 30 and m.counts["failed"] == 0
         # 429/5xx/dropped replies were retried by the run engine ('slow' stays under the timeout)
         assert m.counts["retries"] == sum(v for k, v in a.stats.faults.items() if k != "slow") > 0
@@ -87,9 +88,9 @@ def test_replicas_on_the_local_engine_and_faults(tmp_path):
 def test_replicas_bad_input(tmp_path):
     ps = make_probe_set(2)
     with pytest.raises(HarmscopeError, match="at least one"):
-        ex.run_replicas(ps, [], tmp_path / "s.sqlite", engine="local")
+        run_replicas(ps, [], tmp_path / "s.sqlite", engine="local")
     with pytest.raises(HarmscopeError, match="listed twice"):
-        ex.run_replicas(ps, ["baseline:echo", "baseline:echo"], tmp_path / "s.sqlite", engine="local")
+        run_replicas(ps, ["baseline:echo", "baseline:echo"], tmp_path / "s.sqlite", engine="local")
 
 
 @pytest.mark.slow
@@ -116,7 +117,7 @@ def test_killed_worker_mid_run_completes_without_duplicates(tmp_path):
 
         t = threading.Thread(target=killer, daemon=True)
         t.start()
-        m = ex.run_replicas(ps, specs, Store(path), per_endpoint_concurrency=2, batch_size=8, engine=eng)
+        m = run_replicas(ps, specs, Store(path), per_endpoint_concurrency=2, batch_size=8, engine=eng)
         t.join(5)
         assert killed and killed[0] < 80, "the worker was not killed mid-run"
         assert m.counts["answered"] == 80 and m.counts["missing"] == 0

@@ -75,31 +75,19 @@ def probes() -> None:
 )
 def generate_cmd(out: Path, **kw: Any) -> None:
     """Generate a probe set and write it to --out; prints the count and the set hash."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from harmscope.benchmarks.probes.generate import generate, write_probes
+    from harmscope.progress import ProgressBar
 
     _check_out(out)
     if kw.get("data_dir") is not None and not kw["data_dir"].is_dir():
         raise HarmscopeError(f"{kw['data_dir']}: content folder not found")
     catalog = catalog_from_context(click.get_current_context())
-    console = Console(stderr=True)
     transforms = list(kw.pop("transforms")) or None
-    with Progress(
-        TextColumn("generating probes"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-        disable=not console.is_terminal,
-    ) as bar:
-        task = bar.add_task("probes", total=None)
+    with ProgressBar("probes", None, label_column="generating probes", transient=True) as bar:
 
         def progress(done: int, total: int) -> None:
             if total >= 2000:
-                bar.update(task, completed=done, total=total)
+                bar.update(completed=done, total=total)
 
         ps = generate(catalog, transforms=transforms, progress=progress, **kw)
     write_probes(ps, out)

@@ -7,9 +7,16 @@ from pathlib import Path
 
 import click
 
+from harmscope.benchmarks.probes.generate import read_probes
+from harmscope.benchmarks.runs.engine import run_id_for, run_probes
+from harmscope.benchmarks.runs.replicas import run_replicas
+from harmscope.benchmarks.runs.store import Store, default_store_path, retire_stale_result
 from harmscope.clitypes import FiniteFloat
-from harmscope.errors import HarmscopeError
 from harmscope.engines import engine_option
+from harmscope.errors import HarmscopeError
+from harmscope.models import GenParams, load_model
+from harmscope.safeio import check_output_dir
+from harmscope.secrets import mask
 
 
 class RunFailed(HarmscopeError):
@@ -68,17 +75,6 @@ def run(model_spec: str, probes_path: Path, run_dir: Path, concurrency: int, rat
       OPENAI_API_KEY=... harmscope run --model openai:gpt-4o-mini@https://api.openai.com/v1 \\
           --probes probes.jsonl --out runs/gpt --rate 5
     """
-    from harmscope.benchmarks.runs.engine import run_probes
-    from harmscope.benchmarks.runs.store import Store, default_store_path
-    from harmscope.models import GenParams, load_model
-
-    try:
-        from harmscope.benchmarks.probes.generate import read_probes
-    except ImportError as exc:  # pragma: no cover - the probes module ships with harmscope
-        raise HarmscopeError(f"cannot read probe files: {exc}") from None
-
-    from harmscope.safeio import check_output_dir
-
     check_output_dir(run_dir, "--out")
     probe_set = read_probes(probes_path)
     if not probe_set.probes:
@@ -97,16 +93,11 @@ def run(model_spec: str, probes_path: Path, run_dir: Path, concurrency: int, rat
         raise HarmscopeError(f"bad generation parameters: {exc.errors()[0]['msg']}") from None  # type: ignore[attr-defined]
     store = Store(store_path if store_path is not None else default_store_path(run_dir))
     progress = not quiet and not os.environ.get("CI")
-    from harmscope.benchmarks.runs.engine import run_id_for
-    from harmscope.benchmarks.runs.store import retire_stale_result
-
     stale = retire_stale_result(run_dir, run_id_for(probe_set.manifest.set_hash, model.spec_hash, params, samples))
     if stale is not None:
         click.echo(f"warning: {run_dir}/result.json was scored from another run; moved it to {stale} "
                    "(score this run with `harmscope score`)", err=True)
     if replicas:
-        from harmscope.engines import run_replicas
-
         manifest = run_replicas(
             probe_set, [model_spec, *replicas], store, params=params, per_endpoint_concurrency=concurrency,
             rate=rate, samples=samples, timeout=timeout, max_retries=max_retries, run_dir=run_dir,
@@ -124,8 +115,6 @@ def run(model_spec: str, probes_path: Path, run_dir: Path, concurrency: int, rat
         f"{c.get('cached', 0)} already stored, {c.get('failed', 0)} failed) -> {run_dir} (store {store.path})"
     )
     if c.get("failed") and not c.get("answered") and not c.get("cached"):
-        from harmscope.secrets import mask
-
         errors = [r.error for r in store.replies(manifest.run_id) if not r.ok and r.error]
         first = mask(errors[0])[:200] if errors else "unknown"
         raise RunFailed(f"run {manifest.run_id}: all {c['failed']} replies failed (first error: {first}); "

@@ -21,7 +21,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -30,7 +30,8 @@ from typing import Any
 from harmscope.benchmarks.runs.store import Store, StoreError, default_store_path, run_lock, write_run_dir
 from harmscope.errors import HarmscopeError
 from harmscope.models.base import GenParams, ModelAdapter, ModelCallError
-from harmscope.types import Probe, ProbeSet, Response, RunManifest, content_hash
+from harmscope.progress import progress_bar
+from harmscope.types import ComponentSpec, Probe, ProbeSet, Response, RunManifest, content_hash
 
 ENGINE_VERSION = "1"
 
@@ -81,6 +82,80 @@ def run_id_for(probe_set_hash: str, model_hash: str, params: GenParams, samples:
                          "samples": samples})
 
 
+@dataclass
+class RunPlan:
+    """One run's set-up, shared by local (:func:`arun_probes`) and replicated runs
+    (:func:`harmscope.benchmarks.runs.replicas.run_replicas`): the de-duplicated probes, the run
+    id, the reply key of every (probe, sample), and which replies the store already holds."""
+
+    probes: list[Probe]
+    probe_set_hash: str
+    run_id: str
+    params: GenParams
+    samples: int
+    keys: dict[tuple[str, int], str]  # (probe id, sample) -> reply key, probe then sample order
+    cached: list[str] = field(default_factory=list)
+    todo: list[tuple[str, int]] = field(default_factory=list)
+
+    def check_store(self, store: Store) -> None:
+        """Split the replies into already stored (``cached``) and to do (``todo``)."""
+        status = store.reply_status(self.keys.values())
+        self.cached = [k for k in self.keys.values() if status.get(k)]
+        self.todo = [ps for ps, k in self.keys.items() if not status.get(k)]
+
+    def counts(self) -> dict[str, int]:
+        """The counts of a run that has not sent anything yet."""
+        return {"total": len(self.keys), "answered": 0, "failed": 0, "cached": len(self.cached),
+                "missing": len(self.todo), "retries": 0}
+
+
+def plan_run(probe_set: ProbeSet, model: ModelAdapter, params: GenParams | dict[str, Any] | None,
+             samples: int) -> RunPlan:
+    """The set-up of a run of ``probe_set`` on ``model`` (the identity; replicas reuse it)."""
+    if params is None:
+        params = GenParams()
+    elif isinstance(params, dict):
+        params = GenParams(**params)
+    if samples < 1:
+        raise HarmscopeError(f"samples must be >= 1, got {samples}")
+    seen: set[str] = set()
+    probes = [p for p in probe_set.probes if not (p.id in seen or seen.add(p.id))]
+    ps_hash = probe_set.manifest.set_hash
+    model_hash, p_hash = model.spec_hash, params.hash()
+    keys = {(p.id, s): Store.reply_key(model_hash, p_hash, p.id, s) for p in probes for s in range(samples)}
+    return RunPlan(probes=probes, probe_set_hash=ps_hash, run_id=run_id_for(ps_hash, model_hash, params, samples),
+                   params=params, samples=samples, keys=keys)
+
+
+def model_components(model: ModelAdapter) -> list[ComponentSpec]:
+    """The replayable spec of the model adapter, when it can give one."""
+    spec = getattr(model, "component_spec", None)
+    return [spec()] if callable(spec) else []
+
+
+def start_run(plan: RunPlan, store: Store, model: ModelAdapter, *, engine: dict[str, Any],
+              versions: dict[str, str], run_dir: str | Path | None) -> tuple[RunManifest, dict[str, int]]:
+    """Record the run before any reply is sent: the manifest (resumed runs keep their start time),
+    the probes, the replies already stored, the counts; ``run.json`` and ``manifest.json`` in
+    ``run_dir``. Returns the manifest and the counts the run then updates."""
+    previous = store.get_run(plan.run_id) if store.has_run(plan.run_id) else None
+    manifest = RunManifest(
+        run_id=plan.run_id, probe_set_hash=plan.probe_set_hash, model=model.spec,
+        params={**plan.params.as_dict(), "samples": plan.samples, "model_spec_hash": model.spec_hash,
+                "model_adapter": model.describe(), "engine": engine},
+        versions=versions, git_revision=git_revision(), components=model_components(model),
+        started_at=previous.started_at if previous else _now(), ended_at=None,
+    )
+    store.add_probes(plan.run_id, plan.probes)
+    store.link_replies(plan.run_id, plan.cached)
+    counts = plan.counts()
+    manifest.counts = dict(counts)
+    store.save_run(manifest)
+    if run_dir is not None:
+        write_run_dir(run_dir, plan.run_id, store.path, manifest)
+    return manifest, counts
+
+
 def _versions(model: ModelAdapter) -> dict[str, str]:
     out = {"python": platform.python_version(), "engine": ENGINE_VERSION}
     for pkg in ("harmscope", "pydantic", "httpx", "torch", "transformers", "llama_cpp_python"):
@@ -122,48 +197,6 @@ def _estimate_tokens(probe: Probe, params: GenParams) -> int:
     return chars // 4 + 8 * len(probe.messages) + params.max_tokens
 
 
-class _Progress:
-    """A rich progress bar (rate and ETA) on stderr, or nothing."""
-
-    def __init__(self, enabled: bool, total: int, done: int, label: str):
-        self.bar = None
-        self.failed = 0
-        if not enabled:
-            return
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-
-        self.bar = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[rate]}"), TextColumn("failed {task.fields[failed]}"),
-            TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-            console=Console(stderr=True), transient=False, refresh_per_second=4,
-        )
-        self.task = self.bar.add_task(label, total=total, completed=done, rate="", failed=0)
-        self.t0 = time.monotonic()
-        self.n = 0
-        self.bar.start()
-
-    def advance(self, failed: bool) -> None:
-        if self.bar is None:
-            return
-        self.n += 1
-        self.failed += int(failed)
-        dt = max(time.monotonic() - self.t0, 1e-6)
-        self.bar.update(self.task, advance=1, rate=f"{self.n / dt:.1f}/s", failed=self.failed)
-
-    def stop(self) -> None:
-        if self.bar is not None:
-            self.bar.stop()
-
-
 async def arun_probes(
     probe_set: ProbeSet,
     model: ModelAdapter,
@@ -184,26 +217,16 @@ async def arun_probes(
     seed: int = 0,
 ) -> RunManifest:
     """Async :func:`run_probes`."""
-    if params is None:
-        params = GenParams()
-    elif isinstance(params, dict):
-        params = GenParams(**params)
     if concurrency < 1:
         raise HarmscopeError(f"concurrency must be >= 1, got {concurrency}")
-    if samples < 1:
-        raise HarmscopeError(f"samples must be >= 1, got {samples}")
+    plan = plan_run(probe_set, model, params, samples)
     if max_retries < 0:
         raise HarmscopeError(f"max_retries must be >= 0, got {max_retries}")
-
-    seen: set[str] = set()
-    probes = [p for p in probe_set.probes if not (p.id in seen or seen.add(p.id))]
-    run_id = run_id_for(probe_set.manifest.set_hash, model.spec_hash, params, samples)
-    with run_lock(store.path, run_id):
+    with run_lock(store.path, plan.run_id):
         return await _arun_locked(
-            probes, probe_set, model, store, run_id=run_id, params=params, concurrency=concurrency, rate=rate,
-            tokens_per_min=tokens_per_min, samples=samples, timeout=timeout, max_retries=max_retries,
-            run_dir=run_dir, progress=progress, preflight=preflight, backoff_base=backoff_base,
-            backoff_max=backoff_max, seed=seed)
+            plan, model, store, concurrency=concurrency, rate=rate, tokens_per_min=tokens_per_min,
+            timeout=timeout, max_retries=max_retries, run_dir=run_dir, progress=progress, preflight=preflight,
+            backoff_base=backoff_base, backoff_max=backoff_max, seed=seed)
 
 
 UNSAVED = "unsaved-replies.jsonl"
@@ -251,49 +274,25 @@ def _save_unsaved(run_dir: str | Path | None, run_id: str, pending: list[tuple[s
     return path
 
 
-async def _arun_locked(probes: list[Probe], probe_set: ProbeSet, model: ModelAdapter, store: Store, *,
-                       run_id: str, params: GenParams, concurrency: int, rate: float | None,
-                       tokens_per_min: float | None, samples: int, timeout: float | None, max_retries: int,
+async def _arun_locked(plan: RunPlan, model: ModelAdapter, store: Store, *, concurrency: int, rate: float | None,
+                       tokens_per_min: float | None, timeout: float | None, max_retries: int,
                        run_dir: str | Path | None, progress: bool, preflight: bool, backoff_base: float,
                        backoff_max: float, seed: int) -> RunManifest:
-    ps_hash = probe_set.manifest.set_hash
-    model_hash = model.spec_hash
-    p_hash = params.hash()
-    spec = model.spec
+    run_id, params, spec = plan.run_id, plan.params, model.spec
     _restore_unsaved(store, run_dir, run_id)
-
-    manifest_params: dict[str, Any] = {
-        **params.as_dict(),
-        "samples": samples,
-        "model_spec_hash": model_hash,
-        "model_adapter": model.describe(),
-        "engine": {"concurrency": concurrency, "rate": rate, "tokens_per_min": tokens_per_min,
-                   "timeout": timeout, "max_retries": max_retries},
-    }
-    jobs_all = [_Job(p, s, Store.reply_key(model_hash, p_hash, p.id, s)) for p in probes for s in range(samples)]
-    status = store.reply_status(j.key for j in jobs_all)
-    cached_keys = [j.key for j in jobs_all if status.get(j.key)]
-    jobs = [j for j in jobs_all if not status.get(j.key)]
+    plan.check_store(store)
+    by_id = {p.id: p for p in plan.probes}
+    jobs = [_Job(by_id[pid], s, plan.keys[(pid, s)]) for pid, s in plan.todo]
     if jobs and preflight:
         if timeout and hasattr(model, "preflight_timeout"):
             model.preflight_timeout = timeout  # --timeout bounds the whole test request
         await model.preflight()  # fail fast, before anything is written
 
-    previous = store.get_run(run_id) if store.has_run(run_id) else None
-    manifest = RunManifest(
-        run_id=run_id, probe_set_hash=ps_hash, model=spec, params=manifest_params,
-        versions=_versions(model), git_revision=git_revision(),
-        started_at=previous.started_at if previous else _now(), ended_at=None,
-    )
-    store.add_probes(run_id, probes)
-    store.link_replies(run_id, cached_keys)
-    counts = {"total": len(jobs_all), "answered": 0, "failed": 0, "cached": len(cached_keys),
-              "missing": len(jobs), "retries": 0}
-    manifest.counts = dict(counts)
-    store.save_run(manifest)
+    manifest, counts = start_run(
+        plan, store, model, run_dir=run_dir, versions=_versions(model),
+        engine={"concurrency": concurrency, "rate": rate, "tokens_per_min": tokens_per_min, "timeout": timeout,
+                "max_retries": max_retries})
     store_path = store.path
-    if run_dir is not None:
-        write_run_dir(run_dir, run_id, store_path, manifest)
 
     rng = random.Random(seed)
     req_bucket = TokenBucket(rate) if rate else None
@@ -343,7 +342,8 @@ async def _arun_locked(probes: list[Probe], probe_set: ProbeSet, model: ModelAda
 
     pending: list[tuple[str, Response]] = []
     wake = asyncio.Event()
-    bar = _Progress(progress and bool(jobs), len(jobs_all), len(cached_keys), f"run {run_id[:8]}")
+    bar = progress_bar(len(plan.keys), f"run {run_id[:8]}", enabled=progress and bool(jobs),
+                       completed=len(plan.cached), fields={"failed": 0}, rate=True, eta=True)
 
     def flush() -> None:
         if pending:
@@ -375,7 +375,7 @@ async def _arun_locked(probes: list[Probe], probe_set: ProbeSet, model: ModelAda
             else:
                 counts["failed"] += 1
             counts["missing"] -= 1
-            bar.advance(not resp.ok)
+            bar.advance(failed=counts["failed"])
 
     writer_task = asyncio.create_task(writer())
     workers = [asyncio.create_task(worker()) for _ in range(min(concurrency, len(jobs)))]

@@ -7,7 +7,8 @@ a reply is never stored twice and a re-run finds (and skips) what it already has
 linked to every run that used it through ``run_replies``.
 
 A run directory (``--out RUN_DIR``) holds ``run.json`` (``{"run_id", "store"}``) and
-``manifest.json``; :func:`open_run` reads it back.
+``manifest.json``; :func:`read_run_info` is the one reader of ``run.json``, :func:`open_run`
+opens the run it names.
 """
 
 from __future__ import annotations
@@ -19,12 +20,13 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harmscope import secrets
-from harmscope.errors import HarmscopeError
+from harmscope.errors import HarmscopeError, InputError
 from harmscope.types import Judgment, Probe, Response, RunManifest, canonical_json
 
 if TYPE_CHECKING:
@@ -503,26 +505,50 @@ def retire_stale_result(run_dir: str | Path, run_id: str) -> Path | None:
     return stale
 
 
-def open_run(run_dir: str | Path) -> tuple[Store, str]:
-    """Open the store of a run directory and return ``(store, run_id)``."""
+@dataclass(frozen=True)
+class RunInfo:
+    """What ``RUN_DIR/run.json`` says: the run id and the store holding it (an absolute path)."""
+
+    path: Path  # the run.json file
+    run_id: str
+    store: Path
+
+
+def read_run_info(run_dir: str | Path) -> RunInfo:
+    """Read ``RUN_DIR/run.json`` (the one reader of it). A relative ``store`` is relative to the
+    run directory; a missing one is :func:`default_store_path`. A missing or broken file is one
+    ``InputError`` line naming it."""
     d = Path(run_dir)
     info_path = d / "run.json"
     if not info_path.is_file():
-        raise HarmscopeError(f"{info_path}: not a harmscope run directory (run.json missing)")
+        raise InputError(f"{info_path}: not a harmscope run directory (run.json missing)")
     try:
-        info: dict[str, Any] = json.loads(info_path.read_text(encoding="utf-8"))
-        run_id = str(info["run_id"])
-        store_path = Path(str(info.get("store") or default_store_path(d)))
-    except (ValueError, KeyError, TypeError) as exc:
-        raise HarmscopeError(f"{info_path}: bad run.json ({exc.__class__.__name__}: {exc})") from None
+        info = json.loads(info_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{info_path}: cannot read run.json ({exc.__class__.__name__})") from None
+    except (ValueError, RecursionError) as exc:
+        where = f" at line {exc.lineno} column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
+        raise InputError(f"{info_path}: bad run.json (not valid JSON{where})") from None
+    if not isinstance(info, dict) or not isinstance(info.get("run_id"), str) or not info["run_id"]:
+        raise InputError(f"{info_path}: bad run.json (no 'run_id' string)")
+    store = info.get("store")
+    if store is not None and not isinstance(store, str):
+        raise InputError(f"{info_path}: bad run.json ('store' must be a path string)")
+    store_path = Path(store) if store else default_store_path(d)
     if not store_path.is_absolute():
         store_path = d / store_path
-    if not store_path.is_file():
-        raise HarmscopeError(f"{info_path}: store {store_path} does not exist")
-    store = Store(store_path)
-    if not store.has_run(run_id):
-        raise HarmscopeError(f"{info_path}: run {run_id} is not in store {store_path}")
-    return store, run_id
+    return RunInfo(path=info_path, run_id=info["run_id"], store=store_path)
+
+
+def open_run(run_dir: str | Path) -> tuple[Store, str]:
+    """Open the store of a run directory and return ``(store, run_id)``."""
+    info = read_run_info(run_dir)
+    if not info.store.is_file():
+        raise InputError(f"{info.path}: store {info.store} does not exist")
+    store = Store(info.store)
+    if not store.has_run(info.run_id):
+        raise InputError(f"{info.path}: run {info.run_id} is not in store {info.store}")
+    return store, info.run_id
 
 
 def params_hash(params: dict[str, Any]) -> str:

@@ -8,8 +8,8 @@ from typing import Any
 
 import click
 
-from harmscope.errors import HarmscopeError, InputError
 from harmscope.engines import engine_option
+from harmscope.errors import HarmscopeError, InputError
 
 
 def _fmt(r: dict[str, Any], key: str = "rate") -> str:
@@ -25,14 +25,10 @@ def _pct(x: float | None) -> str:
 
 
 def _open(run_dir: str, store_path: str | None):
-    from harmscope.benchmarks.runs.store import Store, open_run
+    from harmscope.benchmarks.runs.store import Store, open_run, read_run_info
 
     if store_path:
-        info = Path(run_dir) / "run.json"
-        if not info.is_file():
-            raise InputError(f"{info}: not a harmscope run directory (run.json missing)")
-        run_id = json.loads(info.read_text(encoding="utf-8"))["run_id"]
-        return Store(store_path), run_id
+        return Store(store_path), read_run_info(run_dir).run_id
     return open_run(run_dir)
 
 

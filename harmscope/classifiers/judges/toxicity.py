@@ -176,7 +176,7 @@ class ToxicityJudge(Judge):
         self._ensure()
         if not texts:
             return np.zeros(0)
-        from harmscope.engines import predict_dataset
+        from harmscope.classifiers.partitioned import predict_dataset
 
         return np.asarray(predict_dataset(self._model, [t or " " for t in texts]))[:, 1]
 
