@@ -152,8 +152,8 @@ def bucket_batches(tokenizer: Any, texts: list[str], *, max_length: int,
     """Tokenise ``texts`` once and yield (row indices, padded numpy inputs) batches, shortest
     first, each padded only to its own longest text.
 
-    Texts are ordered by character length (stable), the order :func:`harmscope.execution.plan_partitions`
-    uses, so a Dask worker sees exactly the batches a local run would (int8 activation scales are
+    Texts are ordered by character length (stable), the order
+    :func:`harmscope.classifiers.partitioned.plan_partitions` uses, so a Dask worker sees exactly the batches a local run would (int8 activation scales are
     per batch, so equal batches matter for equal results).
     """
     if not texts:

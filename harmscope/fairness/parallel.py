@@ -15,16 +15,17 @@ from harmscope.fairness.jigsaw import bias_metrics as _bias_metrics
 __all__ = ["bias_metrics"]
 
 
-def bias_metrics(y_true: Any, y_score: Any, groups: Any, *, engine: str | Any | None = None,
+def bias_metrics(y_true: Any, y_score: Any, groups: Any, *args: Any, engine: str | Any | None = None,
                  **kw: Any) -> BiasReport:
     """:func:`harmscope.fairness.bias_metrics` with its bootstrap chunks run on ``engine``.
 
-    Identical (same CIs, bit for bit) to the local call for the same ``seed`` and ``chunk_size``.
+    Other arguments (the settings, single-field overrides) go to it unchanged. Identical (same
+    CIs, bit for bit) to the local call for the same ``seed`` and ``chunk_size``.
     """
     eng, owned = resolve_engine(engine)
     try:
         mapper = None if is_local(eng) else (lambda fn, chunks: eng.map(fn, chunks, label="bootstrap"))
-        return _bias_metrics(y_true, y_score, groups, map_chunks=mapper, **kw)
+        return _bias_metrics(y_true, y_score, groups, *args, map_chunks=mapper, **kw)
     finally:
         if owned:
             eng.close()

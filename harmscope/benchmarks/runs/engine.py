@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import platform
 import random
 import subprocess
@@ -27,10 +28,12 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from harmscope import secrets
 from harmscope.benchmarks.runs.store import Store, StoreError, default_store_path, run_lock, write_run_dir
 from harmscope.errors import HarmscopeError
 from harmscope.models.base import GenParams, ModelAdapter, ModelCallError
 from harmscope.progress import progress_bar
+from harmscope.safeio import atomic_write_text, note_saved
 from harmscope.types import ComponentSpec, Probe, ProbeSet, Response, RunManifest, content_hash
 
 ENGINE_VERSION = "1"
@@ -239,8 +242,6 @@ def _restore_unsaved(store: Store, run_dir: str | Path | None, run_id: str) -> i
     path = Path(run_dir) / UNSAVED
     if not path.is_file():
         return 0
-    import json
-
     items = []
     for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
         try:
@@ -258,11 +259,6 @@ def _save_unsaved(run_dir: str | Path | None, run_id: str, pending: list[tuple[s
     """Keep replies the store could not take in ``RUN_DIR/unsaved-replies.jsonl`` (secrets masked)."""
     if run_dir is None or not pending:
         return None
-    import json
-
-    from harmscope import secrets
-    from harmscope.safeio import atomic_write_text
-
     path = Path(run_dir) / UNSAVED
     old = path.read_text(encoding="utf-8", errors="replace") if path.is_file() else ""
     new = "".join(secrets.mask(json.dumps({"run_id": run_id, "key": k, "response": r.model_dump(mode="json")}))
@@ -409,8 +405,6 @@ async def _arun_locked(plan: RunPlan, model: ModelAdapter, store: Store, *, conc
         finally:
             stored = counts["answered"] + counts["failed"] - len(pending)
             if stored > 0:
-                from harmscope.safeio import note_saved
-
                 note_saved(f"{stored} replies of run {run_id[:12]} in store {store_path}")
         if run_dir is not None:
             write_run_dir(run_dir, run_id, store_path, manifest)

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from harmscope import secrets
 from harmscope.errors import HarmscopeError, InputError
+from harmscope.safeio import atomic_write_text
 from harmscope.types import Judgment, Probe, Response, RunManifest, canonical_json
 
 if TYPE_CHECKING:
@@ -471,8 +472,6 @@ def write_run_dir(run_dir: str | Path, run_id: str, store_path: str | Path,
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    from harmscope.safeio import atomic_write_text
-
     atomic_write_text(path, text)
 
 
