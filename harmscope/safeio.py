@@ -3,20 +3,25 @@
 Every output is written to a temporary name in the same folder and renamed over the target
 only when complete, so a full disk, a crash or Ctrl-C leaves the previous version in place.
 A failed write raises one :class:`~harmscope.errors.HarmscopeError` line ("disk full writing X;
-previous version kept").
+previous version kept"). :func:`jsonl_records` is the strict JSONL line reader that probe
+importers, dataset readers and judge-label readers share; :func:`jsonable` makes result values
+(numpy scalars, NaN) writable as strict JSON.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import json
+import math
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-from harmscope.errors import HarmscopeError
+from harmscope.errors import HarmscopeError, InputError
 
 _saved: list[str] = []
 
@@ -193,3 +198,52 @@ def check_output_file(path: str | Path, option: str = "--out", suffixes: tuple[s
         raise HarmscopeError(f"{option} {p}: is a folder, expected a file")
     check_output_dir(p.parent if str(p.parent) else Path("."), option)
     return p
+
+
+def jsonl_records(path: Path, text: str) -> list[tuple[int, dict[str, Any]]]:
+    """``(line number, object)`` for each non-blank line of JSONL ``text`` read from ``path``;
+    a line that is not a JSON object raises ``InputError`` naming the file and line."""
+    out: list[tuple[int, dict[str, Any]]] = []
+    for i, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{path}: line {i}: not valid JSON ({exc.msg})") from None
+        except RecursionError:
+            raise InputError(f"{path}: line {i}: JSON nested too deeply") from None
+        if not isinstance(obj, dict):
+            raise InputError(f"{path}: line {i}: expected a JSON object")
+        out.append((i, obj))
+    return out
+
+
+def jsonable(obj: Any) -> Any:
+    """``obj`` with numpy scalars made plain, tuples made lists, dict keys made strings and every
+    non-finite float (NaN, inf) or pandas missing value made ``None``: safe for ``allow_nan=False``."""
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, bool):
+        return obj
+    if type(obj).__module__ == "numpy":
+        obj = obj.item() if hasattr(obj, "item") and getattr(obj, "ndim", 0) == 0 else obj
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if type(obj).__name__ in ("NAType", "NaTType"):  # pandas.NA / pandas.NaT, without importing pandas
+        return None
+    return obj
+
+
+def save_figure(fig: Any, path: str | Path, *, dpi: int = 110) -> Path:
+    """Lay out a matplotlib figure, write it atomically as PNG to ``path`` and close it."""
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, format="png")
+    plt.close(fig)
+    return path

@@ -16,15 +16,22 @@ from scipy import stats as _st
 Z95 = 1.959963984540054
 
 
-def wilson(k: int, n: int, *, z: float = Z95) -> tuple[float | None, float | None, float | None]:
+def wilson(k: int, n: int, *, level: float = 0.95,
+           z: float | None = None) -> tuple[float | None, float | None, float | None]:
     """Wilson score interval for ``k`` successes out of ``n``: ``(rate, lo, hi)``.
 
-    Returns ``(None, None, None)`` when ``n == 0``.
+    The interval's coverage is ``level`` (or the normal quantile ``z`` when given). Returns
+    ``(None, None, None)`` when ``n == 0``. The one Wilson interval of the package: scoring tables,
+    fairness disparities and functional suites all use it.
     """
     if n < 0 or k < 0 or k > n:
         raise ValueError(f"need 0 <= k <= n, got k={k}, n={n}")
+    if not 0 < level < 1:
+        raise ValueError(f"need 0 < level < 1, got level={level}")
     if n == 0:
         return None, None, None
+    if z is None:
+        z = Z95 if level == 0.95 else float(_st.norm.ppf(0.5 + level / 2))
     p = k / n
     z2 = z * z
     den = 1 + z2 / n

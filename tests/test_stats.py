@@ -17,6 +17,28 @@ def test_wilson_hand_computed():
     assert hi == pytest.approx(0.46871, abs=1e-4)
 
 
+def test_wilson_level_hand_computed():
+    # 90%: z = 1.6449; centre = (0.25 + z^2/40) / (1 + z^2/20) = 0.27979, half-width 0.15241 (by hand)
+    p, lo, hi = stats.wilson(5, 20, level=0.90)
+    assert p == 0.25
+    assert lo == pytest.approx(0.12738, abs=1e-4) and hi == pytest.approx(0.43220, abs=1e-4)
+    assert stats.wilson(5, 20, level=0.95) == stats.wilson(5, 20)  # the default is 95%
+    with pytest.raises(ValueError):
+        stats.wilson(1, 2, level=1.0)
+
+
+def test_one_wilson_serves_fairness():
+    """The fairness tables use the same interval as the scoring tables (one implementation)."""
+    import pandas as pd
+
+    from harmscope.fairness import functional, violation_disparity
+
+    frame = pd.DataFrame({"group": ["a"] * 20, "violation": [1] * 5 + [0] * 15})
+    g = violation_disparity(frame, n_boot=0, min_size=1, level=0.90)["groups"][0]
+    assert (g["lo"], g["hi"]) == stats.wilson(5, 20, level=0.90)[1:]
+    assert functional.wilson is stats.wilson
+
+
 def test_wilson_edges():
     assert stats.wilson(0, 0) == (None, None, None)
     p, lo, hi = stats.wilson(0, 10)

@@ -18,6 +18,8 @@ import numpy as np
 import pandas as pd
 
 from harmscope.errors import InputError
+from harmscope.fairness.counterfactual import run_counterfactual
+from harmscope.fairness.functional import functional_report
 from harmscope.fairness.groups import (
     fairlearn_gaps,
     frame_summary,
@@ -26,8 +28,10 @@ from harmscope.fairness.groups import (
     stack_groups,
     stack_intersections,
 )
-from harmscope.fairness.jigsaw import DEFAULT_MIN_SIZE, bias_metrics, intersection_columns
+from harmscope.fairness.jigsaw import bias_metrics, intersection_columns
+from harmscope.fairness.settings import BiasSettings
 from harmscope.fairness.validate import as_labels, as_membership, as_scores
+from harmscope.safeio import atomic_path, atomic_write_text, jsonable, save_figure
 from harmscope.types import AuditResult
 
 ROC_POINTS = 51
@@ -42,15 +46,8 @@ MEANINGS = {
 def score_function(classifier: Any) -> tuple[Callable[[list[str]], np.ndarray], str]:
     """A ``texts -> P(toxic)`` function and a name for a spec string, an estimator or a callable."""
     if isinstance(classifier, str | Path):
-        try:
-            from harmscope.classifiers import load_classifier  # type: ignore[attr-defined]
-        except ImportError:
-            try:
-                from harmscope.classifiers.backends import load_classifier
-            except ImportError as exc:
-                raise InputError(
-                    f"classifier {classifier!s}: classifiers are not available ({exc})"
-                ) from None
+        from harmscope.classifiers.backends import load_classifier  # sklearn/torch: loaded on use
+
         est = load_classifier(str(classifier))
         name = str(classifier)
         spec: str | None = str(classifier)
@@ -77,24 +74,18 @@ def _chunk_mapper() -> Any:
     return chunk_mapper()
 
 
-def _clean(v: Any) -> Any:
-    if isinstance(v, dict):
-        return {k: _clean(x) for k, x in v.items()}
-    if isinstance(v, list | tuple):
-        return [_clean(x) for x in v]
-    if isinstance(v, np.bool_):
-        return bool(v)
-    if isinstance(v, np.integer):
-        return int(v)
-    if isinstance(v, float | np.floating):
-        return float(v) if np.isfinite(v) else None
-    if v is pd.NA or v is pd.NaT:
-        return None
-    return v
+# MetricFrame column -> the bias_metrics column whose bootstrap interval it takes
+_CI_OF = (("auc", "subgroup_auc"), ("fpr", "fpr"), ("fnr", "fnr"), ("selection_rate", "selection_rate"))
+
+
+def _add_cis(row: dict[str, Any], ci: pd.DataFrame, group: str) -> None:
+    """Copy the bootstrap intervals of ``group`` (a row of ``bias_metrics(...).per_group``) into ``row``."""
+    for m, c in _CI_OF:
+        row[f"{m}_lo"], row[f"{m}_hi"] = ci.loc[group, f"{c}_lo"], ci.loc[group, f"{c}_hi"]
 
 
 def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
-    return [_clean(r) for r in df.to_dict(orient="records")]
+    return [jsonable(r) for r in df.to_dict(orient="records")]
 
 
 def roc_points(
@@ -114,16 +105,11 @@ def roc_points(
 def audit(
     classifier_or_scores: Any,
     data: pd.DataFrame,
+    settings: BiasSettings | None = None,
     *,
     group_cols: Sequence[str] | None = None,
-    threshold: float = 0.5,
-    n_boot: int = 1000,
-    seed: int = 0,
-    min_size: int = DEFAULT_MIN_SIZE,
     text_col: str = "text",
     label_col: str | None = None,
-    label_threshold: float = 0.5,
-    group_threshold: float = 0.5,
     axes: dict[str, list[str]] | None = None,
     intersections: Sequence[tuple[str, str]] | None = None,
     counterfactual: bool = True,
@@ -132,8 +118,13 @@ def audit(
     functional: pd.DataFrame | None = None,
     k_worst: int = 3,
     data_name: str | None = None,
+    **overrides: Any,
 ) -> AuditResult:
     """Audit ``classifier_or_scores`` (spec, estimator, callable, or one score per row) on ``data``.
+
+    ``settings`` (a :class:`~harmscope.fairness.settings.BiasSettings`, or its field names as
+    keyword ``overrides``) carries the thresholds, bootstrap size and seed once for every part of
+    the audit; the decision threshold defaults to 0.5.
 
     ``data`` holds ``text`` (when a classifier is given), the label (``label_col``, default
     ``target`` or ``label``; values in [0, 1]) and identity columns ``group_cols`` (default
@@ -141,6 +132,9 @@ def audit(
     ``data.attrs["group_axes"]`` or inferred from known names); intersections default to every
     pair of axes. ``functional`` is a suite from :func:`harmscope.fairness.functional.read_suite`.
     """
+    cfg = BiasSettings.of(settings, **overrides)
+    cfg = cfg.replace(threshold=cfg.decision_threshold)
+    threshold, label_threshold, group_threshold = cfg.decision_threshold, cfg.label_threshold, cfg.group_threshold
     src = data_name or str(data.attrs.get("source", "data"))
     group_cols = list(group_cols or data.attrs.get("group_cols") or [])
     if not group_cols:
@@ -176,19 +170,7 @@ def audit(
         notes.append("scores fall outside [0, 1]: the decision threshold is applied to raw scores")
 
     groups = data[group_cols]
-    bias = bias_metrics(
-        y,
-        s,
-        groups,
-        label_threshold=label_threshold,
-        group_threshold=group_threshold,
-        n_boot=n_boot,
-        seed=seed,
-        min_size=min_size,
-        threshold=threshold,
-        source=src,
-        map_chunks=_chunk_mapper(),
-    )
+    bias = bias_metrics(y, s, groups, cfg, source=src, map_chunks=_chunk_mapper())
     notes.extend(bias.notes)
     names, member = as_membership(groups, len(data), threshold=group_threshold, source=src)
     yb = (y >= label_threshold).astype(int)
@@ -223,14 +205,8 @@ def audit(
         for g in scored:
             r = {"group": g, "axis": axis_of.get(g, "other"), **{m: by.loc[g, m] for m in by.columns}}
             r["count"] = int(r["count"])
-            for m, c in (
-                ("auc", "subgroup_auc"),
-                ("fpr", "fpr"),
-                ("fnr", "fnr"),
-                ("selection_rate", "selection_rate"),
-            ):
-                r[f"{m}_lo"], r[f"{m}_hi"] = ci.loc[g, f"{c}_lo"], ci.loc[g, f"{c}_hi"]
-            mf_rows.append(_clean(r))
+            _add_cis(r, ci, g)
+            mf_rows.append(jsonable(r))
         overall["metricframe"] = frame_summary(mf)
         gaps = (
             fairlearn_gaps(long, "group", threshold)
@@ -244,23 +220,7 @@ def audit(
     tables["metricframe"] = mf_rows
 
     # intersections of two axes
-    tables["intersections"] = _intersections(
-        y,
-        yb,
-        s,
-        groups,
-        names,
-        member,
-        axes,
-        intersections,
-        threshold=threshold,
-        n_boot=n_boot,
-        seed=seed,
-        min_size=min_size,
-        label_threshold=label_threshold,
-        group_threshold=group_threshold,
-        notes=notes,
-    )
+    tables["intersections"] = _intersections(y, yb, s, groups, names, member, axes, intersections, cfg)
 
     # ROC points
     roc_rows: list[dict[str, Any]] = []
@@ -272,17 +232,10 @@ def audit(
 
     # counterfactual swaps and functional suites need a classifier
     if counterfactual and score_fn is not None:
-        from harmscope.fairness.counterfactual import run_counterfactual
-
         d_rows, a_rows, cf_notes = run_counterfactual(
-            score_fn,
-            sentences=counterfactual_sentences,
-            lexicon=lexicon,
-            threshold=threshold,
-            n_boot=n_boot,
-            seed=seed,
+            score_fn, cfg, sentences=counterfactual_sentences, lexicon=lexicon
         )
-        tables["counterfactual"], tables["counterfactual_axes"] = _clean(d_rows), _clean(a_rows)
+        tables["counterfactual"], tables["counterfactual_axes"] = jsonable(d_rows), jsonable(a_rows)
         notes.extend(cf_notes)
     elif counterfactual:
         notes.append("counterfactual swaps skipped: they need a classifier, not precomputed scores")
@@ -290,32 +243,30 @@ def audit(
         if score_fn is None:
             notes.append("functional suite skipped: it needs a classifier, not precomputed scores")
         else:
-            from harmscope.fairness.functional import functional_report
-
             fs = score_fn(functional["text"].tolist())
-            tables["functional"] = _clean(functional_report(functional, fs, threshold=threshold))
+            tables["functional"] = jsonable(functional_report(functional, fs, threshold=threshold))
 
     worst = rank_worst(pg, k_worst)
     params = {
         "threshold": threshold,
-        "n_boot": n_boot,
-        "seed": seed,
-        "min_size": min_size,
+        "n_boot": cfg.n_boot,
+        "seed": cfg.seed,
+        "min_size": cfg.min_size,
         "label_col": label_col,
         "label_threshold": label_threshold,
         "group_threshold": group_threshold,
         "group_cols": group_cols,
         "axes": axes,
-        "chunk_size": bias.params["chunk_size"],
-        "level": bias.params["level"],
-        "power": bias.params["power"],
+        "chunk_size": cfg.chunk_size,
+        "level": cfg.level,
+        "power": cfg.power,
         "counterfactual": bool(counterfactual and score_fn is not None),
     }
     return AuditResult(
         classifier=clf_name,
         data=src,
-        params=_clean(params),
-        overall=_clean(overall),
+        params=jsonable(params),
+        overall=jsonable(overall),
         tables=tables,
         worst_groups=worst,
         notes=notes,
@@ -329,7 +280,7 @@ def rank_worst(per_group: pd.DataFrame, k: int = 3) -> list[dict[str, Any]]:
         df = per_group.dropna(subset=[metric]).nsmallest(k, metric)
         for rank, (_, r) in enumerate(df.iterrows(), start=1):
             out.append(
-                _clean(
+                jsonable(
                     {
                         "metric": metric,
                         "rank": rank,
@@ -354,15 +305,10 @@ def _intersections(
     member: np.ndarray,
     axes: dict[str, list[str]],
     pairs: Sequence[tuple[str, str]] | None,
-    *,
-    threshold: float,
-    n_boot: int,
-    seed: int,
-    min_size: int,
-    label_threshold: float,
-    group_threshold: float,
-    notes: list[str],
+    cfg: BiasSettings,
 ) -> list[dict[str, Any]]:
+    """Metric rows per intersection of two axes' groups (cells below ``min_size`` listed as skipped)."""
+    threshold, min_size = cfg.decision_threshold, cfg.min_size
     if pairs is None:
         pairs = list(itertools.combinations(sorted(a for a in axes if a != "other" or len(axes) == 1), 2))
     rows: list[dict[str, Any]] = []
@@ -407,45 +353,26 @@ def _intersections(
             )
             cells.append((a, ta, b, tb))
     if not cells:
-        return [_clean(r) for r in rows]
+        return [jsonable(r) for r in rows]
     # bootstrap CIs and the Borkan metrics for each kept cell
     inter = intersection_columns(groups.fillna(0), [(ta, tb) for _, ta, _, tb in cells])
-    rep = bias_metrics(
-        y,
-        s,
-        inter,
-        label_threshold=label_threshold,
-        group_threshold=group_threshold,
-        n_boot=n_boot,
-        seed=seed,
-        min_size=min_size,
-        threshold=threshold,
-        map_chunks=_chunk_mapper(),
-    )
+    rep = bias_metrics(y, s, inter, cfg, map_chunks=_chunk_mapper())
     ci = rep.per_group.set_index("subgroup")
     for r in rows:
         if r.get("reason"):
             continue
         key = f"{r['group_a']} & {r['group_b']}"
-        for m, c in (
-            ("auc", "subgroup_auc"),
-            ("fpr", "fpr"),
-            ("fnr", "fnr"),
-            ("selection_rate", "selection_rate"),
-        ):
-            r[f"{m}_lo"], r[f"{m}_hi"] = ci.loc[key, f"{c}_lo"], ci.loc[key, f"{c}_hi"]
+        _add_cis(r, ci, key)
         for m in ("bpsn_auc", "bnsp_auc"):
             r[m], r[f"{m}_lo"], r[f"{m}_hi"] = ci.loc[key, m], ci.loc[key, f"{m}_lo"], ci.loc[key, f"{m}_hi"]
         if ci.loc[key, "reason"]:
             r["reason"] = ci.loc[key, "reason"]
-    return [_clean(r) for r in rows]
+    return [jsonable(r) for r in rows]
 
 
 # ------------------------------------------------------------------ output
 def write_audit(result: AuditResult, out_dir: str | Path) -> list[Path]:
     """Write ``audit.json`` (the AuditResult) and one CSV per table (plus ``worst_groups.csv``)."""
-    from harmscope.safeio import atomic_path, atomic_write_text
-
     out = Path(out_dir)
     written = []
     for name, rows in {**result.tables, "worst_groups": result.worst_groups}.items():
@@ -465,8 +392,6 @@ def plot_bias_aucs(result: AuditResult, path: str | Path, *, title: str | None =
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from harmscope.safeio import atomic_path
 
     rows = [r for r in result.tables.get("jigsaw", []) if r.get("subgroup_auc") is not None]
     metrics = [("subgroup_auc", "subgroup", "#1f77b4"), ("bpsn_auc", "BPSN", "#d62728"),
@@ -498,9 +423,4 @@ def plot_bias_aucs(result: AuditResult, path: str | Path, *, title: str | None =
     ax.set_title(title or f"{result.classifier} on {result.data}", fontsize=9)
     ax.grid(axis="x", alpha=0.3)
     ax.legend(fontsize=7, loc="lower left")
-    fig.tight_layout()
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

@@ -15,20 +15,9 @@ from harmscope.errors import InputError
 
 
 def _read_raw(path: Path, fmt: str | None) -> pd.DataFrame:
-    try:
-        from harmscope.classifiers.datasets import read_any
-    except ImportError:  # pragma: no cover - the classifiers package is part of harmscope
-        read_any = None
-    if read_any is not None:
-        return read_any(path, fmt)
-    f = (fmt or path.suffix.lstrip(".")).lower()
-    if not path.is_file():
-        raise InputError(f"{path}: file not found")
-    if f in ("parquet", "pq"):
-        return pd.read_parquet(path)
-    if f in ("jsonl", "ndjson", "json"):
-        return pd.read_json(path, lines=True)
-    return pd.read_csv(path, sep="\t" if f == "tsv" else ",")
+    from harmscope.classifiers.datasets import read_any
+
+    return read_any(path, fmt)
 
 
 def _label_values(col: pd.Series, src: str, name: str) -> np.ndarray:
@@ -70,10 +59,8 @@ def load_audit_data(
     if not path.exists():
         if scores_col:
             raise InputError(f"{spec}: --scores-col needs a data file that holds the scores")
-        try:
-            from harmscope.classifiers.datasets import load_dataset
-        except ImportError:
-            raise InputError(f"{spec}: file not found") from None
+        from harmscope.classifiers.datasets import load_dataset
+
         df = load_dataset(spec, threshold=0.5)
         if group_cols:
             df.attrs["group_cols"] = group_cols
@@ -304,6 +291,7 @@ def audit(
     """
     from harmscope.fairness.audit import audit as run_audit
     from harmscope.fairness.audit import write_audit
+    from harmscope.fairness.settings import BiasSettings
 
     if bool(classifier) == bool(scores_col):
         raise InputError("give exactly one of --classifier SPEC or --scores-col COL")
@@ -345,11 +333,8 @@ def audit(
     result = run_audit(
         classifier if classifier else scores,
         df,
+        BiasSettings(threshold=threshold, n_boot=n_boot, seed=seed, min_size=min_size),
         group_cols=df.attrs.get("group_cols"),
-        threshold=threshold,
-        n_boot=n_boot,
-        seed=seed,
-        min_size=min_size,
         text_col="text",
         label_col=audit_label_col(data_spec, df),
         intersections=pairs,

@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 
 from harmscope.errors import InputError
-from harmscope.fairness.bootstrap import CHUNK_SIZE, basic_ci, bootstrap_chunks, percentile_ci
+from harmscope.fairness.bootstrap import basic_ci, percentile_ci
+from harmscope.fairness.settings import BiasSettings
 
 # Neutral templates written for harmscope. {term}: attributive descriptor, {a}: "a"/"an" for it,
 # {plural}: the people form.
@@ -217,14 +218,16 @@ def read_sentences(path: str | Path, text_col: str = "text") -> list[str]:
 def counterfactual_report(
     sentences: pd.DataFrame,
     scores: np.ndarray,
-    *,
-    threshold: float = 0.5,
-    n_boot: int = 1000,
-    seed: int = 0,
-    level: float = 0.95,
-    chunk_size: int = CHUNK_SIZE,
+    settings: BiasSettings | None = None,
+    **overrides: Any,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Per-descriptor rows and per-axis gap rows (with bootstrap CIs over templates)."""
+    """Per-descriptor rows and per-axis gap rows (with bootstrap CIs over templates).
+
+    ``settings`` / ``overrides``: the decision ``threshold`` (default 0.5), ``n_boot``, ``seed``,
+    ``level`` and ``chunk_size`` of a :class:`~harmscope.fairness.settings.BiasSettings`.
+    """
+    cfg = BiasSettings.of(settings, **overrides)
+    threshold, n_boot, seed, level = cfg.decision_threshold, cfg.n_boot, cfg.seed, cfg.level
     s = np.asarray(scores, dtype=float)
     if s.size != len(sentences):
         raise InputError(f"counterfactual: got {s.size} scores for {len(sentences)} sentences")
@@ -238,7 +241,7 @@ def counterfactual_report(
         T = S.shape[1]
         means = np.nanmean(S, axis=1)
         boot_means = []
-        for chunk in bootstrap_chunks(n_boot, seed, chunk_size):
+        for chunk in cfg.chunks():
             idx = chunk.rng().integers(0, T, size=(chunk.size, T))
             boot_means.append(np.nanmean(S[:, idx], axis=2).T)  # (B, D)
         bm = np.concatenate(boot_means) if boot_means else np.zeros((0, len(terms)))
@@ -300,16 +303,19 @@ def counterfactual_report(
 
 def run_counterfactual(
     score_fn: Callable[[list[str]], np.ndarray],
+    settings: BiasSettings | None = None,
     *,
     sentences: Sequence[str] | None = None,
     lexicon: str | Path | None = None,
     templates: Sequence[str] = TEMPLATES,
     axes: Sequence[str] | None = None,
-    threshold: float = 0.5,
-    n_boot: int = 1000,
-    seed: int = 0,
+    **overrides: Any,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str]]:
-    """Build the swapped sentences, score them with ``score_fn`` and summarise; returns notes too."""
+    """Build the swapped sentences, score them with ``score_fn`` and summarise; returns notes too.
+
+    ``settings`` / ``overrides`` as for :func:`counterfactual_report`.
+    """
+    cfg = BiasSettings.of(settings, **overrides)
     desc = load_lexicon(lexicon)
     if axes:
         desc = [d for d in desc if d.axis in axes]
@@ -325,7 +331,7 @@ def run_counterfactual(
     if df.empty:
         raise InputError("counterfactual: no sentences to score (no descriptor found)")
     scores = np.asarray(score_fn(df["text"].tolist()), dtype=float)
-    d_rows, a_rows = counterfactual_report(df, scores, threshold=threshold, n_boot=n_boot, seed=seed)
+    d_rows, a_rows = counterfactual_report(df, scores, cfg)
     flagged = [f"{r['axis']}:{r['term']}" for r in d_rows if r["flagged"]]
     if flagged:
         notes.append(

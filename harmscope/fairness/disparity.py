@@ -1,4 +1,4 @@
-"""Violation-rate disparity between groups: Wilson intervals, bootstrap max gap, chi-square test."""
+"""Violation-rate disparity between groups: Wilson intervals (:func:`harmscope.stats.wilson`), bootstrap max gap, chi-square test."""
 
 from __future__ import annotations
 
@@ -9,22 +9,9 @@ import pandas as pd
 
 from harmscope.errors import InputError
 from harmscope.fairness.bootstrap import CHUNK_SIZE, basic_ci, bootstrap_chunks
+from harmscope.stats import wilson
 
 DEFAULT_MIN_SIZE = 10
-
-
-def wilson(k: int, n: int, level: float = 0.95) -> tuple[float | None, float | None]:
-    """Wilson score interval for ``k`` successes out of ``n``; ``(None, None)`` when ``n == 0``."""
-    from scipy import stats
-
-    if n == 0:
-        return None, None
-    z = float(stats.norm.ppf(0.5 + level / 2))
-    p = k / n
-    den = 1 + z * z / n
-    mid = (p + z * z / (2 * n)) / den
-    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
-    return max(0.0, mid - half), min(1.0, mid + half)
 
 
 def pearson_chi2(k: np.ndarray, n: np.ndarray) -> tuple[float, int, float]:
@@ -84,7 +71,7 @@ def violation_disparity(
     groups, skipped = [], []
     for name, r in agg.iterrows():
         k, n = int(r["sum"]), int(r["count"])
-        lo, hi = wilson(k, n, level)
+        _, lo, hi = wilson(k, n, level=level)
         groups.append({"group": name, "k": k, "n": n, "rate": k / n, "lo": lo, "hi": hi})
         if n < min_size:
             skipped.append({"group": name, "n": n, "reason": f"n={n} below min_size={min_size}"})

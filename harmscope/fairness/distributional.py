@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from harmscope.errors import HarmscopeError
+from harmscope.stats import holm  # the one Holm adjustment (also scoring's compare)
 
 MEASURES = ("sentiment", "toxicity")
 # "colder" direction of each measure: -1 = lower is worse (sentiment), +1 = higher is worse (toxicity)
@@ -102,19 +103,6 @@ def wasserstein1(a: Sequence[float], b: Sequence[float]) -> float:
     fa = np.searchsorted(a, allv[:-1], side="right") / len(a)
     fb = np.searchsorted(b, allv[:-1], side="right") / len(b)
     return float(np.sum(np.abs(fa - fb) * deltas))
-
-
-def holm(p: Sequence[float]) -> list[float]:
-    """Holm step-down adjusted p-values (same order as ``p``)."""
-    p = np.asarray(p, dtype=float)
-    m = len(p)
-    order = np.argsort(p, kind="stable")
-    adj = np.empty(m)
-    running = 0.0
-    for rank, i in enumerate(order):
-        running = max(running, min(1.0, (m - rank) * p[i]))
-        adj[i] = running
-    return adj.tolist()
 
 
 # ---------------------------------------------------------------- metrics per axis

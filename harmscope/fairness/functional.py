@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from harmscope.errors import InputError
-from harmscope.fairness.disparity import wilson
+from harmscope.stats import wilson
 
 _GOLD_WORDS = {
     "hateful": 1,
@@ -85,7 +85,7 @@ def functional_report(
 
     def add(kind: str, name: str, part: pd.DataFrame) -> None:
         k, n = int(part["correct"].sum()), len(part)
-        lo, hi = wilson(k, n)
+        _, lo, hi = wilson(k, n)
         rows.append(
             {
                 "by": kind,

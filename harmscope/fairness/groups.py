@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from harmscope.safeio import jsonable
+
 # The 24 identity columns of the Jigsaw / Civil Comments data, by axis (used to infer axes).
 KNOWN_AXES: dict[str, tuple[str, ...]] = {
     "gender": ("male", "female", "transgender", "other_gender", "women", "men", "trans", "nonbinary"),
@@ -150,14 +152,6 @@ def metric_frame(long: pd.DataFrame, sensitive: Sequence[str], threshold: float,
         )
 
 
-def _clean(v: Any) -> Any:
-    if isinstance(v, float | np.floating):
-        return None if not np.isfinite(v) else float(v)
-    if isinstance(v, np.integer):
-        return int(v)
-    return v
-
-
 def frame_summary(mf: Any) -> dict[str, Any]:
     """``difference()`` and ``ratio()`` between groups for each metric (count left out)."""
     with warnings.catch_warnings():
@@ -166,8 +160,8 @@ def frame_summary(mf: Any) -> dict[str, Any]:
         ratio = mf.ratio(method="between_groups")
     out: dict[str, Any] = {}
     for m in ("auc", "fpr", "fnr", "selection_rate"):
-        out[f"{m}_difference"] = _clean(diff[m])
-        out[f"{m}_ratio"] = _clean(ratio[m])
+        out[f"{m}_difference"] = jsonable(diff[m])
+        out[f"{m}_ratio"] = jsonable(ratio[m])
     return out
 
 
@@ -183,4 +177,4 @@ def fairlearn_gaps(long: pd.DataFrame, col: str | Sequence[str], threshold: floa
         warnings.simplefilter("ignore")
         dp = demographic_parity_difference(yt, pred, sensitive_features=sf)
         eo = equalized_odds_difference(yt, pred, sensitive_features=sf)
-    return {"dp_difference": _clean(dp), "eo_difference": _clean(eo)}
+    return {"dp_difference": jsonable(dp), "eo_difference": jsonable(eo)}

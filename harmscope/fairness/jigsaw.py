@@ -33,18 +33,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harmscope.fairness.bootstrap import (
-    CHUNK_SIZE,
-    BootChunk,
-    basic_ci,
-    bootstrap_chunks,
-    percentile_ci,
-    resample_counts,
-)
+from harmscope.fairness.bootstrap import BootChunk, basic_ci, percentile_ci, resample_counts
+from harmscope.fairness.settings import DEFAULT_MIN_SIZE, POWER, BiasSettings
 from harmscope.fairness.validate import as_labels, as_membership, as_scores
 
-POWER = -5.0
-DEFAULT_MIN_SIZE = 30
+__all__ = ["DEFAULT_MIN_SIZE", "POWER", "BiasData", "BiasReport", "BiasSettings", "bias_chunk", "bias_metrics",
+           "intersection_columns", "power_mean", "prepare_bias", "rank_auc"]
 AUC_METRICS = ("subgroup_auc", "bpsn_auc", "bnsp_auc")
 GAP_METRICS = ("aeg_pos", "aeg_neg")
 RATE_METRICS = ("selection_rate", "fpr", "fnr")
@@ -122,16 +116,16 @@ def prepare_bias(
     y_true: Any,
     y_score: Any,
     groups: pd.DataFrame,
+    settings: BiasSettings | None = None,
     *,
-    label_threshold: float = 0.5,
-    group_threshold: float = 0.5,
-    threshold: float | None = None,
     source: str = "data",
+    **overrides: Any,
 ) -> BiasData:
-    """Validate inputs and sort them by score once."""
+    """Validate inputs and sort them by score once (thresholds from ``settings`` / ``overrides``)."""
+    cfg = BiasSettings.of(settings, **overrides)
     y = as_labels(y_true, source=source)
     s = as_scores(y_score, y.size, source=source)
-    names, member = as_membership(groups, y.size, threshold=group_threshold, source=source)
+    names, member = as_membership(groups, y.size, threshold=cfg.group_threshold, source=source)
     order = np.argsort(s, kind="mergesort")
     ss = s[order]
     starts, inv = _ties(ss)
@@ -143,12 +137,12 @@ def prepare_bias(
         rows.append(r)
         gstarts.append(st)
         ginv.append(iv)
-    pred = None if threshold is None else (ss >= threshold).astype(np.float64)
+    pred = None if cfg.threshold is None else (ss >= cfg.threshold).astype(np.float64)
     return BiasData(
         names=names,
         score=ss,
         order=order,
-        pos=(y[order] >= label_threshold).astype(np.float64),
+        pos=(y[order] >= cfg.label_threshold).astype(np.float64),
         member=mem,
         starts=starts,
         inv=inv,
@@ -302,40 +296,29 @@ def bias_metrics(
     y_true: Any,
     y_score: Any,
     groups: pd.DataFrame,
+    settings: BiasSettings | None = None,
     *,
-    label_threshold: float = 0.5,
-    group_threshold: float = 0.5,
-    n_boot: int = 1000,
-    seed: int = 0,
-    min_size: int = DEFAULT_MIN_SIZE,
-    threshold: float | None = None,
-    level: float = 0.95,
-    power: float = POWER,
-    chunk_size: int = CHUNK_SIZE,
     map_chunks: Callable[[Callable, list[BootChunk]], list[dict]] | None = None,
     source: str = "data",
+    **overrides: Any,
 ) -> BiasReport:
     """Subgroup / BPSN / BNSP AUC, AEGs and the final bias score with bootstrap CIs.
 
     ``y_true``: labels or toxicity fractions in [0, 1] (positive at ``>= label_threshold``).
     ``groups``: one column per identity, values in [0, 1] (member at ``> group_threshold``).
-    Groups with fewer than ``min_size`` rows are listed with their n and a skip reason.
-    With ``threshold`` the per-group selection rate, FPR and FNR at that decision threshold
-    and the demographic-parity / equalized-odds differences are added.
+    ``settings`` (a :class:`BiasSettings`; ``overrides`` replace single fields by name) carries the
+    thresholds, bootstrap size and seed. Groups with fewer than ``min_size`` rows are listed with
+    their n and a skip reason. With a decision ``threshold`` the per-group selection rate, FPR and
+    FNR at that threshold and the demographic-parity / equalized-odds differences are added.
     ``map_chunks(fn, chunks)`` may run the bootstrap chunks elsewhere (e.g. on Dask workers);
     the result is identical to the serial run for the same ``seed`` and ``chunk_size``.
     """
-    data = prepare_bias(
-        y_true,
-        y_score,
-        groups,
-        label_threshold=label_threshold,
-        group_threshold=group_threshold,
-        threshold=threshold,
-        source=source,
-    )
+    cfg = BiasSettings.of(settings, **overrides)
+    label_threshold, n_boot, min_size, threshold = cfg.label_threshold, cfg.n_boot, cfg.min_size, cfg.threshold
+    level, power = cfg.level, cfg.power
+    data = prepare_bias(y_true, y_score, groups, cfg, source=source)
     point = _stats(data, np.ones((1, data.n)))
-    chunks = bootstrap_chunks(n_boot, seed, chunk_size)
+    chunks = cfg.chunks()
     mapper = map_chunks or _serial_map
     parts = mapper(partial(bias_chunk, data), chunks) if chunks else []  # picklable for process workers
     keys = list(point)
@@ -429,15 +412,4 @@ def bias_metrics(
         eo_p = np.fmax(_range(point["fpr"], cols), _range(point["fnr"], cols))
         eo_b = np.fmax(_range(boot["fpr"], cols), _range(boot["fnr"], cols))
         put("eo_difference", float(eo_p[0]), eo_b, True)
-    params = {
-        "label_threshold": label_threshold,
-        "group_threshold": group_threshold,
-        "n_boot": n_boot,
-        "seed": seed,
-        "min_size": min_size,
-        "threshold": threshold,
-        "level": level,
-        "power": power,
-        "chunk_size": chunk_size,
-    }
-    return BiasReport(per_group=per_group, overall=overall, params=params, notes=notes, boot=boot)
+    return BiasReport(per_group=per_group, overall=overall, params=cfg.params(), notes=notes, boot=boot)

@@ -14,51 +14,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from harmscope.benchmarks.scoring.tables import score_frames
-from harmscope.classifiers.judges import REPLY_RULE, JudgeItem, JudgeSet, decide, parse_spec
+from harmscope.classifiers.judges import JudgeItem, JudgeSet, decide, parse_spec
+from harmscope.classifiers.judges.cache import judge_items
+from harmscope.safeio import jsonable
 from harmscope.types import Judgment, Probe, Response, Rule, RunResult
-
-CHUNK = 2048
-
-
-# ---------------------------------------------------------------------- judging with the cache
-def _cache_put_many(store: Any, rows: list[tuple[str, str, str, str, Judgment]]) -> None:
-    store.cache_judgments(rows)
-
-
-def _cache_get_many(store: Any, judge: str, version: str, keys: list[tuple[str, str]]) -> dict[tuple[str, str], Judgment]:
-    """Cached judgments for (reply_hash, rule_id) keys, in bulk."""
-    return store.cached_judgments(judge, version, keys)
-
-
-def judge_items(store: Any, judge: Any, items: list[JudgeItem], *, use_cache: bool = True) -> list[Judgment]:
-    """Judge ``items`` with ``judge``, re-using cached verdicts; new verdicts are cached."""
-    if not items:
-        return []
-    version = judge.full_version
-    keys = [(judge.cache_key(it), it.rule.id if (judge.per_rule and it.rule is not None) else REPLY_RULE)
-            for it in items]
-    cached = _cache_get_many(store, judge.id, version, keys) if use_cache else {}
-    out: list[Judgment | None] = [None] * len(items)
-    todo = []
-    for i, (it, k) in enumerate(zip(items, keys, strict=True)):
-        c = cached.get(k)
-        if c is not None:
-            out[i] = c.model_copy(update={"probe_id": it.probe.id, "sample": it.response.sample})
-        else:
-            todo.append(i)
-    for start in range(0, len(todo), CHUNK):
-        idx = todo[start:start + CHUNK]
-        res = judge.judge([items[i] for i in idx])
-        rows = []
-        for i, j in zip(idx, res, strict=True):
-            out[i] = j
-            rows.append((judge.id, version, keys[i][0], keys[i][1], j))
-        _cache_put_many(store, rows)
-    return [j for j in out if j is not None]
 
 
 def _turns(p: Probe) -> int:
@@ -177,22 +139,7 @@ def score_run(store: Any, run_id: str, judges_spec: str | JudgeSet | None = None
     res["summary"]["catalog_version"] = getattr(catalog, "version", None)
     judges = js.describe()  # judges["components"]: what `harmscope score --replay` rebuilds the scoring from
     judges["components"]["scoring"] = {"seed": seed, "n_boot": n_boot, "reference": reference}
-    return RunResult(manifest=manifest, judges=judges, tables=_jsonable(res["tables"]),
-                     summary=_jsonable(res["summary"]))
+    return RunResult(manifest=manifest, judges=judges, tables=jsonable(res["tables"]),
+                     summary=jsonable(res["summary"]))
 
 
-def _jsonable(obj: Any) -> Any:
-    """Convert numpy scalars / NaN to plain JSON values."""
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.floating):
-        return None if np.isnan(obj) else float(obj)
-    if isinstance(obj, float) and obj != obj:
-        return None
-    return obj

@@ -24,7 +24,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from harmscope.classifiers.judges.cache import judge_items
 from harmscope.errors import HarmscopeError, InputError
+from harmscope.safeio import jsonl_records
 
 REPLY_COLS = ("reply", "text", "response", "completion", "answer", "target_response", "generation")
 PROMPT_COLS = ("prompt", "question", "goal", "behavior", "request", "user")
@@ -48,8 +50,6 @@ def _read_table(path: Path) -> pd.DataFrame:
             df = pd.DataFrame(rows)
             df["_line"] = range(2, len(df) + 2)
         elif suffix in (".jsonl", ".ndjson"):
-            from harmscope.classifiers.datasets import jsonl_records
-
             recs = jsonl_records(path, path.read_text(encoding="utf-8"))
             bad = next(((ln, r) for ln, r in recs if not isinstance(r, dict)), None)
             if bad:
@@ -228,8 +228,6 @@ def run_judge(spec: str, table: pd.DataFrame, *, store: Any = None,
                       expected="refuse", messages=[Message(role="user", content=row.prompt or "(request)")])
         items.append(JudgeItem(probe, Response(probe_id=probe.id, model="labelled", text=row.reply), rule))
     if store is not None:
-        from harmscope.benchmarks.scoring.judging import judge_items
-
         res = judge_items(store, judge, items)
     else:
         res = judge.judge(items)

@@ -17,6 +17,7 @@ import pandas as pd
 import yaml
 
 from harmscope.errors import InputError
+from harmscope.safeio import jsonl_records
 
 _TRUE = {"1", "true", "yes", "y", "violation", "violating", "unsafe", "harmful"}
 _FALSE = {"0", "false", "no", "n", "ok", "compliant", "safe", "harmless"}
@@ -43,8 +44,6 @@ def _records(path: Path) -> list[tuple[int, dict[str, Any]]]:
     out: list[tuple[int, dict[str, Any]]] = []
     try:
         if suffix in (".jsonl", ".ndjson"):
-            from harmscope.classifiers.datasets import jsonl_records
-
             out.extend(jsonl_records(path, path.read_text(encoding="utf-8")))
         elif suffix == ".csv":
             with path.open(newline="", encoding="utf-8") as f:
