@@ -27,6 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from harmscope.benchmarks.probes.importers import ImportedItem, register_importer
+from harmscope.benchmarks.probes.lexicon import load_lexicon
+from harmscope.benchmarks.probes.probeset import make_probe_set, parse_axes, select_rules
+from harmscope.benchmarks.probes.templates import packaged_data_dir
 from harmscope.errors import HarmscopeError, InputError
 from harmscope.types import Probe, ProbeSet, content_hash
 
@@ -122,10 +125,6 @@ def generate(catalog: Any, *, axes: str | Sequence[str] | None = None, rules: st
     per occupation); ``groups_per_axis`` caps the descriptors per axis (seed-shuffled, preferred
     wording first); ``rules`` keeps only the kinds that probe the selected rules.
     """
-    from harmscope.benchmarks.probes.generate import _parse_axes, _select_rules, make_probe_set
-    from harmscope.benchmarks.probes.lexicon import load_lexicon
-    from harmscope.benchmarks.probes.templates import packaged_data_dir
-
     _positive("per-rule", per_rule)
     _positive("groups-per-axis", groups_per_axis)
     _positive("samples", samples)
@@ -134,10 +133,10 @@ def generate(catalog: Any, *, axes: str | Sequence[str] | None = None, rules: st
     ddir = Path(data_dir) if data_dir is not None else packaged_data_dir()
     lex_path = ddir / "lexicon.yaml"
     lexicon = load_lexicon(lex_path)
-    axis_names = _parse_axes(axes, lexicon)
+    axis_names = parse_axes(axes, lexicon)
     known = set(catalog.rules)
     if rules is not None:
-        wanted = {r.id for r in _select_rules(catalog, rules)}
+        wanted = {r.id for r in select_rules(catalog, rules)}
         kinds = [k for k, rs in RULES_BY_KIND.items() if wanted & set(rs)]
         if not kinds:
             raise HarmscopeError(
@@ -334,7 +333,7 @@ def holistic_bias_items(path: str | Path, *, seed: int = 0, templates: int = HB_
                           "template": t, "noun": sing, "match": content_hash([t, sing], 12)})
 
 
-# registration with ``probes import`` (imported on first use through importers._BUILTIN_EXTRA)
+# registration with ``probes import`` (on import of the probes package, see its __init__)
 register_importer("bold", mapping=BOLD_MAPPING, description="BOLD prompts: open-ended continuations by group",
                   where="github.com/amazon-science/bold: the prompts/ folder (or one *_prompt.json)")(
     lambda path, opts: bold_items(path))

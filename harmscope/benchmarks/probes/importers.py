@@ -22,16 +22,16 @@ to a YAML file, or a dict)::
 An item may override the table's ``expected`` / ``benign`` / ``rules``, carry a context passage
 (placed before the request, as HarmBench does for its contextual behaviours), a whole
 conversation (``messages``), an identity group, and free ``meta`` kept with the probe. The
-module that registers must be imported before use: built-in formats are imported by
-``harmscope.benchmarks.probes.importers`` itself (see ``_BUILTIN_EXTRA`` at the bottom); third-party
-ones through the ``harmscope.plugins`` entry-point group (see :mod:`harmscope.registry`).
+module that registers must be imported before use: built-in formats are registered here and, for
+BOLD and HolisticBias, in :mod:`~harmscope.benchmarks.probes.distributional` (imported by the probes
+package, so any import of this module has them); third-party ones through the ``harmscope.plugins``
+entry-point group (see :mod:`harmscope.registry`).
 """
 
 from __future__ import annotations
 
 import csv
 import hashlib
-import importlib
 import json
 import random
 import re
@@ -42,8 +42,13 @@ from typing import Any
 
 import yaml
 
+from harmscope.benchmarks.probes.probeset import ProbeBuilder, make_probe_set
+from harmscope.benchmarks.probes.templates import packaged_data_dir
+from harmscope.benchmarks.probes.transforms import get_transform, parse_chains
 from harmscope.errors import HarmscopeError, InputError
 from harmscope.registry import Entry, Registry
+from harmscope.rules import builtin_catalog
+from harmscope.safeio import jsonl_records
 
 IMPORTERS = Registry("benchmark format")
 MAPPINGS_DIR = Path(__file__).resolve().parent / "mappings"
@@ -137,12 +142,10 @@ def register_importer(
 
 def get_importer(name: str) -> Entry:
     """The registry entry of format ``name`` (an error listing the known formats otherwise)."""
-    _load_extra()
     return IMPORTERS.get(name)
 
 
 def formats() -> list[str]:
-    _load_extra()
     return IMPORTERS.names()
 
 
@@ -244,8 +247,6 @@ def read_table(path: Path) -> tuple[list[str], list[dict[str, Any]]]:
                 raise InputError(f"{path}:{i}: more fields than the header has columns")
         return cols, rows
     if suffix in (".jsonl", ".ndjson"):
-        from harmscope.classifiers.datasets import jsonl_records
-
         try:
             rows = [rec for _, rec in jsonl_records(path, path.read_text(encoding="utf-8"))]
         except UnicodeDecodeError:
@@ -481,8 +482,6 @@ class ImportReport:
 
 
 def _rule_ids(catalog: Any | None) -> frozenset[str]:
-    from harmscope.rules import builtin_catalog
-
     ids = set(builtin_catalog().rules)
     if catalog is not None:
         ids |= set(catalog.rules)
@@ -506,10 +505,6 @@ def import_benchmark(
     untransformed items are always included); ``mapping``: a table replacing the shipped one;
     ``sample``: keep a seeded random ``sample`` of the items (in source order).
     """
-    from harmscope.benchmarks.probes.generate import _Builder, make_probe_set
-    from harmscope.benchmarks.probes.templates import packaged_data_dir
-    from harmscope.benchmarks.probes.transforms import get_transform, parse_chains
-
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: file not found")
@@ -536,7 +531,7 @@ def import_benchmark(
     data_dir = packaged_data_dir()
     bound = {n: get_transform(n).bind(data_dir) for c in chains_named for n in c}
 
-    b = _Builder(seed, None, len(items) * len(chains_named))
+    b = ProbeBuilder(seed, None, len(items) * len(chains_named))
     unmapped: dict[str, int] = {}
     label_of: dict[str, str] = {}
     dupes = 0
@@ -586,8 +581,6 @@ def import_benchmark(
         "transforms": [",".join(c) or "none" for c in chains_named],
         "sample": sample,
     }
-    from harmscope.rules import builtin_catalog
-
     cat = catalog if catalog is not None else builtin_catalog()
     ps = make_probe_set(b.probes, catalog_version=str(cat.version), seed=seed, params=params, counts=counts,
                         generator_version=f"import-{IMPORTER_VERSION}")
@@ -599,8 +592,6 @@ def merge_probe_sets(sets: list[Any], names: list[str] | None = None) -> tuple[A
 
     Returns ``(probe_set, duplicates_dropped)``; the manifest lists each input's set hash.
     """
-    from harmscope.benchmarks.probes.generate import make_probe_set
-
     if not sets:
         raise HarmscopeError("nothing to merge")
     seen: set[str] = set()
@@ -623,21 +614,3 @@ def merge_probe_sets(sets: list[Any], names: list[str] | None = None) -> tuple[A
                         seed=sets[0].manifest.seed, params={"merged": inputs}, counts=counts,
                         generator_version="merge-1")
     return ps, dropped
-
-
-# ---------------------------------------------------------------- extra formats from other modules
-# modules that register more formats with ``register_importer`` (imported on first use)
-_BUILTIN_EXTRA: tuple[str, ...] = ("harmscope.benchmarks.probes.distributional",)
-_extra_loaded = False
-
-
-def _load_extra() -> None:
-    global _extra_loaded
-    if _extra_loaded:
-        return
-    _extra_loaded = True
-    for mod in _BUILTIN_EXTRA:
-        try:
-            importlib.import_module(mod)
-        except ImportError:  # pragma: no cover - a module not built yet
-            pass

@@ -13,29 +13,16 @@ The judge votes on the harmful-assistance rules and, where it is selected, repla
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 
-from harmscope.classifiers.judges.base import DATA_DIR, JUDGES, Judge, JudgeItem, user_judges_dir
-from harmscope.classifiers.judges.heads import GatedHead, Head, featurize_replies
-from harmscope.errors import HarmscopeError
+from harmscope.classifiers.judges.base import DATA_DIR, JUDGES, Judge, JudgeItem
+from harmscope.classifiers.judges.heads import GatedHead, featurize_replies, load_head
 from harmscope.types import Judgment, Rule
 
 HEAD_PATH = DATA_DIR / "harm_head.npz"
 HARM_GROUPS = ("harmful-assistance",)
-
-
-def load_head(name: str, filename: str, shipped: Path, head_path: Path | None, cls: type = Head) -> Any:
-    """A judge head: an explicit path, else the user's trained one, else the shipped one."""
-    user = user_judges_dir(name) / filename
-    path = head_path or (user if user.is_file() else shipped)
-    if not path.is_file():
-        raise HarmscopeError(f"{path}: {name} head missing; run `harmscope judges train --judge {name}`")
-    try:
-        return cls.load(path)
-    except (OSError, ValueError, KeyError) as exc:
-        raise HarmscopeError(f"{path}: not a harmscope judge head ({exc.__class__.__name__})") from None
 
 
 @JUDGES.register
