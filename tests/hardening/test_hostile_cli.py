@@ -167,7 +167,9 @@ CASES: list[Case] = [
     ("audit-both-sources", lambda t: ["audit", "--classifier", str(_model(t)), "--scores-col", "label",
                                       "--data", str(_csv(t)), "--out", str(t / "out" / "a")], {}, "exactly one"),
     # --- score / judges
-    ("score-judge-k-abc", lambda t: ["score", str(_real_run(t)), "--judges", "pattern[k=abc]"], {}, "k='abc'"),
+    ("score-judge-k-abc", lambda t: ["score", str(_real_run(t)), "--judges", "llm[k=abc]:baseline:echo"], {}, "k='abc'"),
+    ("score-judge-undeclared-option", lambda t: ["score", str(_real_run(t)), "--judges", "pattern[k=3]"], {},
+     "unknown judge option(s) k in 'pattern[k=3]' (judge 'pattern' takes: w)"),
     ("score-judge-threshold-nan", lambda t: ["score", str(_real_run(t)), "--judges", "toxicity[threshold=nan]"],
      {}, "threshold='nan'"),
     ("score-llm-dead-endpoint", lambda t: ["score", str(_real_run(t)), "--judges",
