@@ -450,35 +450,3 @@ def annotate_build(model_dir: str | Path, *, throughput: dict[str, dict[str, Any
 def _atomic_write(path: Path, text: str, *, newline: bool = True) -> None:
     atomic_write_text(path, text + ("\n" if newline and not text.endswith("\n") else ""))
 
-
-def _cli() -> Any:
-    import click
-
-    @click.command("build-default")
-    @click.option("--out", "out_dir", default=None, type=click.Path(file_okay=False),
-                  help="Model folder to write (default: only print the figures).")
-    @click.option("--variants", default="stack", show_default=True,
-                  help="Comma-separated: stack (MiniLM + TF-IDF, the shipped one), tfidf, embed (the first "
-                       "is saved; the others are compared in its card).")
-    @click.option("--cache", "cache_dir", default=".harmscope-emb-cache", show_default=True,
-                  type=click.Path(file_okay=False), help="Embedding cache folder (embed/stack variants).")
-    @click.option("--no-loso", is_flag=True, help="Skip the leave-one-source-out runs.")
-    @click.option("--seed", default=0, show_default=True)
-    def build_default_cmd(out_dir: str | None, variants: str, cache_dir: str, no_loso: bool, seed: int) -> None:
-        """Rebuild the default classifier from the 'weights: yes' sets (needs $HARMSCOPE_DATA) and print
-        held-out, leave-one-source-out and external figures."""
-        names = tuple(v.strip() for v in variants.split(",") if v.strip())
-        bad = [v for v in names if v not in ("tfidf", "embed", "stack")]
-        if bad or not names:
-            raise InputError(f"--variants: unknown {', '.join(bad) or '(none)'} (use tfidf, embed, stack)")
-        rep = build(out_dir, cache_dir, variants=names, loso=not no_loso, seed=seed,
-                    progress=lambda m: click.echo(m, err=True))
-        click.echo(json.dumps({k: {kk: vv for kk, vv in v.items() if kk != "held_out_test"}
-                               for k, v in rep["variants"].items()}, indent=1))
-        if out_dir:
-            click.echo(f"saved the default classifier to {out_dir}")
-
-    return build_default_cmd
-
-
-build_default_cmd = _cli()

@@ -18,12 +18,12 @@ import click
 import numpy as np
 import pandas as pd
 
+from harmscope.classifiers.datasets.load import load_dataset, read_texts
+from harmscope.classifiers.strategies import STRATEGIES, strategy_names
 from harmscope.clitypes import FiniteFloat
 from harmscope.engines import engine_option
 from harmscope.errors import HarmscopeError, InputError
-
-STRATEGY_NAMES = ["clean", "noisy", "union", "union-weighted", "pretrain-finetune", "filtered", "soft"]
-BACKEND_NAMES = ["tfidf", "embed", "finetune"]
+from harmscope.safeio import atomic_path, atomic_write_text, check_output_dir, check_output_file
 
 
 def _quiet_hf() -> None:
@@ -53,8 +53,6 @@ def parse_params(items: tuple[str, ...]) -> dict[str, Any]:
 
 
 def _load(spec: str | None, opts: dict[str, Any], *, noisy: bool = False) -> pd.DataFrame | None:
-    from harmscope.classifiers.datasets import load_dataset
-
     if not spec:
         return None
     groups = [g.strip() for g in opts["group_cols"].split(",") if g.strip()] if opts.get("group_cols") else None
@@ -69,49 +67,6 @@ def _load(spec: str | None, opts: dict[str, Any], *, noisy: bool = False) -> pd.
     return df
 
 
-def _make(backend: str, params: dict[str, Any], seed: int, clean: pd.DataFrame | None) -> Any:
-    from harmscope.classifiers.backends import BACKENDS
-
-    cls = BACKENDS.get(backend).obj
-    p = dict(params)
-    if "seed" in cls().get_params():
-        p.setdefault("seed", seed)
-    if backend == "finetune" and clean is not None and clean.attrs.get("subtype_cols"):
-        p.setdefault("subtype_cols", tuple(clean.attrs["subtype_cols"]))
-    try:
-        cls(**p)
-    except TypeError as exc:
-        raise InputError(f"--param: {exc}") from None
-    _check_param_types(params, cls().get_params())
-    return lambda: cls(**p)
-
-
-_POSITIVE = {"C", "finetune_C", "max_iter", "batch_size", "max_length", "bits", "max_features", "min_df",
-             "max_steps", "finetune_steps", "lr", "epochs", "n_estimators"}
-
-
-def _check_param_types(params: dict[str, Any], defaults: dict[str, Any]) -> None:
-    """``--param`` values must have the type of the backend's default (numbers stay numbers)."""
-    import math
-
-    for k, v in params.items():
-        d = defaults.get(k)
-        if isinstance(d, bool):
-            if not isinstance(v, bool):
-                raise InputError(f"--param {k}={v!r}: expected true or false")
-            continue
-        numeric = isinstance(d, int | float) or k in _POSITIVE
-        if numeric and v is not None:
-            if isinstance(v, bool) or not isinstance(v, int | float):
-                raise InputError(f"--param {k}={v!r}: expected a number")
-            if isinstance(d, int) and not isinstance(d, bool) and isinstance(v, float) and not v.is_integer():
-                raise InputError(f"--param {k}={v!r}: expected an integer")
-            if not math.isfinite(v):
-                raise InputError(f"--param {k}={v!r}: expected a finite number")
-            if k in _POSITIVE and v <= 0:
-                raise InputError(f"--param {k}={v!r}: must be > 0")
-
-
 def _describe(spec: str | None, df: pd.DataFrame | None) -> dict[str, Any] | None:
     if df is None:
         return None
@@ -122,41 +77,23 @@ def _describe(spec: str | None, df: pd.DataFrame | None) -> dict[str, Any] | Non
     return d
 
 
-def auc_ci(y: np.ndarray, s: np.ndarray, *, n_boot: int, seed: int) -> tuple[float, float | None, float | None]:
-    """ROC AUC with a percentile bootstrap interval (resampling rows)."""
-    from sklearn.metrics import roc_auc_score
-
-    y = np.asarray(y).astype(int)
-    if len(np.unique(y)) < 2:
-        return float("nan"), None, None
-    auc = float(roc_auc_score(y, s))
-    if n_boot <= 0:
-        return auc, None, None
-    rng = np.random.default_rng(seed)
-    vals = []
-    for _ in range(n_boot):
-        i = rng.integers(0, len(y), len(y))
-        if y[i].min() != y[i].max():
-            vals.append(roc_auc_score(y[i], s[i]))
-    lo, hi = np.percentile(vals, [2.5, 97.5]) if vals else (None, None)
-    return auc, float(lo), float(hi)
-
-
 def evaluate(scores: np.ndarray, eval_df: pd.DataFrame, *, n_boot: int, seed: int) -> tuple[dict, pd.DataFrame]:
-    """Overall AUC and, when the eval set has identity columns, the Borkan et al. metrics."""
+    """Overall AUC with a bootstrap interval and, when the eval set has identity columns, the
+    Borkan et al. metrics: both from :func:`harmscope.fairness.bias_metrics` (one bootstrap)."""
+    from harmscope.fairness import bias_metrics  # the library imports below load sklearn: kept out of --help
     groups = [g for g in eval_df.attrs.get("group_cols", []) if g in eval_df.columns]
     y = eval_df["label"].to_numpy()
+    source = str(eval_df.attrs.get("source", "eval"))
     if groups:
-        try:
-            from harmscope.fairness import bias_metrics
-        except ImportError:
-            bias_metrics = None
-        if bias_metrics is not None:
-            rep = bias_metrics(y, scores, eval_df[groups], n_boot=n_boot, seed=seed,
-                               source=str(eval_df.attrs.get("source", "eval")))
-            return dict(rep.overall), rep.per_group
-    auc, lo, hi = auc_ci(y, scores, n_boot=n_boot, seed=seed)
-    return {"n": len(y), "overall_auc": auc, "overall_auc_lo": lo, "overall_auc_hi": hi}, pd.DataFrame()
+        rep = bias_metrics(y, scores, eval_df[groups], n_boot=n_boot, seed=seed, source=source)
+        return dict(rep.overall), rep.per_group
+    # no identity columns: one empty group, so only the overall figures are computed
+    rep = bias_metrics(y, scores, pd.DataFrame({"(none)": np.zeros(len(y))}), n_boot=n_boot, seed=seed,
+                       source=source)
+    overall = {k: rep.overall[k] for k in ("n", "overall_auc", "overall_auc_lo", "overall_auc_hi")}
+    if overall["overall_auc"] is None:
+        overall["overall_auc"] = float("nan")
+    return overall, pd.DataFrame()
 
 
 TABLE_SUFFIXES = (".csv", ".tsv", ".jsonl", ".ndjson", ".parquet", ".pq")
@@ -197,8 +134,10 @@ def _data_options(f: Any) -> Any:
 
 # ---------------------------------------------------------------- train
 @click.command("train")
-@click.option("--backend", default="tfidf", show_default=True, help="tfidf, embed or finetune.")
-@click.option("--strategy", default="clean", show_default=True, type=click.Choice(STRATEGY_NAMES))
+@click.option("--backend", default="tfidf", show_default=True, help="A registered backend: tfidf, embed, finetune, ...")
+@click.option("--strategy", default="clean", show_default=True,
+              help="A registered training strategy: clean, noisy, union, union-weighted, pretrain-finetune, filtered, "
+                   "soft, ...")
 @click.option("--clean", "clean_spec", default=None, help="Clean labelled training data (FILE or name).")
 @click.option("--noisy", "noisy_spec", default=None, help="Noisy / weakly labelled training data.")
 @click.option("--eval", "eval_spec", default=None, help="Optional held-out data for the model card metrics.")
@@ -218,22 +157,25 @@ def train(backend: str, strategy: str, clean_spec: str | None, noisy_spec: str |
       harmscope train --backend tfidf --strategy pretrain-finetune \\
           --clean corpus:clean --noisy corpus:noisy --eval corpus:eval --out models/tfidf-pf
     """
-    from harmscope.classifiers import strategies
-    from harmscope.classifiers.export import export_detoxify as _export
+    from harmscope.classifiers.backends.base import save_model
+    from harmscope.classifiers.export import export_detoxify as write_detoxify_checkpoint
     from harmscope.classifiers.export import model_card
-    from harmscope.safeio import check_output_dir
+    from harmscope.classifiers.strategies import train as train_strategy
+    from harmscope.classifiers.study import backend_factory
 
     _quiet_hf()
     check_output_dir(out_dir, "--out")
+    if strategy not in STRATEGIES:
+        raise InputError(f"--strategy: unknown {strategy!r} (known: {', '.join(strategy_names())})")
     data_opts["seed"] = seed
     hp = parse_params(params)
-    _make(backend, hp, seed, None)  # a bad --param fails before any data is read
+    backend_factory(backend, hp, seed, None)  # a bad --param fails before any data is read
     clean = _load(clean_spec, data_opts)
     noisy = _load(noisy_spec, data_opts, noisy=True)
     ev = _load(eval_spec, data_opts)
-    make = _make(backend, hp, seed, clean)
+    make = backend_factory(backend, hp, seed, clean)
     t0 = time.perf_counter()
-    model = strategies.train(strategy, make, clean, noisy, seed=seed)
+    model = train_strategy(strategy, make, clean, noisy, seed=seed)
     train_s = time.perf_counter() - t0
     metrics: dict[str, Any] = {"train_seconds": round(train_s, 2)}
     if ev is not None:
@@ -245,8 +187,6 @@ def train(backend: str, strategy: str, clean_spec: str | None, noisy_spec: str |
                             "eval": _describe(eval_spec, ev)})
     card.update({k: v for k, v in extra.items() if k not in card})
     out = Path(out_dir)
-    from harmscope.classifiers.backends import save_model
-
     save_model(model, out, card=card)  # atomic: a failed save keeps the previous model
     msg = f"saved {backend}/{strategy} model to {out} (trained in {train_s:.1f} s)"
     if "overall_auc" in metrics:
@@ -257,7 +197,7 @@ def train(backend: str, strategy: str, clean_spec: str | None, noisy_spec: str |
     if export_detoxify:
         if backend != "finetune":
             raise HarmscopeError("--export-detoxify needs --backend finetune")
-        path = _export(model, out / "detoxify", card=card)
+        path = write_detoxify_checkpoint(model, out / "detoxify", card=card)
         click.echo(f"Detoxify checkpoint: {path} (config folder {path.parent / 'config'})")
 
 
@@ -272,7 +212,7 @@ SUMMARY_COLS = ["overall_auc", "power_mean_subgroup_auc", "power_mean_bpsn_auc",
 
 
 @experiment.command("strategies")
-@click.option("--backend", default="tfidf", show_default=True, help="tfidf, embed or finetune.")
+@click.option("--backend", default="tfidf", show_default=True, help="A registered backend: tfidf, embed, finetune, ...")
 @click.option("--clean", "clean_spec", default=None, help="Small clean labelled set (FILE or name).")
 @click.option("--noisy", "noisy_spec", default=None, help="Large noisy labelled set (FILE or name).")
 @click.option("--eval", "eval_spec", default=None, help="Eval set, with identity columns for fairness metrics.")
@@ -281,8 +221,8 @@ SUMMARY_COLS = ["overall_auc", "power_mean_subgroup_auc", "power_mean_bpsn_auc",
                    "(e.g. toxigen-annotated); a hash-chosen 20%% is held out, --budgets rows keep clean labels.")
 @click.option("--budgets", default="250,1000,4000", show_default=True,
               help="With --data: comma-separated clean-label budgets.")
-@click.option("--strategies", "names", default=",".join(STRATEGY_NAMES), show_default=True,
-              help="Comma-separated strategies to run.")
+@click.option("--strategies", "names", default=None,
+              help="Comma-separated strategies to run (default: every registered one).")
 @_data_options
 @click.option("--seed", default=0, show_default=True)
 @click.option("--n-boot", default=200, show_default=True, help="Bootstrap resamples for the CIs.")
@@ -291,7 +231,7 @@ SUMMARY_COLS = ["overall_auc", "power_mean_subgroup_auc", "power_mean_bpsn_auc",
               help="Folder for summary.csv, per_group.csv and results.json.")
 @engine_option
 def experiment_strategies(backend: str, clean_spec: str | None, noisy_spec: str | None, eval_spec: str | None,
-                          data_spec: str | None, budgets: str, names: str, seed: int, n_boot: int, params: tuple[str, ...], out_dir: str, **data_opts: Any) -> None:
+                          data_spec: str | None, budgets: str, names: str | None, seed: int, n_boot: int, params: tuple[str, ...], out_dir: str, **data_opts: Any) -> None:
     """Train every strategy with the same seed and compare overall AUC and bias metrics.
 
     \b
@@ -299,21 +239,19 @@ def experiment_strategies(backend: str, clean_spec: str | None, noisy_spec: str 
       harmscope experiment strategies --backend tfidf --clean corpus:clean \\
           --noisy corpus:noisy --eval corpus:eval --out results/strategies
     """
-    from harmscope.classifiers.backends import versions
-    from harmscope.safeio import check_output_dir
+    from harmscope.classifiers.backends.base import versions
+    from harmscope.classifiers.study import backend_factory, run_strategies
 
     _quiet_hf()
     check_output_dir(out_dir, "--out")
-    chosen = [s.strip() for s in names.split(",") if s.strip()]
-    unknown = [s for s in chosen if s not in STRATEGY_NAMES]
+    chosen = [s.strip() for s in names.split(",") if s.strip()] if names is not None else strategy_names()
+    unknown = [s for s in chosen if s not in STRATEGIES]
     if unknown:
-        raise InputError(f"--strategies: unknown {', '.join(unknown)} (known: {', '.join(STRATEGY_NAMES)})")
+        raise InputError(f"--strategies: unknown {', '.join(unknown)} (known: {', '.join(strategy_names())})")
     data_opts["seed"] = seed
     hp = parse_params(params)
-    _make(backend, hp, seed, None)  # a bad --param fails before any data is read
+    backend_factory(backend, hp, seed, None)  # a bad --param fails before any data is read
     if data_spec:
-        from harmscope.classifiers.study import run_budget_cli
-
         run_budget_cli(backend, data_spec, budgets, chosen, seed=seed, n_boot=n_boot, params=hp, out_dir=out_dir,
                        data_opts=data_opts)
         return
@@ -322,13 +260,11 @@ def experiment_strategies(backend: str, clean_spec: str | None, noisy_spec: str 
     clean = _load(clean_spec, data_opts)
     noisy = _load(noisy_spec, data_opts, noisy=True)
     ev = _load(eval_spec, data_opts)
-    results = run_strategies(backend, clean, noisy, ev, strategies=chosen, seed=seed, n_boot=n_boot, params=hp,
-                             progress=lambda m: click.echo(m, err=True))
+    results = run_strategies(backend, clean, noisy, ev, evaluate=evaluate, strategies=chosen, seed=seed,
+                             n_boot=n_boot, params=hp, progress=lambda m: click.echo(m, err=True))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     summary, per_group = results["summary"], results["per_group"]
-    from harmscope.safeio import atomic_path, atomic_write_text
-
     for name, frame in (("summary.csv", summary), ("per_group.csv", per_group)):
         with atomic_path(out / name) as tmp:
             frame.to_csv(tmp, index=False)
@@ -342,35 +278,40 @@ def experiment_strategies(backend: str, clean_spec: str | None, noisy_spec: str 
     click.echo(f"wrote {out / 'summary.csv'}, {out / 'per_group.csv'}, {out / 'results.json'}")
 
 
-def run_strategies(backend: str, clean: pd.DataFrame, noisy: pd.DataFrame, ev: pd.DataFrame, *,
-                   strategies: list[str] | None = None, seed: int = 0, n_boot: int = 200,
-                   params: dict[str, Any] | None = None, progress: Any = None) -> dict[str, pd.DataFrame]:
-    """Train each strategy, score ``ev``; returns ``summary`` (one row per strategy) and
-    ``per_group`` (strategy x subgroup) frames."""
-    from harmscope.classifiers import strategies as strat
+def run_budget_cli(backend: str, data_spec: str, budgets: str, strategies: list[str], *, seed: int, n_boot: int,
+                   params: dict[str, Any], out_dir: str, data_opts: dict[str, Any]) -> None:
+    """``harmscope experiment strategies --data ...``: run, write tables, JSON and a plot, print."""
+    from harmscope.classifiers.backends.base import versions
+    from harmscope.classifiers.study import markdown_table, parse_budgets, plot_budget_study, run_budget_study
 
-    make = _make(backend, params or {}, seed, clean)
-    rows, groups = [], []
-    for name in strategies or STRATEGY_NAMES:
-        t0 = time.perf_counter()
-        model = strat.train(name, make, clean, noisy, seed=seed)
-        train_s = time.perf_counter() - t0
-        scores = model.predict_proba(ev)[:, 1]
-        overall, per_group = evaluate(scores, ev, n_boot=n_boot, seed=seed)
-        row = {"strategy": name, **{k: v for k, v in overall.items() if not isinstance(v, dict | list)},
-               "train_seconds": round(train_s, 2)}
-        card = getattr(model, "card_", {}) or {}
-        if "filtered_out" in card:
-            row["filtered_out"] = card["filtered_out"]
-        rows.append(row)
-        if len(per_group):
-            groups.append(per_group.assign(strategy=name))
-        if progress:
-            progress(f"{name}: AUC {row['overall_auc']:.4f} ({train_s:.1f} s)")
-    per = pd.concat(groups, ignore_index=True) if groups else pd.DataFrame()
-    if len(per):
-        per = per[["strategy", *[c for c in per.columns if c != "strategy"]]]
-    return {"summary": pd.DataFrame(rows), "per_group": per}
+    bs = parse_budgets(budgets)
+    df = _load(data_spec, data_opts, noisy=True)
+    if df is None or "noisy_label" not in df.columns:
+        raise InputError(f"--data {data_spec}: needs a set with clean and noisy labels of the same texts "
+                         "(e.g. toxigen-annotated)")
+    t0 = time.perf_counter()
+    res = run_budget_study(backend, df, bs, strategies, evaluate=evaluate, seed=seed, n_boot=n_boot, params=params,
+                           progress=lambda m: click.echo(m, err=True))
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    for name in ("summary", "per_group"):
+        with atomic_path(out / f"{name}.csv") as tmp:
+            res[name].to_csv(tmp, index=False)
+    with atomic_path(out / "summary.md") as tmp:
+        tmp.write_text(markdown_table(res["summary"]) + "\n", encoding="utf-8")
+    plot = plot_budget_study(res["summary"], out / "strategies.png",
+                             title=f"{data_spec}: clean+noisy strategies, backend {backend}")
+    payload = {"backend": backend, "data": data_spec, "budgets": bs, "seed": seed, "n_boot": n_boot,
+               "params": params, "seconds": round(time.perf_counter() - t0, 1),
+               "summary": json.loads(res["summary"].to_json(orient="records")),
+               "per_group": json.loads(res["per_group"].to_json(orient="records")), "versions": versions()}
+    with atomic_path(out / "results.json") as tmp:
+        tmp.write_text(json.dumps(payload, indent=2), encoding="utf-8")
+    for b in bs:
+        _print_summary(res["summary"][res["summary"]["budget"] == b].reset_index(drop=True),
+                       f"{backend}, {b} clean labels")
+    click.echo(f"wrote {out / 'summary.csv'}, {out / 'summary.md'}, {out / 'per_group.csv'}, "
+               f"{out / 'results.json'}, {plot}")
 
 
 def _fmt(row: pd.Series, col: str) -> str:
@@ -425,9 +366,7 @@ def predict(spec: str, data_spec: str, text_col: str | None, fmt: str | None, on
     Example:
       harmscope predict --classifier models/tfidf-pf --data comments.csv --out scored.csv
     """
-    from harmscope.classifiers.backends import load_classifier
-    from harmscope.classifiers.datasets import read_texts
-    from harmscope.safeio import check_output_file
+    from harmscope.classifiers.backends.base import load_classifier
 
     _quiet_hf()
     check_output_file(out_path, "--out", TABLE_SUFFIXES)
@@ -458,10 +397,29 @@ def predict(spec: str, data_spec: str, text_col: str | None, fmt: str | None, on
     click.echo(msg)
 
 
-def _register_build_default() -> None:
-    from harmscope.classifiers.build_default import build_default_cmd
+@experiment.command("build-default")
+@click.option("--out", "out_dir", default=None, type=click.Path(file_okay=False),
+              help="Model folder to write (default: only print the figures).")
+@click.option("--variants", default="stack", show_default=True,
+              help="Comma-separated: stack (MiniLM + TF-IDF, the shipped one), tfidf, embed (the first "
+                   "is saved; the others are compared in its card).")
+@click.option("--cache", "cache_dir", default=".harmscope-emb-cache", show_default=True,
+              type=click.Path(file_okay=False), help="Embedding cache folder (embed/stack variants).")
+@click.option("--no-loso", is_flag=True, help="Skip the leave-one-source-out runs.")
+@click.option("--seed", default=0, show_default=True)
+def build_default_cmd(out_dir: str | None, variants: str, cache_dir: str, no_loso: bool, seed: int) -> None:
+    """Rebuild the default classifier from the 'weights: yes' sets (needs $HARMSCOPE_DATA) and print
+    held-out, leave-one-source-out and external figures."""
+    from harmscope.classifiers.build_default import build
 
-    experiment.add_command(build_default_cmd)
+    names = tuple(v.strip() for v in variants.split(",") if v.strip())
+    bad = [v for v in names if v not in ("tfidf", "embed", "stack")]
+    if bad or not names:
+        raise InputError(f"--variants: unknown {', '.join(bad) or '(none)'} (use tfidf, embed, stack)")
+    rep = build(out_dir, cache_dir, variants=names, loso=not no_loso, seed=seed,
+                progress=lambda m: click.echo(m, err=True))
+    click.echo(json.dumps({k: {kk: vv for kk, vv in v.items() if kk != "held_out_test"}
+                           for k, v in rep["variants"].items()}, indent=1))
+    if out_dir:
+        click.echo(f"saved the default classifier to {out_dir}")
 
-
-_register_build_default()

@@ -4,6 +4,10 @@ Each strategy is a function ``(make, clean, noisy, *, seed, **opts) -> fitted es
 ``make()`` returns a fresh unfitted backend, ``clean`` is a standard frame (``text``, ``label``)
 and ``noisy`` a standard frame whose labels are taken from ``noisy_label`` (else ``label``) and
 soft targets from ``noisy_target`` (else ``target``). All strategies work with every backend.
+
+Strategies are looked up only through :data:`STRATEGIES`. Add one: a function with that signature
+decorated with ``@STRATEGIES.register(name=..., version=..., order=N)`` (its docstring's first line
+is the description; ``order`` places it in the default ``experiment strategies`` run).
 """
 
 from __future__ import annotations
@@ -15,18 +19,16 @@ import numpy as np
 import pandas as pd
 
 from harmscope.errors import HarmscopeError
+from harmscope.registry import Registry
 
 Maker = Callable[[], Any]
-STRATEGIES: dict[str, Callable[..., Any]] = {}
+#: Training strategies by name (functions; metadata: ``order`` in the default run).
+STRATEGIES = Registry("training strategy")
 
 
-def strategy(name: str) -> Callable:
-    def deco(fn: Callable) -> Callable:
-        STRATEGIES[name] = fn
-        fn.strategy_name = name  # type: ignore[attr-defined]
-        return fn
-
-    return deco
+def strategy_names() -> list[str]:
+    """Every registered strategy, in the order of the default run (then by name)."""
+    return [e.name for e in sorted(STRATEGIES, key=lambda e: (e.meta.get("order", 1000), e.name))]
 
 
 def noisy_labels(noisy: pd.DataFrame) -> np.ndarray:
@@ -54,26 +56,26 @@ def _union(clean: pd.DataFrame, noisy: pd.DataFrame) -> tuple[pd.DataFrame, np.n
     return X, y
 
 
-@strategy("clean")
+@STRATEGIES.register(name="clean", version="1", order=1)
 def train_clean(make: Maker, clean: pd.DataFrame, noisy: pd.DataFrame | None = None, **_: Any) -> Any:
     """Only the small clean set."""
     return make().fit(_frame(clean), clean["label"].to_numpy().astype(int))
 
 
-@strategy("noisy")
+@STRATEGIES.register(name="noisy", version="1", order=2)
 def train_noisy(make: Maker, clean: pd.DataFrame | None, noisy: pd.DataFrame, **_: Any) -> Any:
     """Only the large noisy set with its weak labels."""
     return make().fit(_frame(noisy), noisy_labels(noisy))
 
 
-@strategy("union")
+@STRATEGIES.register(name="union", version="1", order=3)
 def train_union(make: Maker, clean: pd.DataFrame, noisy: pd.DataFrame, **_: Any) -> Any:
     """Clean and noisy pooled, every row weight 1."""
     X, y = _union(clean, noisy)
     return make().fit(X, y)
 
 
-@strategy("union-weighted")
+@STRATEGIES.register(name="union-weighted", version="1", order=4)
 def train_union_weighted(make: Maker, clean: pd.DataFrame, noisy: pd.DataFrame, *,
                          clean_weight: float | None = None, **_: Any) -> Any:
     """Pooled, clean rows up-weighted (default: so both sets carry the same total weight)."""
@@ -83,7 +85,7 @@ def train_union_weighted(make: Maker, clean: pd.DataFrame, noisy: pd.DataFrame, 
     return make().fit(X, y, sample_weight=w)
 
 
-@strategy("pretrain-finetune")
+@STRATEGIES.register(name="pretrain-finetune", version="1", order=5)
 def train_pretrain_finetune(make: Maker, clean: pd.DataFrame, noisy: pd.DataFrame, **_: Any) -> Any:
     """Pretrain on clean + noisy, then continue training on the clean set only (``partial_fit``)."""
     X, y = _union(clean, noisy)
@@ -124,7 +126,7 @@ def confident_disagreements(make: Maker, clean: pd.DataFrame, noisy: pd.DataFram
     return flag, model
 
 
-@strategy("filtered")
+@STRATEGIES.register(name="filtered", version="1", order=6)
 def train_filtered(make: Maker, clean: pd.DataFrame, noisy: pd.DataFrame, *, seed: int = 0,
                    folds: int = 3, margin: float = 0.0, **_: Any) -> Any:
     """Drop the noisy rows a clean-trained model contradicts with confidence, then train on clean
@@ -138,7 +140,7 @@ def train_filtered(make: Maker, clean: pd.DataFrame, noisy: pd.DataFrame, *, see
     return model
 
 
-@strategy("soft")
+@STRATEGIES.register(name="soft", version="1", order=7)
 def train_soft(make: Maker, clean: pd.DataFrame, noisy: pd.DataFrame, **_: Any) -> Any:
     """Clean rows as hard labels; each noisy row twice, as toxic with weight p and as non-toxic
     with weight 1 - p, where p is its fractional noisy target."""
@@ -155,12 +157,12 @@ def train(name: str, make: Maker, clean: pd.DataFrame | None, noisy: pd.DataFram
           seed: int = 0, **opts: Any) -> Any:
     """Run strategy ``name``; checks that the sets it needs were given."""
     if name not in STRATEGIES:
-        raise HarmscopeError(f"unknown strategy {name!r} (known: {', '.join(STRATEGIES)})")
+        raise HarmscopeError(f"unknown strategy {name!r} (known: {', '.join(strategy_names())})")
     if name != "noisy" and (clean is None or len(clean) == 0):
         raise HarmscopeError(f"strategy {name!r} needs a clean training set (--clean)")
     if name != "clean" and (noisy is None or len(noisy) == 0):
         raise HarmscopeError(f"strategy {name!r} needs a noisy training set (--noisy)")
-    model = STRATEGIES[name](make, clean, noisy, seed=seed, **opts)
+    model = STRATEGIES.get(name).obj(make, clean, noisy, seed=seed, **opts)
     model.card_ = {**(getattr(model, "card_", {}) or {}), "strategy": name, "seed": seed}
     return model
 

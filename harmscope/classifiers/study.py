@@ -5,11 +5,15 @@ hash-chosen 20% of the texts with their clean (human) labels, keeps ``budget`` t
 clean labels and uses every other training row with its noisy label. Every strategy is trained
 with the same backend and seed and scored on the held-out part: overall AUC and the Borkan et al.
 subgroup / BPSN / BNSP AUCs per identity group, with bootstrap intervals.
+
+Scoring is passed in (``evaluate(scores, eval_frame, n_boot=, seed=) -> (overall, per_group)``):
+the study trains and predicts; the fairness metrics come from the caller (the CLI passes
+:func:`harmscope.classifiers.commands.evaluate`), so this module imports no later stage.
 """
 
 from __future__ import annotations
 
-import json
+import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -18,8 +22,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from harmscope.classifiers.backends.base import BACKENDS
+from harmscope.classifiers.strategies import budget_splits, strategy_names, train
 from harmscope.errors import InputError
 from harmscope.safeio import atomic_path
+
+#: ``evaluate(scores, eval_frame, *, n_boot, seed) -> (overall figures, per-group frame)``
+Evaluate = Callable[..., tuple[dict[str, Any], pd.DataFrame]]
 
 
 def parse_budgets(text: str) -> list[int]:
@@ -41,19 +50,91 @@ def parse_budgets(text: str) -> list[int]:
     return out
 
 
+def backend_factory(backend: str, params: dict[str, Any], seed: int, clean: pd.DataFrame | None) -> Any:
+    """A zero-argument maker of fresh ``backend`` estimators with ``params`` (checked now: a bad
+    ``--param`` fails before any data is read)."""
+    cls = BACKENDS.get(backend).obj
+    p = dict(params)
+    defaults = cls().get_params()
+    if "seed" in defaults:
+        p.setdefault("seed", seed)
+    if "subtype_cols" in defaults and clean is not None and clean.attrs.get("subtype_cols"):
+        p.setdefault("subtype_cols", tuple(clean.attrs["subtype_cols"]))  # extra heads (finetune)
+    try:
+        cls(**p)
+    except TypeError as exc:
+        raise InputError(f"--param: {exc}") from None
+    _check_param_types(params, defaults)
+    return lambda: cls(**p)
+
+
+_POSITIVE = {"C", "finetune_C", "max_iter", "batch_size", "max_length", "bits", "max_features", "min_df",
+             "max_steps", "finetune_steps", "lr", "epochs", "n_estimators"}
+
+
+def _check_param_types(params: dict[str, Any], defaults: dict[str, Any]) -> None:
+    """``--param`` values must have the type of the backend's default (numbers stay numbers)."""
+    for k, v in params.items():
+        d = defaults.get(k)
+        if isinstance(d, bool):
+            if not isinstance(v, bool):
+                raise InputError(f"--param {k}={v!r}: expected true or false")
+            continue
+        numeric = isinstance(d, int | float) or k in _POSITIVE
+        if numeric and v is not None:
+            if isinstance(v, bool) or not isinstance(v, int | float):
+                raise InputError(f"--param {k}={v!r}: expected a number")
+            if isinstance(d, int) and not isinstance(d, bool) and isinstance(v, float) and not v.is_integer():
+                raise InputError(f"--param {k}={v!r}: expected an integer")
+            if not math.isfinite(v):
+                raise InputError(f"--param {k}={v!r}: expected a finite number")
+            if k in _POSITIVE and v <= 0:
+                raise InputError(f"--param {k}={v!r}: must be > 0")
+
+
+def run_strategies(backend: str, clean: pd.DataFrame, noisy: pd.DataFrame, ev: pd.DataFrame, *,
+                   evaluate: Evaluate, strategies: list[str] | None = None, seed: int = 0, n_boot: int = 200,
+                   params: dict[str, Any] | None = None,
+                   progress: Callable[[str], None] | None = None) -> dict[str, pd.DataFrame]:
+    """Train each strategy (default: every registered one), score ``ev`` with ``evaluate``; returns
+    ``summary`` (one row per strategy) and ``per_group`` (strategy x subgroup) frames."""
+    make = backend_factory(backend, params or {}, seed, clean)
+    rows, groups = [], []
+    for name in strategies or strategy_names():
+        t0 = time.perf_counter()
+        model = train(name, make, clean, noisy, seed=seed)
+        train_s = time.perf_counter() - t0
+        scores = model.predict_proba(ev)[:, 1]
+        overall, per_group = evaluate(scores, ev, n_boot=n_boot, seed=seed)
+        row = {"strategy": name, **{k: v for k, v in overall.items() if not isinstance(v, dict | list)},
+               "train_seconds": round(train_s, 2)}
+        card = getattr(model, "card_", {}) or {}
+        if "filtered_out" in card:
+            row["filtered_out"] = card["filtered_out"]
+        rows.append(row)
+        if len(per_group):
+            groups.append(per_group.assign(strategy=name))
+        if progress:
+            auc = row.get("overall_auc")
+            shown = f"{auc:.4f}" if isinstance(auc, int | float) and math.isfinite(auc) else "undefined"
+            progress(f"{name}: AUC {shown} ({train_s:.1f} s)")
+    per = pd.concat(groups, ignore_index=True) if groups else pd.DataFrame()
+    if len(per):
+        per = per[["strategy", *[c for c in per.columns if c != "strategy"]]]
+    return {"summary": pd.DataFrame(rows), "per_group": per}
+
+
 def run_budget_study(backend: str, df: pd.DataFrame, budgets: list[int], strategies: list[str], *,
-                     seed: int = 0, n_boot: int = 200, params: dict[str, Any] | None = None,
+                     evaluate: Evaluate, seed: int = 0, n_boot: int = 200, params: dict[str, Any] | None = None,
                      progress: Callable[[str], None] | None = None) -> dict[str, pd.DataFrame]:
     """``summary`` (budget x strategy) and ``per_group`` (budget x strategy x group) frames."""
-    from harmscope.classifiers.commands import run_strategies
-    from harmscope.classifiers.strategies import budget_splits
-
     summaries, groups = [], []
     for b in budgets:
         clean, noisy, ev = budget_splits(df, b, seed=seed)
         if progress:
             progress(f"budget {b}: {len(clean)} clean, {len(noisy)} noisy, {len(ev)} held out")
-        res = run_strategies(backend, clean, noisy, ev, strategies=strategies, seed=seed, n_boot=n_boot,
+        res = run_strategies(backend, clean, noisy, ev, evaluate=evaluate, strategies=strategies, seed=seed,
+                             n_boot=n_boot,
                              params=params, progress=(lambda m, b=b: progress(f"  [{b}] {m}")) if progress else None)
         summaries.append(res["summary"].assign(budget=b, clean_rows=len(clean), noisy_rows=len(noisy),
                                                eval_rows=len(ev)))
@@ -98,43 +179,6 @@ def plot_budget_study(summary: pd.DataFrame, path: str | Path, *, title: str = "
         fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
     return path
-
-
-def run_budget_cli(backend: str, data_spec: str, budgets: str, strategies: list[str], *, seed: int, n_boot: int,
-                   params: dict[str, Any], out_dir: str, data_opts: dict[str, Any]) -> None:
-    """``harmscope experiment strategies --data ...``: run, write tables, JSON and a plot, print."""
-    import click
-
-    from harmscope.classifiers.backends import versions
-    from harmscope.classifiers.commands import _load, _print_summary
-    bs = parse_budgets(budgets)
-    df = _load(data_spec, data_opts, noisy=True)
-    if df is None or "noisy_label" not in df.columns:
-        raise InputError(f"--data {data_spec}: needs a set with clean and noisy labels of the same texts "
-                         "(e.g. toxigen-annotated)")
-    t0 = time.perf_counter()
-    res = run_budget_study(backend, df, bs, strategies, seed=seed, n_boot=n_boot, params=params,
-                           progress=lambda m: click.echo(m, err=True))
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    for name in ("summary", "per_group"):
-        with atomic_path(out / f"{name}.csv") as tmp:
-            res[name].to_csv(tmp, index=False)
-    with atomic_path(out / "summary.md") as tmp:
-        tmp.write_text(markdown_table(res["summary"]) + "\n", encoding="utf-8")
-    plot = plot_budget_study(res["summary"], out / "strategies.png",
-                             title=f"{data_spec}: clean+noisy strategies, backend {backend}")
-    payload = {"backend": backend, "data": data_spec, "budgets": bs, "seed": seed, "n_boot": n_boot,
-               "params": params, "seconds": round(time.perf_counter() - t0, 1),
-               "summary": json.loads(res["summary"].to_json(orient="records")),
-               "per_group": json.loads(res["per_group"].to_json(orient="records")), "versions": versions()}
-    with atomic_path(out / "results.json") as tmp:
-        tmp.write_text(json.dumps(payload, indent=2), encoding="utf-8")
-    for b in bs:
-        _print_summary(res["summary"][res["summary"]["budget"] == b].reset_index(drop=True),
-                       f"{backend}, {b} clean labels")
-    click.echo(f"wrote {out / 'summary.csv'}, {out / 'summary.md'}, {out / 'per_group.csv'}, "
-               f"{out / 'results.json'}, {plot}")
 
 
 def best_by_budget(summary: pd.DataFrame, col: str = "overall_auc") -> dict[int, str]:

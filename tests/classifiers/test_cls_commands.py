@@ -105,3 +105,27 @@ def test_clean_errors(tmp_path):
                                "--param", "nonsense=1", "--out", tmp_path / "m")
     assert "unknown classifier" in _fails("predict", "--classifier", "nope", "--data", p, "--out",
                                           tmp_path / "o.csv")
+
+
+def test_evaluate_uses_the_fairness_bootstrap_with_or_without_groups():
+    """The overall AUC interval comes from fairness.bias_metrics on both paths: the same seed gives
+    the same interval whether or not the eval set has identity columns."""
+    import numpy as np
+    from sklearn.metrics import roc_auc_score
+
+    from harmscope.classifiers.commands import evaluate
+
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 2, 400)
+    s = rng.random(400) + 0.4 * y
+    plain = pd.DataFrame({"text": ["t"] * 400, "label": y})
+    grouped = plain.assign(g=(np.arange(400) % 3 == 0).astype(float))
+    grouped.attrs["group_cols"] = ["g"]
+    a, per_a = evaluate(s, plain, n_boot=60, seed=7)
+    b, per_b = evaluate(s, grouped, n_boot=60, seed=7)
+    assert a["overall_auc"] == pytest.approx(roc_auc_score(y, s))
+    assert (a["overall_auc_lo"], a["overall_auc_hi"]) == (b["overall_auc_lo"], b["overall_auc_hi"])
+    assert a["overall_auc_lo"] < a["overall_auc"] < a["overall_auc_hi"]
+    assert per_a.empty and list(per_b["subgroup"]) == ["g"]
+    one_class, _ = evaluate(s, plain.assign(label=1), n_boot=10, seed=0)
+    assert np.isnan(one_class["overall_auc"]) and one_class["overall_auc_lo"] is None

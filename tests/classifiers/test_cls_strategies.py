@@ -98,7 +98,7 @@ def test_filter_flags_mostly_true_label_errors(small):
 def test_every_strategy_runs_with_tfidf(small):
     ev = small["eval"]
     aucs = {}
-    for name in STRATEGIES:
+    for name in STRATEGIES.names():
         m = train(name, TfidfClassifier, small["clean"], small["noisy"], seed=0)
         assert m.card_["strategy"] == name
         aucs[name] = roc_auc_score(ev["label"], m.predict_proba(ev)[:, 1])
@@ -107,3 +107,13 @@ def test_every_strategy_runs_with_tfidf(small):
     assert aucs["pretrain-finetune"] > aucs["noisy"] + 0.02
     assert aucs["pretrain-finetune"] > aucs["union"]
     assert train("filtered", TfidfClassifier, small["clean"], small["noisy"]).card_["filtered_out"] > 0
+
+
+def test_strategies_are_looked_up_through_the_registry():
+    from harmscope.classifiers.strategies import strategy_names
+
+    assert strategy_names() == ["clean", "noisy", "union", "union-weighted", "pretrain-finetune", "filtered", "soft"]
+    assert "soft" in STRATEGIES and "nope" not in STRATEGIES
+    assert STRATEGIES.get("union").description == "Clean and noisy pooled, every row weight 1."
+    with pytest.raises(HarmscopeError, match=r"unknown strategy 'nope' \(known: clean, noisy"):
+        train("nope", TfidfClassifier, None, None)

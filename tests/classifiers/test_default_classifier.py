@@ -256,6 +256,7 @@ def test_budget_splits_disjoint_and_sized():
 
 
 def test_budget_study_runs_every_strategy_on_toy_data():
+    from harmscope.classifiers.commands import evaluate
     from harmscope.classifiers.study import parse_budgets, run_budget_study
 
     rng = np.random.default_rng(0)
@@ -267,7 +268,8 @@ def test_budget_study_runs_every_strategy_on_toy_data():
     df = pd.DataFrame({"text": texts, "label": y, "target": y.astype(float), "noisy_label": noisy,
                        "g1": grp.astype(float), "g2": 1.0 - grp})
     df.attrs["group_cols"] = ["g1", "g2"]
-    res = run_budget_study("tfidf", df, [40, 120], ["clean", "noisy", "pretrain-finetune"], n_boot=5)
+    res = run_budget_study("tfidf", df, [40, 120], ["clean", "noisy", "pretrain-finetune"], evaluate=evaluate,
+                           n_boot=5)
     s = res["summary"]
     assert s[["budget", "strategy"]].values.tolist() == [[40, "clean"], [40, "noisy"], [40, "pretrain-finetune"],
                                                          [120, "clean"], [120, "noisy"], [120, "pretrain-finetune"]]
