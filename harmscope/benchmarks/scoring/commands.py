@@ -149,10 +149,11 @@ def judges_list() -> None:
     """List registered judges with kinds, version and stored validation figures."""
     from harmscope.classifiers.judges import JUDGES
 
+    w = max((len(e.name) for e in JUDGES), default=10)
     for e in JUDGES:
         votes = f" votes-as={e.meta['kind']}" if e.meta.get("kind") not in (None, e.name) else ""
         opts = ",".join(e.meta.get("options") or {})
-        click.echo(f"{e.name:<10} v{e.version:<3} kinds={','.join(e.meta.get('kinds', ()))}{votes} "
+        click.echo(f"{e.name:<{w}} v{e.version:<3} kinds={','.join(e.meta.get('kinds', ()))}{votes} "
                    f"per_rule={e.meta.get('per_rule')}{' options=' + opts if opts else ''}"
                    f"{' ARGS=model-spec' if e.meta.get('needs_args') else ''}  {e.description}")
         v = None
@@ -166,10 +167,10 @@ def judges_list() -> None:
             m = v.get("metrics", v)
             figs = " ".join(f"{k}={m[k]:.3f}" for k in ("accuracy", "precision", "recall", "f1", "kappa", "auc")
                             if isinstance(m.get(k), float))
-            click.echo(f"{'':<10} validation: {figs}  ({v.get('source', '')})")
+            click.echo(f"{'':<{w}} validation: {figs}  ({v.get('source', '')})")
             per = (v.get("loso") or {}).get("per_source") or {}
             if per:
-                click.echo(f"{'':<10} leave-one-source-out: " + ", ".join(
+                click.echo(f"{'':<{w}} leave-one-source-out: " + ", ".join(
                     f"{k} acc={x['accuracy']:.3f}" for k, x in per.items() if isinstance(x.get("accuracy"), float)))
 
 

@@ -75,8 +75,9 @@ def load_judge(item: str) -> tuple[Judge, float]:
         takes = ", ".join(["w", *declared])
         raise HarmscopeError(f"unknown judge option(s) {', '.join(unknown)} in {item!r} (judge {name!r} takes: {takes})")
     kw = {k: _num(v, k, item, *declared[k]) for k, v in opts.items()}
+    factory = getattr(cls, "from_spec", None) or cls
     try:
-        judge = cls.from_spec(args, **kw)
+        judge = factory(args, **kw)
     except TypeError as exc:
         raise HarmscopeError(f"judge {name!r} does not take these options: {exc}") from None
     return judge, weight
