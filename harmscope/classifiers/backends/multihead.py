@@ -161,6 +161,12 @@ class MultiHeadClassifier(BaseBackend):
                     self.stack_[j][:2] = [1.0 if E is not None else 0.0, 1.0 if H is not None else 0.0]
             self.head_rows_[h] = {"train": int(fit_m.sum()), "calibration": int(cal_m.sum()),
                                   "positive_rate": round(float(y_j[known].mean()), 4)}
+        # keep the weights at the precision save() stores (float32 embedding heads, float16 TF-IDF heads
+        # and idf), so a saved and reloaded model scores exactly like the fitted one
+        self.embed_coef_ = self.embed_coef_.astype(np.float32).astype(np.float64)
+        self.tfidf_coef_ = self.tfidf_coef_.astype(np.float16).astype(np.float32)
+        if H is not None:
+            self.hash_.set_state(self.hash_.cols_, self.hash_.idf_.astype(np.float16))
         self.classes_ = np.array([0, 1])
         return self
 
