@@ -17,7 +17,6 @@ from __future__ import annotations
 import codecs
 import csv
 import hashlib
-import json
 import os
 import warnings
 from collections.abc import Iterable, Sequence
@@ -31,6 +30,7 @@ import pandas as pd
 from harmscope.errors import InputError
 from harmscope.paths import data_dir
 from harmscope.registry import Registry
+from harmscope.safeio import jsonl_records
 
 OnBad = Literal["skip", "error"]
 
@@ -97,25 +97,6 @@ def read_csv(path: Path, **kw: Any) -> pd.DataFrame:
         raise InputError(f"{path}: cannot parse CSV: {msg}") from None
     df.attrs["bad_utf8"] = not ok
     return df
-
-
-def jsonl_records(path: Path, text: str) -> list[tuple[int, dict[str, Any]]]:
-    """``(line number, object)`` for each non-blank line of JSONL ``text`` read from ``path``;
-    a line that is not a JSON object raises ``InputError`` naming the file and line."""
-    out: list[tuple[int, dict[str, Any]]] = []
-    for i, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{path}: line {i}: not valid JSON ({exc.msg})") from None
-        except RecursionError:
-            raise InputError(f"{path}: line {i}: JSON nested too deeply") from None
-        if not isinstance(obj, dict):
-            raise InputError(f"{path}: line {i}: expected a JSON object")
-        out.append((i, obj))
-    return out
 
 
 def read_jsonl(path: Path) -> pd.DataFrame:
