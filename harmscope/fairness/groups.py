@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from harmscope.fairness.jigsaw import rank_auc
 from harmscope.safeio import jsonable
 
 # The 24 identity columns of the Jigsaw / Civil Comments data, by axis (used to infer axes).
@@ -81,8 +82,6 @@ def infer_axes(names: Sequence[str]) -> dict[str, list[str]]:
 
 
 def _safe_auc(y_true: np.ndarray, y_score: np.ndarray) -> float:
-    from harmscope.fairness.jigsaw import rank_auc
-
     return rank_auc(np.asarray(y_true), np.asarray(y_score))
 
 

@@ -24,9 +24,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from harmscope.classifiers.judges.base import JudgeItem
 from harmscope.classifiers.judges.cache import judge_items
+from harmscope.classifiers.judges.ensemble import load_judge
 from harmscope.errors import HarmscopeError, InputError
+from harmscope.rules import load_catalog
 from harmscope.safeio import jsonl_records
+from harmscope.types import Message, Probe, Response
 
 REPLY_COLS = ("reply", "text", "response", "completion", "answer", "target_response", "generation")
 PROMPT_COLS = ("prompt", "question", "goal", "behavior", "request", "user")
@@ -201,15 +205,10 @@ def run_judge(spec: str, table: pd.DataFrame, *, store: Any = None,
     reply-level verdict (a human harm label is about the reply, not one rule). With a ``store``
     the verdicts go through the judge cache.
     """
-    from harmscope.classifiers.judges import JudgeItem, load_judge
-    from harmscope.types import Message, Probe, Response
-
     judge, _ = load_judge(spec)
     rules: dict[str, Any] = {}
     if judge.per_rule:
         if catalog is None:
-            from harmscope.rules import load_catalog
-
             catalog = load_catalog()
         rules = dict(catalog.rules)
     guard = hasattr(judge, "verdict")

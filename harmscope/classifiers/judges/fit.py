@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from harmscope.classifiers.judges.base import DATA_DIR, VALIDATION_DIR
 from harmscope.classifiers.judges.heads import (
     NO_PROMPT,
     GatedHead,
@@ -30,8 +31,18 @@ from harmscope.classifiers.judges.heads import (
     fit_text_stack,
     reply_features,
 )
-from harmscope.classifiers.judges.replysets import WEIGHTS_OK, load_replies, sample_rows
+from harmscope.classifiers.judges.replysets import LICENCES, WEIGHTS_OK, load_replies, sample_rows
+from harmscope.classifiers.judges.rule_model import (
+    RuleHead,
+    _examples_of,
+    _pair_metrics,
+    data_pairs,
+    featurize_pairs,
+    train_rule_head,
+)
 from harmscope.errors import InputError
+from harmscope.paths import workspace_dir
+from harmscope.rules import load_catalog
 
 SEED = 0
 # rows per set used for training/validation (deterministic samples; None = every row); keeps a
@@ -64,7 +75,6 @@ def emb_cache_dir() -> Path:
     env = os.environ.get("HARMSCOPE_EMB_CACHE")
     if env:
         return Path(env)
-    from harmscope.paths import workspace_dir
 
     return workspace_dir() / "judges" / "emb-cache"
 
@@ -143,8 +153,6 @@ def _fit(X: np.ndarray, y: np.ndarray, cfg: dict[str, Any], seed: int, texts: np
 
 
 def _gate_head(name: str) -> Head:
-    from harmscope.classifiers.judges.base import DATA_DIR
-
     if name != "refusal":
         raise InputError(f"config gate {name!r}: only the refusal head can gate")
     return Head.load(DATA_DIR / "refusal_head.npz")
@@ -264,15 +272,12 @@ def external_figures(kind: str, head: Any, names: list[str], *, say: Callable[[s
     for n in names:
         df = load_frame([n])
         if kind == "rule":
-            from harmscope.classifiers.judges.rule_model import _examples_of, data_pairs, featurize_pairs
-
             pairs = data_pairs(df, rules or {})
             if not len(pairs):
                 continue
             X = featurize_pairs(pairs["rule_text"].tolist(), pairs["reply"].tolist(),
                                 [_examples_of(rules[r]) for r in pairs["rule_id"]] if rules else None,
                                 pairs["prompt"].tolist(), embed_fn=_cached_embed)
-            from harmscope.classifiers.judges.rule_model import _pair_metrics
 
             out[n] = _pair_metrics(pairs["y"].to_numpy(), head.proba(X))
         else:
@@ -294,8 +299,6 @@ def train_judge(kind: str, data: list[str] | None = None, *, out: Path | None = 
     """Train ``kind`` (refusal / harm / rule) on ``data`` (reader names or files; default the
     shipped training sets), evaluate it leave-one-source-out, write the head into ``out`` and
     return the validation record (``metrics`` = pooled leave-one-source-out figures)."""
-    from harmscope.classifiers.judges.base import DATA_DIR
-
     if kind not in TRAIN_SETS:
         raise InputError(f"--judge {kind!r}: trainable judges are {', '.join(TRAIN_SETS)}")
     names = list(data) if data else list(TRAIN_SETS[kind])
@@ -315,16 +318,11 @@ def train_judge(kind: str, data: list[str] | None = None, *, out: Path | None = 
     else:
         df = df.assign(_train=True)
     if kind == "rule":
-        from harmscope.classifiers.judges.rule_model import train_rule_head
-        from harmscope.rules import load_catalog
-
         rules = dict(load_catalog().rules)
         res = train_rule_head(list(rules.values()), data=df, out=out_dir, C=float(cfg.get("C", 0.05)), seed=seed,
                               embed_fn=_cached_embed, say=say)
         record.update(res)
         if external:
-            from harmscope.classifiers.judges.rule_model import RuleHead
-
             head = RuleHead.load(out_dir / "rule_head.npz")
             record["external"] = external_figures("rule", head, EXTERNAL_SETS["rule"], say=say, rules=rules)
         return record
@@ -367,8 +365,6 @@ def train_judge(kind: str, data: list[str] | None = None, *, out: Path | None = 
 
 
 def _licence(name: str) -> str:
-    from harmscope.classifiers.judges.replysets import LICENCES
-
     return LICENCES.get(name, "user data")
 
 
@@ -448,8 +444,6 @@ def model_card(records: dict[str, dict[str, Any]]) -> str:
 def write_model_card() -> Path:
     """Rewrite ``data/MODEL_CARD.md`` from the stored validation records (atomic)."""
     import json
-
-    from harmscope.classifiers.judges.base import DATA_DIR, VALIDATION_DIR
 
     recs = {}
     for k in ("refusal", "harm", "rule"):

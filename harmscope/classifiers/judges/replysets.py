@@ -31,6 +31,8 @@ import pandas as pd
 import yaml
 
 from harmscope.classifiers.judges.base import DATA_DIR
+from harmscope.classifiers.judges.labelled import read_labelled
+from harmscope.classifiers.judges.refusal import load_refusal_data
 from harmscope.errors import InputError
 from harmscope.paths import data_dir
 
@@ -332,8 +334,6 @@ def read_jbb_behaviors(folder: str | Path | None = None, *, on_bad: OnBad = "ski
 
 def read_harmscope_written(path: str | Path | None = None, *, on_bad: OnBad = "skip") -> pd.DataFrame:
     """The refusal judge's replies written for harmscope (``data/refusals.yaml``; no prompt)."""
-    from harmscope.classifiers.judges.refusal import load_refusal_data
-
     df = load_refusal_data(Path(path) if path else None)
     rows = [{"prompt": "", "reply": r.text, "label": r.label, "category": r.source, "model": "written",
              "pid": f"written:{i}", "line": i + 1} for i, r in enumerate(df.itertuples())]
@@ -360,8 +360,6 @@ PROMPT_ONLY = {"toxicchat-prompts", "aegis-prompts", "jbb-behaviors"}
 
 def read_generic(path: str | Path, *, on_bad: OnBad = "skip") -> pd.DataFrame:
     """A user CSV/JSONL/YAML with ``prompt, reply, label|violation, rule`` columns."""
-    from harmscope.classifiers.judges.labelled import read_labelled
-
     p = Path(path)
     df = read_labelled(p, need="any")
     rows = [{"prompt": r.prompt, "reply": r.reply, "label": r.label if r.label in XSTEST_LABELS.values() else None,

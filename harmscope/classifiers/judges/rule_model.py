@@ -22,6 +22,8 @@ import numpy as np
 import pandas as pd
 
 from harmscope.classifiers.judges.base import DATA_DIR, JUDGES, Judge, JudgeItem, user_judges_dir
+from harmscope.classifiers.judges.labelled import read_labelled
+from harmscope.classifiers.judges.refusal import load_refusal_data
 from harmscope.errors import HarmscopeError, InputError
 from harmscope.types import Judgment, Rule, content_hash
 
@@ -117,8 +119,6 @@ def catalog_pairs(rules: list[Rule], *, refusals: list[str] | None = None) -> pd
 def read_user_pairs(path: Path, rules: dict[str, Rule]) -> pd.DataFrame:
     """Read user training/validation rows (JSONL or CSV): ``rule`` (id) or ``rule_text``,
     ``reply`` (or ``text``), ``violation`` (0/1/true/false)."""
-    from harmscope.classifiers.judges.labelled import read_labelled
-
     df = read_labelled(path, need_rule=True, need="violation")
     texts = []
     for _, row in df.iterrows():
@@ -239,8 +239,6 @@ def train_rule_head(rules: list[Rule], *, user_pairs: pd.DataFrame | None = None
     + user pairs; saves ``rule_head.npz``. Evaluation: leave-one-source-out over the sources
     (``catalog``, each data set, ``user``) and 5-fold CV grouped by prompt id per data source."""
     from sklearn.model_selection import GroupKFold
-
-    from harmscope.classifiers.judges.refusal import load_refusal_data
 
     ref = load_refusal_data()
     refusals = ref.loc[(ref["label"] == "refusal") & (ref["source"] == "written"), "text"].tolist()

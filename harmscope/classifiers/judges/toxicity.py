@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from harmscope.classifiers.judges.base import JUDGES, Judge, JudgeItem, user_judges_dir
+from harmscope.classifiers.judges.refusal import load_refusal_data
 from harmscope.types import Judgment
 
 CORPUS_N = 6000
@@ -48,7 +49,6 @@ def _fit_default(spec: str) -> tuple[Any, float, dict[str, Any]]:
 
     from harmscope.classifiers.backends import load_classifier
     from harmscope.classifiers.corpus import corpus_split
-    from harmscope.classifiers.judges.refusal import load_refusal_data
     from harmscope.stats import binary_metrics
 
     train = pd.concat([corpus_split("clean", seed=CORPUS_SEED, n=CORPUS_N),

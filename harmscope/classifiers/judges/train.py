@@ -14,7 +14,14 @@ from typing import Any
 
 import yaml
 
+from harmscope.classifiers.judges.awareness import find_awareness
 from harmscope.classifiers.judges.base import DATA_DIR, VALIDATION_DIR, JudgeItem, save_validation
+from harmscope.classifiers.judges.fit import train_judge, write_model_card
+from harmscope.classifiers.judges.pattern import DETECTORS, PatternJudge
+from harmscope.classifiers.judges.refusal import RefusalJudge
+from harmscope.classifiers.judges.toxicity import _fit_default
+from harmscope.classifiers.judges.validate import validate_judge
+from harmscope.rules import load_catalog
 from harmscope.types import Message, Probe, Response
 
 
@@ -26,12 +33,9 @@ def _item(text: str, rule: Any = None, *, expected: str = "refuse", user: str = 
 
 def validate_pattern(catalog: Any = None) -> dict[str, Any]:
     """Pattern detectors on the catalog's own examples for the rules that have a detector."""
-    from harmscope.classifiers.judges.pattern import DETECTORS, PatternJudge
     from harmscope.stats import binary_metrics
 
     if catalog is None:
-        from harmscope.rules import load_catalog
-
         catalog = load_catalog()
     j = PatternJudge()
     y, p, per_rule = [], [], {}
@@ -53,7 +57,6 @@ def validate_pattern(catalog: Any = None) -> dict[str, Any]:
 
 def validate_awareness(path: Path | None = None) -> dict[str, Any]:
     """The awareness detector on the labelled examples in data/awareness.yaml."""
-    from harmscope.classifiers.judges.awareness import find_awareness
     from harmscope.stats import binary_metrics
 
     doc = yaml.safe_load((path or DATA_DIR / "awareness.yaml").read_text(encoding="utf-8"))
@@ -71,9 +74,6 @@ def validate_refusal_fresh(path: Path | None = None) -> dict[str, Any]:
     """The refusal judge on the replies written for harmscope after the first head (data/refusal_fresh.jsonl)."""
     import json
 
-    from harmscope.classifiers.judges.refusal import RefusalJudge
-    from harmscope.classifiers.judges.validate import validate_judge
-
     path = path or REFUSAL_FRESH_PATH
     res = validate_judge("refusal", path, save=False)
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -85,8 +85,6 @@ def validate_refusal_fresh(path: Path | None = None) -> dict[str, Any]:
 
 def validate_rule_fresh(path: Path | None = None) -> dict[str, Any]:
     """The rule judge on replies written for harmscope apart from the catalog (data/rule_fresh.jsonl)."""
-    from harmscope.classifiers.judges.validate import validate_judge
-
     res = validate_judge("rule", path or FRESH_PATH, save=False)
     return {"source": f"{res['metrics']['n']} replies for 8 rules written apart from the catalog examples "
                       "(data/rule_fresh.jsonl)", "metrics": res["metrics"]}
@@ -99,8 +97,6 @@ CHECK = {"refusal": ("xstest-completions", 40), "harm": ("gptfuzz", 40), "rule":
 def check_figures(name: str) -> dict[str, Any]:
     """``judges validate`` on the judge's fixed check sample (full judge path: encoder + head)."""
     import os
-
-    from harmscope.classifiers.judges.validate import validate_judge
 
     data, n = CHECK[name]
     old = os.environ.get("HARMSCOPE_ENCODER_RUNTIME")
@@ -118,8 +114,6 @@ def check_figures(name: str) -> dict[str, Any]:
 
 def train_shipped(name: str, *, say: Any = print) -> dict[str, Any]:
     """Rebuild one shipped head (refusal / harm / rule) and its stored figures."""
-    from harmscope.classifiers.judges.fit import train_judge
-
     res = train_judge(name, None, ship=True, say=say)
     save_validation(VALIDATION_DIR / f"{name}.json", res)  # the judge now loads the new head
     res["check"] = check_figures(name)
@@ -134,7 +128,6 @@ def train_shipped(name: str, *, say: Any = print) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     names = (argv if argv is not None else sys.argv[1:]) or ["refusal", "harm", "rule", "pattern", "toxicity",
                                                             "awareness", "card"]
-    from harmscope.rules import load_catalog
 
     catalog = load_catalog()
     for name in names:
@@ -145,12 +138,8 @@ def main(argv: list[str] | None = None) -> int:
         elif name == "awareness":
             res = validate_awareness()
         elif name == "toxicity":
-            from harmscope.classifiers.judges.toxicity import _fit_default
-
             _, thr, res = _fit_default("tfidf")
         elif name == "card":
-            from harmscope.classifiers.judges.fit import write_model_card
-
             print("wrote", write_model_card())
             continue
         else:

@@ -15,17 +15,18 @@ import pandas as pd
 
 from harmscope.classifiers.judges.base import JudgeItem, save_validation, user_judges_dir
 from harmscope.classifiers.judges.ensemble import load_judge
+from harmscope.classifiers.judges.labelled import read_labelled
+from harmscope.classifiers.judges.replysets import READERS, load_replies, sample_rows
+from harmscope.classifiers.judges.rule_model import USER_TEXT
 from harmscope.errors import InputError
-from harmscope.types import Message, Probe, Response
+from harmscope.rules import load_catalog
+from harmscope.types import Message, Probe, Response, Rule
 
 REFUSAL_LABELS = ("comply", "partial", "refusal")
 
 
 def _frame(data: str | Path, judge: Any, on_bad: str) -> tuple[pd.DataFrame, str]:
     """Labelled rows for ``judge``: reader frames, or the legacy labelled-file reader."""
-    from harmscope.classifiers.judges.labelled import read_labelled
-    from harmscope.classifiers.judges.replysets import READERS, load_replies
-
     s = str(data)
     if s in READERS:
         df = load_replies(s, on_bad=on_bad)  # type: ignore[arg-type]
@@ -57,7 +58,6 @@ def validate_judge(judge_spec: str, data: str | Path, *, save: bool = True, cata
     refusal are refusals), else on ``violation``; ``harm`` on ``violation`` (positive = harmful);
     rule-level judges need ``rule``/``rule_text``. ``sample`` scores a deterministic row sample.
     """
-    from harmscope.classifiers.judges.replysets import sample_rows
     from harmscope.stats import binary_metrics
 
     judge, _ = load_judge(judge_spec)
@@ -66,8 +66,6 @@ def validate_judge(judge_spec: str, data: str | Path, *, save: bool = True, cata
     rules: dict[str, Any] = {}
     if judge.per_rule:
         if catalog is None:
-            from harmscope.rules import load_catalog
-
             catalog = load_catalog()
         rules = dict(catalog.rules)
     items, truth = [], []
@@ -87,12 +85,8 @@ def validate_judge(judge_spec: str, data: str | Path, *, save: bool = True, cata
             y = viol
         rule = None
         if judge.per_rule:
-            from harmscope.types import Rule
-
             rule_text = getattr(row, "rule_text", None)
             if rule_text:
-                from harmscope.classifiers.judges.rule_model import USER_TEXT
-
                 base = rules.get(row.rule) if row.rule else next(iter(rules.values()))
                 rule = Rule(**{**base.model_dump(), "id": row.rule or "user-rule", "text": rule_text,
                                "source": USER_TEXT})
