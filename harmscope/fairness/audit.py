@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from harmscope.engines import chunk_mapper
 from harmscope.errors import InputError
 from harmscope.fairness.counterfactual import run_counterfactual
 from harmscope.fairness.functional import functional_report
@@ -69,8 +70,6 @@ def score_function(classifier: Any) -> tuple[Callable[[list[str]], np.ndarray], 
 
 def _chunk_mapper() -> Any:
     """Bootstrap chunks run on the engine in force (None = in-process)."""
-    from harmscope.engines import chunk_mapper
-
     return chunk_mapper()
 
 

@@ -47,6 +47,7 @@ from harmscope.benchmarks.probes.templates import (
 )
 from harmscope.benchmarks.probes.transforms import Transform, get_transform, parse_chains
 from harmscope.errors import HarmscopeError, InputError
+from harmscope.rules import builtin_catalog
 from harmscope.rules.taxonomy import is_risk, risk
 from harmscope.types import ProbeSet, content_hash
 
@@ -83,8 +84,6 @@ class Content:
         (so a user catalog without the built-in rules can still use the packaged templates;
         templates for rules outside the selection are simply not used)."""
         if self.data_dir.resolve() == packaged_data_dir().resolve():
-            from harmscope.rules import builtin_catalog
-
             return self.rule_ids | frozenset(builtin_catalog().rules)
         return self.rule_ids
 

@@ -17,8 +17,10 @@ from typing import Any
 import pandas as pd
 
 from harmscope.benchmarks.scoring.tables import score_frames
+from harmscope.classifiers.encoder import cache_path_for_store, persistent_cache
 from harmscope.classifiers.judges import JudgeItem, JudgeSet, decide, parse_spec
 from harmscope.classifiers.judges.cache import judge_items
+from harmscope.rules import load_catalog
 from harmscope.safeio import jsonable
 from harmscope.types import Judgment, Probe, Response, Rule, RunResult
 
@@ -124,13 +126,10 @@ def score_run(store: Any, run_id: str, judges_spec: str | JudgeSet | None = None
     relative grades.
     """
     if catalog is None:
-        from harmscope.rules import load_catalog
-
         catalog = load_catalog()
     js = judges_spec if isinstance(judges_spec, JudgeSet) else parse_spec(judges_spec)
     manifest = store.get_run(run_id)
     rules = dict(catalog.rules)
-    from harmscope.classifiers.encoder import cache_path_for_store, persistent_cache
 
     # MiniLM embeddings persist beside the store: a re-score or another judge set does not re-encode
     with persistent_cache(cache_path_for_store(store.path) if getattr(store, "path", None) else None):
