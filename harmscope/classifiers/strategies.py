@@ -7,7 +7,8 @@ soft targets from ``noisy_target`` (else ``target``). All strategies work with e
 
 Strategies are looked up only through :data:`STRATEGIES`. Add one: a function with that signature
 decorated with ``@STRATEGIES.register(name=..., version=..., order=N)`` (its docstring's first line
-is the description; ``order`` places it in the default ``experiment strategies`` run).
+is the description; ``order`` places it in the default ``experiment strategies`` run; ``needs``
+names the sets it trains on, by default ``("clean", "noisy")``).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from harmscope.errors import HarmscopeError
 from harmscope.registry import Registry
 
 Maker = Callable[[], Any]
-#: Training strategies by name (functions; metadata: ``order`` in the default run).
+#: Training strategies by name (functions; metadata: ``order`` in the default run, ``needs``).
 STRATEGIES = Registry("training strategy")
 
 
@@ -56,13 +57,13 @@ def _union(clean: pd.DataFrame, noisy: pd.DataFrame) -> tuple[pd.DataFrame, np.n
     return X, y
 
 
-@STRATEGIES.register(name="clean", version="1", order=1)
+@STRATEGIES.register(name="clean", version="1", order=1, needs=("clean",))
 def train_clean(make: Maker, clean: pd.DataFrame, noisy: pd.DataFrame | None = None, **_: Any) -> Any:
     """Only the small clean set."""
     return make().fit(_frame(clean), clean["label"].to_numpy().astype(int))
 
 
-@STRATEGIES.register(name="noisy", version="1", order=2)
+@STRATEGIES.register(name="noisy", version="1", order=2, needs=("noisy",))
 def train_noisy(make: Maker, clean: pd.DataFrame | None, noisy: pd.DataFrame, **_: Any) -> Any:
     """Only the large noisy set with its weak labels."""
     return make().fit(_frame(noisy), noisy_labels(noisy))
@@ -158,11 +159,12 @@ def train(name: str, make: Maker, clean: pd.DataFrame | None, noisy: pd.DataFram
     """Run strategy ``name``; checks that the sets it needs were given."""
     if name not in STRATEGIES:
         raise HarmscopeError(f"unknown strategy {name!r} (known: {', '.join(strategy_names())})")
-    if name != "noisy" and (clean is None or len(clean) == 0):
-        raise HarmscopeError(f"strategy {name!r} needs a clean training set (--clean)")
-    if name != "clean" and (noisy is None or len(noisy) == 0):
-        raise HarmscopeError(f"strategy {name!r} needs a noisy training set (--noisy)")
-    model = STRATEGIES.get(name).obj(make, clean, noisy, seed=seed, **opts)
+    entry = STRATEGIES.get(name)
+    needs = entry.meta.get("needs", ("clean", "noisy"))
+    for part, frame in (("clean", clean), ("noisy", noisy)):
+        if part in needs and (frame is None or len(frame) == 0):
+            raise HarmscopeError(f"strategy {name!r} needs a {part} training set (--{part})")
+    model = entry.obj(make, clean, noisy, seed=seed, **opts)
     model.card_ = {**(getattr(model, "card_", {}) or {}), "strategy": name, "seed": seed}
     return model
 
