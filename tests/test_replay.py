@@ -109,3 +109,23 @@ def test_replay_errors_are_one_line(run_dir, tmp_path, grader):
     res = _score(str(old), "--replay")
     assert res.exit_code == 2 and "older harmscope without stored judge specs" in res.output
     assert "Traceback" not in res.output
+
+
+def test_a_stand_in_judge_fills_its_kinds_ballot(tmp_path, monkeypatch):
+    """wildguard-refusal is registered under its own name but votes (and is corrected) as `refusal`."""
+    from harmscope.benchmarks.scoring.tables import _judge_counts
+    from harmscope.classifiers.judges.base import user_judges_dir
+
+    monkeypatch.setenv("HARMSCOPE_HOME", str(tmp_path))
+    js = parse_spec("wildguard-refusal:openai:wg@http://127.0.0.1:9/v1,pattern")
+    j = js.by_kind("refusal")
+    assert j is not None and j.name == "wildguard-refusal" and js.by_name("refusal") is None
+    assert js.names == ["wildguard-refusal", "pattern"] and js.kinds == ["refusal", "pattern"]
+    assert _judge_counts(js, "refusal") is None  # no figures yet
+    d = user_judges_dir(j.id)
+    d.mkdir(parents=True)
+    (d / "validation.json").write_text(json.dumps({"metrics": {"tp": 40, "fn": 10, "tn": 45, "fp": 5}}))
+    counts = _judge_counts(js, "refusal")
+    assert counts is not None and (counts.tp, counts.fn, counts.tn, counts.fp) == (40, 10, 45, 5)
+    with pytest.raises(Exception, match="'refusal' and 'wildguard-refusal' both vote as 'refusal'"):
+        parse_spec("refusal,wildguard-refusal:openai:wg@http://127.0.0.1:9/v1")

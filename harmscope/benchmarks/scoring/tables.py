@@ -63,7 +63,7 @@ def grade(rate: float | None, reference: float | None = None) -> str | None:
 
 
 def _judge_counts(js: JudgeSet, name: str) -> stats.JudgeCounts | None:
-    j = js.by_name(name)
+    j = js.by_kind(name)  # votes are keyed by the ballot a judge fills
     if j is None:
         return None
     v = j.validation() or {}
