@@ -18,6 +18,7 @@ import click
 import numpy as np
 import pandas as pd
 
+from harmscope.classifiers import strategies
 from harmscope.classifiers.datasets.load import load_dataset, read_texts
 from harmscope.classifiers.strategies import STRATEGIES, strategy_names
 from harmscope.clitypes import FiniteFloat
@@ -100,8 +101,6 @@ TABLE_SUFFIXES = (".csv", ".tsv", ".jsonl", ".ndjson", ".parquet", ".pq")
 
 
 def _write_table(df: pd.DataFrame, path: Path) -> None:
-    from harmscope.safeio import atomic_path
-
     suffix = path.suffix.lower()
     with atomic_path(path) as tmp:  # a failed write keeps the previous file
         if suffix in (".jsonl", ".ndjson"):
@@ -160,7 +159,6 @@ def train(backend: str, strategy: str, clean_spec: str | None, noisy_spec: str |
     from harmscope.classifiers.backends.base import save_model
     from harmscope.classifiers.export import export_detoxify as write_detoxify_checkpoint
     from harmscope.classifiers.export import model_card
-    from harmscope.classifiers.strategies import train as train_strategy
     from harmscope.classifiers.study import backend_factory
 
     _quiet_hf()
@@ -175,7 +173,7 @@ def train(backend: str, strategy: str, clean_spec: str | None, noisy_spec: str |
     ev = _load(eval_spec, data_opts)
     make = backend_factory(backend, hp, seed, clean)
     t0 = time.perf_counter()
-    model = train_strategy(strategy, make, clean, noisy, seed=seed)
+    model = strategies.train(strategy, make, clean, noisy, seed=seed)
     train_s = time.perf_counter() - t0
     metrics: dict[str, Any] = {"train_seconds": round(train_s, 2)}
     if ev is not None:

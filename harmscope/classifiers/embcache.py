@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from harmscope.classifiers.encoder import MiniLMEncoder
+
 DIM = 384
 KEY_BYTES = 16
 
@@ -46,8 +48,6 @@ class EmbeddingCache:
 
     def _encoder(self) -> Callable[[list[str]], np.ndarray]:
         if self._encode is None:
-            from harmscope.classifiers.encoder import MiniLMEncoder
-
             self._encode = MiniLMEncoder(cache=False).encode
         return self._encode
 

@@ -27,6 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from harmscope._torch import configure_threads
+from harmscope.classifiers.onnx_runtime import folder_digest, folder_model, resolve_runtime
 from harmscope.errors import HarmscopeError
 
 DIM = 384
@@ -53,8 +55,6 @@ def _text_key(text: str) -> bytes:
 
 def active_runtime() -> str:
     """The encoder runtime in use now (``$HARMSCOPE_ENCODER_RUNTIME`` resolved; see onnx_runtime)."""
-    from harmscope.classifiers.onnx_runtime import resolve_runtime
-
     return resolve_runtime()
 
 
@@ -185,8 +185,6 @@ class MiniLMEncoder:
     def __init__(self, *, model_path: str | Path | None = None, batch_size: int = 64,
                  max_length: int = 128, device: str | None = None, cache: bool = True,
                  runtime: str | None = None):
-        from harmscope.classifiers.onnx_runtime import resolve_runtime
-
         self.model_path = Path(model_path) if model_path else minilm_path()
         self.batch_size = batch_size
         self.max_length = max_length
@@ -205,8 +203,6 @@ class MiniLMEncoder:
     def id(self) -> str:
         """``name@weights-digest/runtime/max_length``: the key of persisted embeddings."""
         if self._id is None:
-            from harmscope.classifiers.onnx_runtime import folder_digest
-
             try:
                 packaged = self.model_path == minilm_path()
             except HarmscopeError:
@@ -229,8 +225,6 @@ class MiniLMEncoder:
         self._load_tokenizer()
         if self.runtime != "torch":
             if self._onnx is None:
-                from harmscope.classifiers.onnx_runtime import folder_model
-
                 self._onnx = folder_model(self.model_path, head=False, int8=self.runtime == "onnx")
             return
         if self._model is not None:
@@ -242,8 +236,6 @@ class MiniLMEncoder:
             raise HarmscopeError(
                 "the MiniLM encoder needs torch and transformers: pip install 'harmscope[neural]'"
             ) from exc
-        from harmscope._torch import configure_threads
-
         configure_threads()
         self._torch = torch
         self._model = AutoModel.from_pretrained(str(self.model_path), local_files_only=True)
@@ -312,8 +304,6 @@ _DEFAULT: MiniLMEncoder | None = None  # the one most recently returned by defau
 def default_encoder(runtime: str | None = None) -> MiniLMEncoder:
     """A process-wide shared encoder per runtime (loaded once); ``runtime`` as in MiniLMEncoder."""
     global _DEFAULT
-    from harmscope.classifiers.onnx_runtime import resolve_runtime
-
     rt = resolve_runtime(runtime)
     enc = _DEFAULTS.get(rt)
     if enc is None:
