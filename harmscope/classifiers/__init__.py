@@ -2,7 +2,7 @@
 
 Light to import: names are resolved lazily, so ``import harmscope.classifiers`` loads neither
 sklearn nor torch. Public API: :func:`load_classifier`, :data:`BACKENDS`, :func:`load_dataset`,
-:func:`make_corpus`, :func:`weak_label`, :func:`split_corpus`, :data:`STRATEGIES`,
+:data:`DATASETS`, :func:`make_corpus`, :func:`weak_label`, :func:`split_corpus`, :data:`STRATEGIES`,
 :func:`train_strategy`, :func:`export_detoxify`.
 """
 
@@ -18,7 +18,8 @@ _LAZY = {
     "FinetuneClassifier": ("harmscope.classifiers.backends.finetune", "FinetuneClassifier"),
     "DetoxifyClassifier": ("harmscope.classifiers.backends.detoxify", "DetoxifyClassifier"),
     "MultiHeadClassifier": ("harmscope.classifiers.backends.multihead", "MultiHeadClassifier"),
-    "load_dataset": ("harmscope.classifiers.datasets", "load_dataset"),
+    "load_dataset": ("harmscope.classifiers.datasets.load", "load_dataset"),
+    "DATASETS": ("harmscope.classifiers.datasets.base", "DATASETS"),
     "make_corpus": ("harmscope.classifiers.corpus", "make_corpus"),
     "weak_label": ("harmscope.classifiers.corpus", "weak_label"),
     "split_corpus": ("harmscope.classifiers.corpus", "split_corpus"),
