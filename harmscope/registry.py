@@ -89,9 +89,9 @@ class Registry:
     def register(self, obj: Any = None, /, **declared: Any) -> Any:
         """Register ``obj``: ``@REG.register`` on a class with metadata attributes, or
         ``@REG.register(name=..., version=..., description=..., **meta)`` on a function."""
-        if isinstance(obj, str):  # transitional form register("name", version=...): checked against the class
-            declared = {"name": obj, **declared}
-            return lambda o: self._add(o, declared, legacy=True)
+        if isinstance(obj, str):
+            raise HarmscopeError(f"{self.kind} {obj!r}: declare the name as a class attribute (or pass name=... "
+                                 f"for a function), not as a positional argument")
         if obj is not None:
             return self._add(obj, declared)
 
@@ -106,20 +106,9 @@ class Registry:
             raise HarmscopeError(f"lazy {self.kind} {name!r}: target {target!r} must be 'module:attribute'")
         self._put(Entry(self.kind, name, str(version), description, target, dict(meta), lazy=True))
 
-    def _add(self, obj: Any, declared: dict[str, Any], legacy: bool = False) -> Any:
+    def _add(self, obj: Any, declared: dict[str, Any]) -> Any:
         declared = dict(declared)
-        if inspect.isclass(obj) and legacy:
-            for k in (*_CORE_ATTRS, *self.meta_attrs):
-                if k in declared and k in vars(obj) and vars(obj)[k] != declared[k] and k not in ("description", "name"):
-                    raise HarmscopeError(f"{self.kind} {obj.__qualname__}: {k} is declared twice with different "
-                                         f"values ({vars(obj)[k]!r} and {declared[k]!r})")
-            name = declared.pop("name")
-            version = declared.pop("version", None) or getattr(obj, "version", "1")
-            description = declared.pop("description", None) or getattr(obj, "description", None) \
-                or _first_doc_line(obj)
-            meta = {k: getattr(obj, k) for k in self.meta_attrs if hasattr(obj, k)}
-            meta.update(declared)
-        elif inspect.isclass(obj):
+        if inspect.isclass(obj):
             clash = [k for k in (*_CORE_ATTRS, *self.meta_attrs) if k in declared]
             if clash:
                 raise HarmscopeError(f"{self.kind} {obj.__qualname__}: declare {', '.join(clash)} as class "

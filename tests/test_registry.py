@@ -51,8 +51,8 @@ def test_metadata_declared_twice_is_an_error():
             version = "1"
             color = "red"
 
-    with pytest.raises(HarmscopeError, match="color is declared twice with different values"):
-        @reg.register("triangle", color="blue")  # the transitional form is checked against the class
+    with pytest.raises(HarmscopeError, match="declare the name as a class attribute"):
+        @reg.register("triangle", color="blue")  # the old positional form is gone
         class Triangle:
             name = "triangle"
             version = "1"
