@@ -78,11 +78,14 @@ class Registry:
 
     ``meta_attrs`` lists the kind-specific metadata a class declares as attributes (for
     judges: ``kinds``, ``per_rule``, ...); a class without one of them gets no such key.
+    ``ordered=True`` iterates in registration order (for kinds whose order is their output order,
+    such as score tables and report sections) instead of by name.
     """
 
-    def __init__(self, kind: str, *, meta_attrs: tuple[str, ...] = ()):
+    def __init__(self, kind: str, *, meta_attrs: tuple[str, ...] = (), ordered: bool = False):
         self.kind = kind
         self.meta_attrs = tuple(meta_attrs)
+        self.ordered = ordered
         self._entries: dict[str, Entry] = {}
 
     # ------------------------------------------------------------------ registration
@@ -150,7 +153,8 @@ class Registry:
 
     def __iter__(self) -> Iterator[Entry]:
         load_plugins()
-        return iter(sorted(self._entries.values(), key=lambda e: e.name))
+        entries = list(self._entries.values())
+        return iter(entries if self.ordered else sorted(entries, key=lambda e: e.name))
 
     def __len__(self) -> int:
         load_plugins()

@@ -196,3 +196,14 @@ def test_create_rebuilds_and_refuses_another_version():
     assert reg.create(reg.get("knob").spec(level=4)).level == 4
     with pytest.raises(HarmscopeError, match="widget 'knob' cannot be built from args"):
         reg.create({"name": "knob", "version": "1", "args": {"level": 1, "colour": 2}})
+
+
+def test_ordered_registry_keeps_registration_order():
+    from harmscope.registry import Registry
+
+    by_name, in_order = Registry("thing"), Registry("thing", ordered=True)
+    for reg in (by_name, in_order):
+        for n in ("zeta", "alpha", "mu"):
+            reg.register(lambda: None, name=n)
+    assert by_name.names() == ["alpha", "mu", "zeta"]
+    assert in_order.names() == ["zeta", "alpha", "mu"]

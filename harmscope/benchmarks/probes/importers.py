@@ -136,7 +136,7 @@ def register_importer(
     ``mapping``: the table's name in ``harmscope/benchmarks/probes/mappings/`` (default: ``name``), a
     path to a YAML file, or a dict in the same layout. ``where``: where users get the set.
     """
-    return IMPORTERS.register(name, version=version, description=description,
+    return IMPORTERS.register(name=name, version=version, description=description,
                               mapping=mapping if mapping is not None else name, where=where, **meta)
 
 
