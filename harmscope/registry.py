@@ -138,6 +138,10 @@ class Registry:
             raise HarmscopeError(f"{self.kind} {entry.name!r} is registered twice")
         self._entries[entry.name] = entry
 
+    def unregister(self, name: str) -> None:
+        """Remove ``name`` if registered (for tests and temporary extensions)."""
+        self._entries.pop(name, None)
+
     # ------------------------------------------------------------------ lookup
     def get(self, name: str) -> Entry:
         load_plugins()
