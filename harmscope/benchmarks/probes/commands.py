@@ -75,7 +75,7 @@ def probes() -> None:
 )
 def generate_cmd(out: Path, **kw: Any) -> None:
     """Generate a probe set and write it to --out; prints the count and the set hash."""
-    from harmscope.benchmarks.probes.generate import generate, write_probes
+    from harmscope.benchmarks.probes.generate import FAMILIES, generate, write_probes
     from harmscope.progress import ProgressBar
 
     _check_out(out)
@@ -92,9 +92,7 @@ def generate_cmd(out: Path, **kw: Any) -> None:
         ps = generate(catalog, transforms=transforms, progress=progress, **kw)
     write_probes(ps, out)
     c = ps.manifest.counts
-    fams = ", ".join(
-        f"{f} {c[f]}" for f in ("standard", "escalation", "framing", "hint", "benign", "distributional") if c.get(f)
-    )
+    fams = ", ".join(f"{f} {c[f]}" for f in FAMILIES.names() if c.get(f))
     click.echo(f"wrote {c['probes']} probes to {out} ({fams})")
     click.echo(f"set hash {ps.manifest.set_hash}")
     short = {k[len("shortfall_") :]: v for k, v in c.items() if k.startswith("shortfall_")}

@@ -26,6 +26,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from harmscope.benchmarks.probes.families import FAMILIES
 from harmscope.benchmarks.probes.importers import ImportedItem, register_importer
 from harmscope.benchmarks.probes.lexicon import load_lexicon
 from harmscope.benchmarks.probes.probeset import make_probe_set, parse_axes, select_rules
@@ -195,6 +196,21 @@ def generate(catalog: Any, *, axes: str | Sequence[str] | None = None, rules: st
         "content_version": f"{VERSION}:{_lexicon_version(lex_path)}",
     }
     return make_probe_set(probes, catalog_version=str(catalog.version), seed=seed, params=params, counts=counts)
+
+
+@FAMILIES.register
+class Distributional:
+    """Open-ended prompts matched across identity groups, plus occupation prompts (a set of its own)."""
+
+    name = FAMILY
+    version = VERSION
+    standalone = True
+    options = ("per_rule", "groups_per_axis", "samples")
+    scope = "open-ended prompts only"  # said when a refused option is given
+
+    def build_set(self, catalog: Any, **kwargs: Any) -> ProbeSet:
+        """The whole set: :func:`generate`."""
+        return generate(catalog, **kwargs)
 
 
 # ---------------------------------------------------------------- importers (``probes import --format``)

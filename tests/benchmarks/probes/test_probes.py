@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from harmscope.benchmarks.probes.generate import _chain_index, generate, read_probes, write_probes
+from harmscope.benchmarks.probes.families import chain_index
+from harmscope.benchmarks.probes.generate import generate, read_probes, write_probes
 from harmscope.benchmarks.probes.lexicon import load_lexicon
 from harmscope.benchmarks.probes.templates import load_benign, load_hints, load_templates
 from harmscope.errors import HarmscopeError, InputError, ValidationErrors
@@ -86,7 +87,7 @@ def test_manifest_counts_and_params(catalog, full) -> None:
 # ---------------------------------------------------------------- stratification
 def test_chain_index_covers_every_pair() -> None:
     for rows, cols in [(2, 3), (3, 3), (12, 6), (5, 2), (1, 4)]:
-        assert {(i % rows, _chain_index(i, rows, cols)) for i in range(rows * cols)} == {
+        assert {(i % rows, chain_index(i, rows, cols)) for i in range(rows * cols)} == {
             (r, c) for r in range(rows) for c in range(cols)
         }
 
