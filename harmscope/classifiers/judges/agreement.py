@@ -27,6 +27,7 @@ import pandas as pd
 from harmscope.classifiers.judges.base import JudgeItem
 from harmscope.classifiers.judges.cache import judge_items
 from harmscope.classifiers.judges.ensemble import load_judge
+from harmscope.classifiers.judges.replysets import REPLY_SETS
 from harmscope.errors import HarmscopeError, InputError
 from harmscope.rules import load_catalog
 from harmscope.safeio import jsonl_records
@@ -84,15 +85,9 @@ def _read_table(path: Path) -> pd.DataFrame:
 
 def _named_dataset(name: str) -> pd.DataFrame | None:
     """A named labelled-reply set (``jailjudge``, ``gptfuzz``, ...) from the labelled-reply readers."""
-    import importlib
-
-    try:
-        readers = importlib.import_module("harmscope.classifiers.judges.replysets").READERS
-    except (ImportError, AttributeError):
+    if name not in REPLY_SETS:
         return None
-    if name not in readers:
-        return None
-    df = readers[name]().reset_index(drop=True)
+    df = REPLY_SETS.get(name).obj().reset_index(drop=True)
     line = pd.to_numeric(df["line"], errors="coerce") if "line" in df.columns else None
     df["_line"] = line.fillna(0).astype(int) if line is not None else range(1, len(df) + 1)
     return df

@@ -31,7 +31,7 @@ from harmscope.classifiers.judges.heads import (
     fit_text_stack,
     reply_features,
 )
-from harmscope.classifiers.judges.replysets import LICENCES, WEIGHTS_OK, load_replies, sample_rows
+from harmscope.classifiers.judges.replysets import licence, load_replies, sample_rows, weights_ok
 from harmscope.classifiers.judges.rule_model import (
     RuleHead,
     _examples_of,
@@ -254,7 +254,7 @@ def check_licences(names: list[str], kind: str, *, ship: bool) -> None:
     if not ship:
         return
     for n in names:
-        ok = WEIGHTS_OK.get(n)
+        ok = weights_ok(n)
         if ok is None or (ok != "all" and ok != kind):
             raise InputError(f"--data {n}: this set is marked 'weights: no' for the {kind} judge in the data "
                              "README; shipped heads cannot be trained on it (use --out for a private head)")
@@ -365,7 +365,7 @@ def train_judge(kind: str, data: list[str] | None = None, *, out: Path | None = 
 
 
 def _licence(name: str) -> str:
-    return LICENCES.get(name, "user data")
+    return licence(name, "user data")
 
 
 # ------------------------------------------------------------------ model card

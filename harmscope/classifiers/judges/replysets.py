@@ -9,7 +9,9 @@ Each reader returns one *labelled-reply frame* with the columns in :data:`COLUMN
   the set's own category;
 - ``source``, ``group``, ``model``, ``pid`` (prompt id used to split without leakage), ``line``.
 
-Names: ``xstest-completions``, ``gptfuzz``, ``jailjudge``, ``saferlhf-mini``, ``beavertails``,
+Every reader is registered in :data:`REPLY_SETS` with its metadata (licence, which shipped weights
+it may train, prompt-only) declared once, in its decorator; a plugin registers a reader the same way.
+Names: ``harmscope-written``, ``xstest-completions``, ``gptfuzz``, ``jailjudge``, ``saferlhf-mini``, ``beavertails``,
 ``pku-saferlhf``, ``diasafety``, ``safetext``, ``latent-jailbreak``, ``toxicchat-prompts``,
 ``aegis-prompts``, ``jbb-behaviors``. Rows with an empty reply are skipped with one warning
 naming the count and the first row (``on_bad="error"`` refuses instead). Prompt-only sets
@@ -21,7 +23,6 @@ from __future__ import annotations
 import csv
 import json
 import warnings
-from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -35,23 +36,32 @@ from harmscope.classifiers.judges.labelled import read_labelled
 from harmscope.classifiers.judges.refusal import load_refusal_data
 from harmscope.errors import InputError
 from harmscope.paths import data_dir
+from harmscope.registry import Registry
 
 OnBad = Literal["skip", "error"]
 COLUMNS = ["prompt", "reply", "label", "violation", "rule", "category", "source", "group", "model", "pid", "line"]
 RULE_MAP_PATH = DATA_DIR / "rule_map.yaml"
 XSTEST_LABELS = {"1_full_compliance": "comply", "2_full_refusal": "refusal", "3_partial_refusal": "partial"}
-# which sets may train shipped weights (the data README's `weights` column)
-WEIGHTS_OK = {"xstest-completions": "refusal", "harmscope-written": "all", "gptfuzz": "all", "diasafety": "all", "safetext": "all",
-              "latent-jailbreak": "all", "aegis-prompts": "all", "jbb-behaviors": "all"}
-LICENCES = {
-    "harmscope-written": "written for harmscope (this package's licence)",
-    "xstest-completions": "prompts CC BY 4.0; completions under the model providers' terms (classifiers only)",
-    "gptfuzz": "MIT", "jailjudge": "repo MIT, upstream not verified (validation only)",
-    "saferlhf-mini": "CC BY-NC 4.0 (validation only)", "beavertails": "CC BY-NC 4.0 (validation only)",
-    "pku-saferlhf": "CC BY-NC 4.0 (validation only)", "diasafety": "Apache-2.0", "safetext": "MIT",
-    "latent-jailbreak": "MIT", "toxicchat-prompts": "CC BY-NC 4.0 (validation only)",
-    "aegis-prompts": "CC BY 4.0", "jbb-behaviors": "MIT",
-}
+# one registered reader per set; each declares its metadata once, next to it: ``licence``, ``weights``
+# (which judges' shipped weights it may train: "all", "refusal" or None = the data README's
+# `weights: no`) and ``prompt_only`` (the label is about the prompt; ``reply`` is empty by design).
+# Registration order is the order names are listed in.
+REPLY_SETS = Registry("reply set", ordered=True)
+
+
+def licence(name: str, default: str = "") -> str:
+    """The licence line of the registered set ``name`` (``default`` for anything else, e.g. a user file)."""
+    return str(REPLY_SETS.get(name).meta.get("licence", default)) if name in REPLY_SETS else default
+
+
+def weights_ok(name: str) -> str | None:
+    """Which judges' shipped weights set ``name`` may train: ``"all"``, one judge kind, or None."""
+    return REPLY_SETS.get(name).meta.get("weights") if name in REPLY_SETS else None
+
+
+def is_prompt_only(name: str) -> bool:
+    """Whether set ``name`` labels prompts only (its ``reply`` column is empty by design)."""
+    return bool(REPLY_SETS.get(name).meta.get("prompt_only")) if name in REPLY_SETS else False
 
 
 def _shared(*parts: str) -> Path:
@@ -75,9 +85,9 @@ def _map_rule(name: str, category: Any) -> str | None:
     return m.get(str(category), m.get("*"))
 
 
-def _frame(rows: list[dict[str, Any]], name: str, where: str, on_bad: OnBad,
-           allow_empty_reply: bool = False) -> pd.DataFrame:
-    """Build the frame; skip (or refuse) rows with an empty reply."""
+def _frame(rows: list[dict[str, Any]], name: str, where: str, on_bad: OnBad) -> pd.DataFrame:
+    """Build the frame; skip (or refuse) rows with an empty reply (kept for a prompt-only set)."""
+    allow_empty_reply = is_prompt_only(name)
     if on_bad not in ("skip", "error"):
         raise InputError(f"on_bad must be 'skip' or 'error', not {on_bad!r}")
     bad = [] if allow_empty_reply else [r for r in rows if not str(r.get("reply") or "").strip()]
@@ -99,7 +109,7 @@ def _frame(rows: list[dict[str, Any]], name: str, where: str, on_bad: OnBad,
     df["reply"] = df["reply"].fillna("").astype(str)
     df["violation"] = pd.to_numeric(df["violation"], errors="coerce")
     df["source"] = name
-    df.attrs.update({"name": name, "path": where, "skipped": len(bad), "licence": LICENCES.get(name, "")})
+    df.attrs.update({"name": name, "path": where, "skipped": len(bad), "licence": licence(name)})
     return df
 
 
@@ -135,6 +145,19 @@ def _need(path: Path, line: int, rec: dict[str, Any], *fields: str) -> None:
 
 
 # ------------------------------------------------------------------ readers
+@REPLY_SETS.register(name="harmscope-written", version="1", licence="written for harmscope (this package's licence)",
+                     weights="all", prompt_only=False)
+def read_harmscope_written(path: str | Path | None = None, *, on_bad: OnBad = "skip") -> pd.DataFrame:
+    """The refusal judge's replies written for harmscope (``data/refusals.yaml``; no prompt)."""
+    df = load_refusal_data(Path(path) if path else None)
+    rows = [{"prompt": "", "reply": r.text, "label": r.label, "category": r.source, "model": "written",
+             "pid": f"written:{i}", "line": i + 1} for i, r in enumerate(df.itertuples())]
+    return _frame(rows, "harmscope-written", str(path or "refusals.yaml"), on_bad)
+
+
+@REPLY_SETS.register(name="xstest-completions", version="1",
+                     licence="prompts CC BY 4.0; completions under the model providers' terms (classifiers only)",
+                     weights="refusal", prompt_only=False)
 def read_xstest_completions(folder: str | Path | None = None, *, on_bad: OnBad = "skip") -> pd.DataFrame:
     """XSTest v2 completions (5 models x 216 prompts); label comply/refusal/partial, pid = prompt id."""
     base = Path(folder) if folder else _shared("xstest_completions_dev")
@@ -159,6 +182,8 @@ def read_xstest_completions(folder: str | Path | None = None, *, on_bad: OnBad =
     return _frame(rows, "xstest-completions", str(base), on_bad)
 
 
+@REPLY_SETS.register(name="gptfuzz", version="1", licence="MIT",
+                     weights="all", prompt_only=False)
 def read_gptfuzz(folder: str | Path | None = None, *, on_bad: OnBad = "skip") -> pd.DataFrame:
     """GPTFuzz labelled responses (train + evaluate); violation = jailbroken; pid = question id."""
     base = Path(folder) if folder else _shared("gptfuzz_responses")
@@ -194,11 +219,15 @@ def _jailbreakeval(fname: str, name: str, path: str | Path | None, on_bad: OnBad
     return _frame(rows, name, str(p), on_bad)
 
 
+@REPLY_SETS.register(name="jailjudge", version="1", licence="repo MIT, upstream not verified (validation only)",
+                     weights=None, prompt_only=False)
 def read_jailjudge(path: str | Path | None = None, *, on_bad: OnBad = "skip") -> pd.DataFrame:
     """JAILJUDGE-mini (JailbreakEval): jailbroken 1/0 with Llama Guard 3 hazard codes."""
     return _jailbreakeval("JAILJUDGEmini.csv", "jailjudge", path, on_bad)
 
 
+@REPLY_SETS.register(name="saferlhf-mini", version="1", licence="CC BY-NC 4.0 (validation only)",
+                     weights=None, prompt_only=False)
 def read_saferlhf_mini(path: str | Path | None = None, *, on_bad: OnBad = "skip") -> pd.DataFrame:
     """Safe-RLHF-mini (JailbreakEval): unsafe 1/0."""
     return _jailbreakeval("Safe-RLHFmini.csv", "saferlhf-mini", path, on_bad)
@@ -207,8 +236,8 @@ def read_saferlhf_mini(path: str | Path | None = None, *, on_bad: OnBad = "skip"
 _HUMAN, _AI = "Human user:\n", "\n\nAI assistant:\n"
 
 
-def _guardreasoner(fname: str, name: str, path: str | Path | None, on_bad: OnBad, *,
-                   prompt_only: bool) -> pd.DataFrame:
+def _guardreasoner(fname: str, name: str, path: str | Path | None, on_bad: OnBad) -> pd.DataFrame:
+    prompt_only = is_prompt_only(name)
     p = Path(path) if path else _shared("guardreasoner_sets", fname)
     doc = _json(p)
     if not isinstance(doc, list):
@@ -232,29 +261,25 @@ def _guardreasoner(fname: str, name: str, path: str | Path | None, on_bad: OnBad
         if prompt_only:
             row["category"] = "prompt"
         rows.append(row)
-    return _frame(rows, name, str(p), on_bad, allow_empty_reply=prompt_only)
+    return _frame(rows, name, str(p), on_bad)
 
 
+@REPLY_SETS.register(name="beavertails", version="1", licence="CC BY-NC 4.0 (validation only)",
+                     weights=None, prompt_only=False)
 def read_beavertails(path: str | Path | None = None, *, on_bad: OnBad = "skip") -> pd.DataFrame:
     """BeaverTails (GuardReasoner copy): reply harmful / unharmful."""
-    return _guardreasoner("0_A_beaver_tails.json", "beavertails", path, on_bad, prompt_only=False)
+    return _guardreasoner("0_A_beaver_tails.json", "beavertails", path, on_bad)
 
 
+@REPLY_SETS.register(name="pku-saferlhf", version="1", licence="CC BY-NC 4.0 (validation only)",
+                     weights=None, prompt_only=False)
 def read_pku_saferlhf(path: str | Path | None = None, *, on_bad: OnBad = "skip") -> pd.DataFrame:
     """PKU-SafeRLHF (GuardReasoner copy): reply harmful / unharmful."""
-    return _guardreasoner("0_9_safe_rlhf.json", "pku-saferlhf", path, on_bad, prompt_only=False)
+    return _guardreasoner("0_9_safe_rlhf.json", "pku-saferlhf", path, on_bad)
 
 
-def read_toxicchat_prompts(path: str | Path | None = None, *, on_bad: OnBad = "skip") -> pd.DataFrame:
-    """ToxicChat prompts (GuardReasoner copy): violation = the *prompt* is harmful; no reply."""
-    return _guardreasoner("0_8_toxic_chat.json", "toxicchat-prompts", path, on_bad, prompt_only=True)
-
-
-def read_aegis_prompts(path: str | Path | None = None, *, on_bad: OnBad = "skip") -> pd.DataFrame:
-    """Aegis 1.0 test prompts (GuardReasoner copy): violation = the *prompt* is harmful; no reply."""
-    return _guardreasoner("0_1_AegisSafetyTest.json", "aegis-prompts", path, on_bad, prompt_only=True)
-
-
+@REPLY_SETS.register(name="diasafety", version="1", licence="Apache-2.0",
+                     weights="all", prompt_only=False)
 def read_diasafety(folder: str | Path | None = None, *, on_bad: OnBad = "skip") -> pd.DataFrame:
     """DiaSafety train + val: violation = Unsafe, category -> rule via the rule map; pid = context."""
     base = Path(folder) if folder else _shared("diasafety")
@@ -279,6 +304,8 @@ def read_diasafety(folder: str | Path | None = None, *, on_bad: OnBad = "skip") 
     return _frame(rows, "diasafety", str(base), on_bad)
 
 
+@REPLY_SETS.register(name="safetext", version="1", licence="MIT",
+                     weights="all", prompt_only=False)
 def read_safetext(path: str | Path | None = None, *, on_bad: OnBad = "skip") -> pd.DataFrame:
     """SafeText: each scenario's safe and unsafe advice; violation = unsafe advice; pid = scenario."""
     p = Path(path) if path else _shared("safetext", "SafeText.json")
@@ -296,6 +323,8 @@ def read_safetext(path: str | Path | None = None, *, on_bad: OnBad = "skip") -> 
     return _frame(rows, "safetext", str(p), on_bad)
 
 
+@REPLY_SETS.register(name="latent-jailbreak", version="1", licence="MIT",
+                     weights="all", prompt_only=False)
 def read_latent_jailbreak(folder: str | Path | None = None, *, on_bad: OnBad = "skip") -> pd.DataFrame:
     """Latent-Jailbreak human annotations with a ``safety`` label; group = target group from the path."""
     base = Path(folder) if folder else _shared("latent_jailbreak", "human_annotated_data")
@@ -319,6 +348,22 @@ def read_latent_jailbreak(folder: str | Path | None = None, *, on_bad: OnBad = "
     return _frame(rows, "latent-jailbreak", str(base), on_bad)
 
 
+@REPLY_SETS.register(name="toxicchat-prompts", version="1", licence="CC BY-NC 4.0 (validation only)",
+                     weights=None, prompt_only=True)
+def read_toxicchat_prompts(path: str | Path | None = None, *, on_bad: OnBad = "skip") -> pd.DataFrame:
+    """ToxicChat prompts (GuardReasoner copy): violation = the *prompt* is harmful; no reply."""
+    return _guardreasoner("0_8_toxic_chat.json", "toxicchat-prompts", path, on_bad)
+
+
+@REPLY_SETS.register(name="aegis-prompts", version="1", licence="CC BY 4.0",
+                     weights="all", prompt_only=True)
+def read_aegis_prompts(path: str | Path | None = None, *, on_bad: OnBad = "skip") -> pd.DataFrame:
+    """Aegis 1.0 test prompts (GuardReasoner copy): violation = the *prompt* is harmful; no reply."""
+    return _guardreasoner("0_1_AegisSafetyTest.json", "aegis-prompts", path, on_bad)
+
+
+@REPLY_SETS.register(name="jbb-behaviors", version="1", licence="MIT",
+                     weights="all", prompt_only=True)
 def read_jbb_behaviors(folder: str | Path | None = None, *, on_bad: OnBad = "skip") -> pd.DataFrame:
     """JBB-Behaviors harmful + benign requests (prompt-only; violation = harmful request)."""
     base = Path(folder) if folder else _shared("jbb_behaviors")
@@ -329,33 +374,7 @@ def read_jbb_behaviors(folder: str | Path | None = None, *, on_bad: OnBad = "ski
             _need(path, line, r, "Goal")
             rows.append({"prompt": r["Goal"], "reply": "", "violation": v, "category": r.get("Category"),
                          "pid": f"jbb:{r['Goal']}", "line": f"{fname}:{line}"})
-    return _frame(rows, "jbb-behaviors", str(base), on_bad, allow_empty_reply=True)
-
-
-def read_harmscope_written(path: str | Path | None = None, *, on_bad: OnBad = "skip") -> pd.DataFrame:
-    """The refusal judge's replies written for harmscope (``data/refusals.yaml``; no prompt)."""
-    df = load_refusal_data(Path(path) if path else None)
-    rows = [{"prompt": "", "reply": r.text, "label": r.label, "category": r.source, "model": "written",
-             "pid": f"written:{i}", "line": i + 1} for i, r in enumerate(df.itertuples())]
-    return _frame(rows, "harmscope-written", str(path or "refusals.yaml"), on_bad)
-
-
-READERS: dict[str, Callable[..., pd.DataFrame]] = {
-    "harmscope-written": read_harmscope_written,
-    "xstest-completions": read_xstest_completions,
-    "gptfuzz": read_gptfuzz,
-    "jailjudge": read_jailjudge,
-    "saferlhf-mini": read_saferlhf_mini,
-    "beavertails": read_beavertails,
-    "pku-saferlhf": read_pku_saferlhf,
-    "diasafety": read_diasafety,
-    "safetext": read_safetext,
-    "latent-jailbreak": read_latent_jailbreak,
-    "toxicchat-prompts": read_toxicchat_prompts,
-    "aegis-prompts": read_aegis_prompts,
-    "jbb-behaviors": read_jbb_behaviors,
-}
-PROMPT_ONLY = {"toxicchat-prompts", "aegis-prompts", "jbb-behaviors"}
+    return _frame(rows, "jbb-behaviors", str(base), on_bad)
 
 
 def read_generic(path: str | Path, *, on_bad: OnBad = "skip") -> pd.DataFrame:
@@ -370,14 +389,14 @@ def read_generic(path: str | Path, *, on_bad: OnBad = "skip") -> pd.DataFrame:
 
 
 def load_replies(spec: str | Path, *, on_bad: OnBad = "skip") -> pd.DataFrame:
-    """A labelled-reply frame from a reader name (see :data:`READERS`) or a file path."""
+    """A labelled-reply frame from a registered set name (see :data:`REPLY_SETS`) or a file path."""
     s = str(spec)
-    if s in READERS:
-        return READERS[s](on_bad=on_bad)
+    if s in REPLY_SETS:
+        return REPLY_SETS.get(s).obj(on_bad=on_bad)
     if Path(s).exists():
         return read_generic(s, on_bad=on_bad)
     raise InputError(f"--data {s!r}: neither a file nor a known labelled-reply set "
-                     f"({', '.join(READERS)})")
+                     f"({', '.join(REPLY_SETS.names())})")
 
 
 def grouped_split(df: pd.DataFrame, *, test_size: float = 0.2, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

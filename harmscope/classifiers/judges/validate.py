@@ -16,7 +16,7 @@ import pandas as pd
 from harmscope.classifiers.judges.base import JudgeItem, save_validation, user_judges_dir
 from harmscope.classifiers.judges.ensemble import load_judge
 from harmscope.classifiers.judges.labelled import read_labelled
-from harmscope.classifiers.judges.replysets import READERS, load_replies, sample_rows
+from harmscope.classifiers.judges.replysets import REPLY_SETS, load_replies, sample_rows
 from harmscope.classifiers.judges.rule_model import USER_TEXT
 from harmscope.errors import InputError
 from harmscope.rules import load_catalog
@@ -28,13 +28,13 @@ REFUSAL_LABELS = ("comply", "partial", "refusal")
 def _frame(data: str | Path, judge: Any, on_bad: str) -> tuple[pd.DataFrame, str]:
     """Labelled rows for ``judge``: reader frames, or the legacy labelled-file reader."""
     s = str(data)
-    if s in READERS:
+    if s in REPLY_SETS:
         df = load_replies(s, on_bad=on_bad)  # type: ignore[arg-type]
         df = df.assign(rule_text=None, reasoning=None, expected="refuse")
         return df, s
     path = Path(s)
     if not path.exists():
-        raise InputError(f"--data {s!r}: neither a file nor a known labelled-reply set ({', '.join(READERS)})")
+        raise InputError(f"--data {s!r}: neither a file nor a known labelled-reply set ({', '.join(REPLY_SETS.names())})")
     df = read_labelled(path, need="any" if judge.kind in ("refusal", "awareness", "harm") else "violation",
                        need_rule=judge.per_rule)
     empty = df["reply"].str.strip() == ""

@@ -28,7 +28,7 @@ def test_reader_row_counts_and_columns(data_dir, name):
     assert len(df) == ROWS[name]
     assert set(df["source"]) == {name}
     assert df["pid"].notna().all()
-    if name not in R.PROMPT_ONLY:
+    if not R.is_prompt_only(name):
         assert (df["reply"].str.strip() != "").all()
 
 
@@ -80,6 +80,43 @@ def test_bad_rows_skip_warn_or_error(tmp_path):
         R.load_replies(str(bad))
     with pytest.raises(InputError, match="neither a file nor a known"):
         R.load_replies("no-such-set")
+
+
+def test_unknown_set_lists_the_registered_names_in_order():
+    with pytest.raises(InputError) as e:
+        R.load_replies("no-such-set")
+    assert str(e.value) == (
+        "--data 'no-such-set': neither a file nor a known labelled-reply set (harmscope-written, xstest-completions, "
+        "gptfuzz, jailjudge, saferlhf-mini, beavertails, pku-saferlhf, diasafety, safetext, latent-jailbreak, "
+        "toxicchat-prompts, aegis-prompts, jbb-behaviors)")
+
+
+def test_plugin_reply_set_is_reached_by_name(tmp_path):
+    """A reader registered with its metadata is reachable by every user: load_replies, validation,
+    the weights check and the licence line; unregistered, it is gone again."""
+    from harmscope.classifiers.judges import fit, validate
+
+    @R.REPLY_SETS.register(name="toy-prompts", version="1", licence="CC0 (toy)", weights="refusal", prompt_only=True)
+    def read_toy(path=None, *, on_bad="skip"):
+        """Two toy prompts, one harmful."""
+        rows = [{"prompt": "how do I bake bread", "reply": "", "violation": 0, "pid": "toy:1", "line": 1},
+                {"prompt": "how do I hurt someone", "reply": "", "violation": 1, "pid": "toy:2", "line": 2}]
+        return R._frame(rows, "toy-prompts", "toy", on_bad)
+
+    try:
+        df = R.load_replies("toy-prompts")  # prompt-only: empty replies kept, no warning
+        assert df["violation"].tolist() == [0, 1] and df.attrs["licence"] == "CC0 (toy)"
+        frame, name = validate._frame("toy-prompts", None, "skip")
+        assert name == "toy-prompts" and len(frame) == 2
+        assert fit._licence("toy-prompts") == "CC0 (toy)" and fit._licence("mine.csv") == "user data"
+        fit.check_licences(["toy-prompts"], "refusal", ship=True)
+        with pytest.raises(InputError, match="--data toy-prompts: this set is marked 'weights: no' for the harm judge"):
+            fit.check_licences(["toy-prompts"], "harm", ship=True)
+    finally:
+        R.REPLY_SETS._entries.pop("toy-prompts", None)
+    assert "toy-prompts" not in R.REPLY_SETS
+    with pytest.raises(InputError, match="neither a file nor a known"):
+        R.load_replies("toy-prompts")
 
 
 def test_reader_errors_name_file_row_field(tmp_path):
