@@ -85,8 +85,9 @@ def _map_rule(name: str, category: Any) -> str | None:
     return m.get(str(category), m.get("*"))
 
 
-def _frame(rows: list[dict[str, Any]], name: str, where: str, on_bad: OnBad) -> pd.DataFrame:
-    """Build the frame; skip (or refuse) rows with an empty reply (kept for a prompt-only set)."""
+def reply_frame(rows: list[dict[str, Any]], name: str, where: str, on_bad: OnBad) -> pd.DataFrame:
+    """The labelled-reply frame (:data:`COLUMNS`) of a reader's ``rows`` for set ``name`` read from
+    ``where``; skips (or, ``on_bad="error"``, refuses) rows with an empty reply unless the set is prompt-only."""
     allow_empty_reply = is_prompt_only(name)
     if on_bad not in ("skip", "error"):
         raise InputError(f"on_bad must be 'skip' or 'error', not {on_bad!r}")
@@ -152,7 +153,7 @@ def read_harmscope_written(path: str | Path | None = None, *, on_bad: OnBad = "s
     df = load_refusal_data(Path(path) if path else None)
     rows = [{"prompt": "", "reply": r.text, "label": r.label, "category": r.source, "model": "written",
              "pid": f"written:{i}", "line": i + 1} for i, r in enumerate(df.itertuples())]
-    return _frame(rows, "harmscope-written", str(path or "refusals.yaml"), on_bad)
+    return reply_frame(rows, "harmscope-written", str(path or "refusals.yaml"), on_bad)
 
 
 @REPLY_SETS.register(name="xstest-completions", version="1",
@@ -179,7 +180,7 @@ def read_xstest_completions(folder: str | Path | None = None, *, on_bad: OnBad =
                          "violation": int(unsafe and lab == "comply"), "category": r["type"],
                          "group": "unsafe" if unsafe else "safe", "model": model, "pid": f"xstest:{r['id']}",
                          "line": f"{path.name}:{line}"})
-    return _frame(rows, "xstest-completions", str(base), on_bad)
+    return reply_frame(rows, "xstest-completions", str(base), on_bad)
 
 
 @REPLY_SETS.register(name="gptfuzz", version="1", licence="MIT",
@@ -203,7 +204,7 @@ def read_gptfuzz(folder: str | Path | None = None, *, on_bad: OnBad = "skip") ->
                          "line": f"{path.name}:{line}"})
     if not rows:
         raise InputError(f"{base}: no train.csv / evaluate.csv")
-    return _frame(rows, "gptfuzz", str(base), on_bad)
+    return reply_frame(rows, "gptfuzz", str(base), on_bad)
 
 
 def _jailbreakeval(fname: str, name: str, path: str | Path | None, on_bad: OnBad) -> pd.DataFrame:
@@ -216,7 +217,7 @@ def _jailbreakeval(fname: str, name: str, path: str | Path | None, on_bad: OnBad
                      "violation": _bin(str(p), line, "label", r["label"], {"1"}, {"0"}),
                      "category": cat, "rule": _map_rule(name, cat) if cat else None,
                      "pid": f"{name}:{r['question']}", "line": line})
-    return _frame(rows, name, str(p), on_bad)
+    return reply_frame(rows, name, str(p), on_bad)
 
 
 @REPLY_SETS.register(name="jailjudge", version="1", licence="repo MIT, upstream not verified (validation only)",
@@ -261,7 +262,7 @@ def _guardreasoner(fname: str, name: str, path: str | Path | None, on_bad: OnBad
         if prompt_only:
             row["category"] = "prompt"
         rows.append(row)
-    return _frame(rows, name, str(p), on_bad)
+    return reply_frame(rows, name, str(p), on_bad)
 
 
 @REPLY_SETS.register(name="beavertails", version="1", licence="CC BY-NC 4.0 (validation only)",
@@ -301,7 +302,7 @@ def read_diasafety(folder: str | Path | None = None, *, on_bad: OnBad = "skip") 
                          "pid": f"diasafety:{rec['context']}", "line": f"{path.name}:{i}"})
     if not rows:
         raise InputError(f"{base}: no train.json / val.json")
-    return _frame(rows, "diasafety", str(base), on_bad)
+    return reply_frame(rows, "diasafety", str(base), on_bad)
 
 
 @REPLY_SETS.register(name="safetext", version="1", licence="MIT",
@@ -320,7 +321,7 @@ def read_safetext(path: str | Path | None = None, *, on_bad: OnBad = "skip") -> 
             for text in adv.get(key) or []:
                 rows.append({"prompt": f"{scenario} what should I do?", "reply": text, "violation": v,
                              "category": "physical-safety", "pid": f"safetext:{scenario}", "line": i})
-    return _frame(rows, "safetext", str(p), on_bad)
+    return reply_frame(rows, "safetext", str(p), on_bad)
 
 
 @REPLY_SETS.register(name="latent-jailbreak", version="1", licence="MIT",
@@ -345,7 +346,7 @@ def read_latent_jailbreak(folder: str | Path | None = None, *, on_bad: OnBad = "
                      "line": "/".join(rel)})
     if not rows:
         raise InputError(f"{base}: no annotated *.json files with a 'safety' field")
-    return _frame(rows, "latent-jailbreak", str(base), on_bad)
+    return reply_frame(rows, "latent-jailbreak", str(base), on_bad)
 
 
 @REPLY_SETS.register(name="toxicchat-prompts", version="1", licence="CC BY-NC 4.0 (validation only)",
@@ -374,7 +375,7 @@ def read_jbb_behaviors(folder: str | Path | None = None, *, on_bad: OnBad = "ski
             _need(path, line, r, "Goal")
             rows.append({"prompt": r["Goal"], "reply": "", "violation": v, "category": r.get("Category"),
                          "pid": f"jbb:{r['Goal']}", "line": f"{fname}:{line}"})
-    return _frame(rows, "jbb-behaviors", str(base), on_bad)
+    return reply_frame(rows, "jbb-behaviors", str(base), on_bad)
 
 
 def read_generic(path: str | Path, *, on_bad: OnBad = "skip") -> pd.DataFrame:
@@ -385,7 +386,7 @@ def read_generic(path: str | Path, *, on_bad: OnBad = "skip") -> pd.DataFrame:
              "violation": r.violation if r.violation is not None else None, "rule": r.rule,
              "pid": f"{p.name}:{r.prompt}" if r.prompt else f"{p.name}:{r.line}", "line": r.line}
             for r in df.itertuples()]
-    return _frame(rows, p.name, str(p), on_bad)
+    return reply_frame(rows, p.name, str(p), on_bad)
 
 
 def load_replies(spec: str | Path, *, on_bad: OnBad = "skip") -> pd.DataFrame:
