@@ -1,6 +1,7 @@
-"""Judge-agreement report (``harmscope judges compare``): JSON, HTML and PDF.
+"""Judge-agreement report (``harmscope judges compare``): the HTML and PDF renderers and plots.
 
-Self-contained renderer over the dict of
+Written through the report-format registry (:data:`harmscope.reports.formats.REPORT_FORMATS`,
+:func:`harmscope.reports.render.render_agreement`). Self-contained renderer over the dict of
 :func:`harmscope.classifiers.judges.agreement.compare_judges`: tables (per judge, per source, per
 category, pairwise) and two plots (ROC curves with each judge's operating point; reliability
 diagram). Every text that comes from data (judge specs, sources, categories) is escaped in HTML
@@ -11,11 +12,11 @@ from __future__ import annotations
 
 import html
 import io
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-FORMATS = ("json", "html", "pdf")
+from harmscope.safeio import atomic_write_bytes
+
 MAIN_COLS = ("judge", "kind", "n", "n_answered", "abstention_rate", "accuracy", "precision", "recall",
              "specificity", "f1", "kappa", "auc", "ece", "suggested_threshold")
 PAIR_COLS = ("a", "b", "n", "agreement", "kappa", "b_only_a_right", "c_only_b_right", "mcnemar_p")
@@ -207,30 +208,4 @@ def render_pdf(report: dict[str, Any], path: Path, plots: dict[str, bytes | None
 
 
 def _atomic(path: Path, data: bytes) -> Path:
-    from harmscope.safeio import atomic_write_bytes
-
     return atomic_write_bytes(path, data)
-
-
-def render_agreement(report: dict[str, Any], out_dir: str | Path, formats: Sequence[str] = FORMATS,
-                     stem: str = "judge-agreement") -> dict[str, Path]:
-    """Write the report in ``formats`` (json, html, pdf) under ``out_dir``; returns the paths."""
-    import json
-
-    from harmscope.errors import HarmscopeError
-
-    bad = [f for f in formats if f not in FORMATS]
-    if bad:
-        raise HarmscopeError(f"--format: unknown format(s) {', '.join(bad)} (known: {', '.join(FORMATS)})")
-    out = Path(out_dir)
-    paths: dict[str, Path] = {}
-    if "json" in formats:
-        paths["json"] = _atomic(out / f"{stem}.json",
-                                (json.dumps(report, indent=2, default=float) + "\n").encode("utf-8"))
-    if "html" in formats or "pdf" in formats:
-        plots = {"ROC curves and operating points": roc_png(report), "Reliability diagram": reliability_png(report)}
-        if "html" in formats:
-            paths["html"] = render_html(report, out / f"{stem}.html", plots)
-        if "pdf" in formats:
-            paths["pdf"] = render_pdf(report, out / f"{stem}.pdf", plots)
-    return paths

@@ -4,7 +4,7 @@
 :func:`harmscope.benchmarks.scoring.tables.benchmark_tables`) and returns one subsection per imported
 benchmark (HarmBench ASR per functional and semantic category, XSTest full/partial refusal on
 safe vs unsafe prompts, refusal rates per harm area for SimpleSafetyTests and Do-Not-Answer...),
-or nothing when the run holds no imported set. It is registered in ``_document.SECTIONS["run"]``.
+or nothing when the run holds no imported set. It is registered (lazily) in ``_document.SECTIONS`` for ``run`` reports.
 All cells are plain text; the renderers escape them.
 """
 

@@ -8,23 +8,26 @@ Structure: level-1 headings open sections (PDF bookmarks and table of contents, 
 page 1, top of the HTML). Sections whose heading has ``collapsed=True`` are appendices: closed in
 HTML, at the end of the PDF.
 
-Extension point: other modules add sections without editing the builders. Append a
-``"module:function"`` path to ``SECTIONS[kind]`` (kind ``run``, ``comparison`` or ``audit``) or call
-``register_section``; the function gets the result (a ``RunResult``, the list of compared
-``RunResult``, or an ``AuditResult``) and returns a list of ``Block`` (start with a level-1
-heading to get a section of its own). Extra sections go before the per-rule pages / methodology.
+Extension point: other modules add sections without editing the builders. :data:`SECTIONS` is the
+``report section`` registry: each builder registers once, with the report kinds it serves
+(``kinds``: ``run``, ``comparison`` and/or ``audit``), via ``register_section(kind, builder)`` or
+``SECTIONS.register(name=..., kinds=(...))``; the function gets the result (a ``RunResult``, the
+list of compared ``RunResult``, or an ``AuditResult``) and returns a list of ``Block`` (start with
+a level-1 heading to get a section of its own). Extra sections go, in registration order, before
+the per-rule pages / methodology.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
-import importlib
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from harmscope.errors import HarmscopeError
+from harmscope.registry import Registry
 from harmscope.reports import _palette as pal
 from harmscope.reports import _plots
 from harmscope.reports._charts import Bar, Chart, pct
@@ -67,27 +70,46 @@ class Document:
 
 
 SectionBuilder = Callable[[Any], list[Block]]
-#: extra section builders per document kind, as "module:function" paths or callables (see module docstring)
-SECTIONS: dict[str, list[str | SectionBuilder]] = {"run": ["harmscope.reports._benchmarks:benchmark_sections",
-                                                            "harmscope.reports._distributional:distributional_section"],
-                                                    "comparison": ["harmscope.reports._distributional:"
-                                                                   "distributional_comparison_section"],
-                                                    "audit": []}
+REPORT_KINDS = ("run", "comparison", "audit")
+#: Extra section builders, in the order their sections appear; each declares the report kinds it serves.
+SECTIONS = Registry("report section", meta_attrs=("kinds",), ordered=True)
+# the built-in extra sections import this module, so they register lazily (imported on first report)
+SECTIONS.register_lazy("benchmarks", "harmscope.reports._benchmarks:benchmark_sections", version="1",
+                       description="Public benchmarks: the metric each imported set publishes", kinds=("run",))
+SECTIONS.register_lazy("distributional", "harmscope.reports._distributional:distributional_section", version="1",
+                       description="Distributional bias by identity group", kinds=("run",))
+SECTIONS.register_lazy("distributional-comparison",
+                       "harmscope.reports._distributional:distributional_comparison_section", version="1",
+                       description="Distributional bias across compared runs", kinds=("comparison",))
 
 
-def register_section(kind: str, builder: str | SectionBuilder) -> None:
-    """Add a section builder to ``run``, ``comparison`` or ``audit`` reports (idempotent)."""
-    if builder not in SECTIONS[kind]:
-        SECTIONS[kind].append(builder)
+def register_section(kind: str | Sequence[str], builder: str | SectionBuilder, *, name: str | None = None) -> str:
+    """Add a section builder (a callable or ``"module:function"``) to ``run``, ``comparison`` and/or
+    ``audit`` reports; returns its registry name (``name``, default the builder's ``module:qualname``).
+    Registering the same builder again is a no-op; another builder under a taken name is an error."""
+    kinds = (kind,) if isinstance(kind, str) else tuple(kind)
+    bad = [k for k in kinds if k not in REPORT_KINDS]
+    if bad or not kinds:
+        raise HarmscopeError(f"report section: unknown report kind {', '.join(bad) or '(none)'}; "
+                             f"choose from {', '.join(REPORT_KINDS)}")
+    if isinstance(builder, str):
+        key = name or builder
+        if key in SECTIONS and SECTIONS.get(key).target == builder:
+            return key
+        SECTIONS.register_lazy(key, builder, version="1", kinds=kinds)
+        return key
+    key = name or f"{builder.__module__}:{builder.__qualname__}"
+    if key in SECTIONS and SECTIONS.get(key).target is builder:
+        return key
+    SECTIONS.register(name=key, version="1", kinds=kinds)(builder)
+    return key
 
 
 def _extra_sections(kind: str, obj: Any) -> list[Block]:
     blocks: list[Block] = []
-    for b in SECTIONS.get(kind, []):
-        if isinstance(b, str):
-            mod, _, fn = b.partition(":")
-            b = getattr(importlib.import_module(mod), fn)
-        blocks += list(b(obj) or [])
+    for entry in SECTIONS:
+        if kind in entry.meta.get("kinds", ()):
+            blocks += list(entry.obj(obj) or [])
     return blocks
 
 

@@ -10,14 +10,15 @@ from rich.console import Console
 from rich.table import Table
 
 from harmscope.errors import HarmscopeError
+from harmscope.reports.formats import REPORT_FORMATS, parse_formats
 
 console = Console()
 
 
 @click.command("report")
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
-@click.option("--format", "formats", default="pdf,html,json,md", show_default=True,
-              help="Comma-separated formats: pdf, html, json, md.")
+@click.option("--format", "formats", default=",".join(REPORT_FORMATS.names()), show_default=True,
+              help=f"Comma-separated formats: {', '.join(REPORT_FORMATS.names())}.")
 @click.option("--out", "out_dir", required=True, type=click.Path(), help="Output folder.")
 def report(paths: tuple[str, ...], formats: str, out_dir: str) -> None:
     """Render reports for a scored run, a comparison of runs, or a classifier audit.
@@ -28,10 +29,10 @@ def report(paths: tuple[str, ...], formats: str, out_dir: str) -> None:
       harmscope report out/runs/smollm2 out/runs/refuse --out out/compare
       harmscope report out/audit --format pdf --out out/audit
     """
-    from harmscope.reports.render import _formats, render_paths
+    from harmscope.reports.render import render_paths
     from harmscope.safeio import check_output_dir
 
-    _formats(formats)  # a bad --format fails before any rendering
+    parse_formats(formats)  # a bad --format fails before any rendering
     check_output_dir(out_dir, "--out")
     written = render_paths(paths, out_dir, formats)
     for fmt_, path in written.items():

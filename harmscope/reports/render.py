@@ -1,4 +1,5 @@
-"""Render scored runs, run comparisons and classifier audits to PDF, HTML, JSON and Markdown."""
+"""Render scored runs, run comparisons, classifier audits and judge-agreement reports in every registered
+format (:data:`harmscope.reports.formats.REPORT_FORMATS`: PDF, HTML, JSON, Markdown; ``formats=None`` = all)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,8 @@ from typing import Any
 from harmscope.benchmarks.runs.store import read_run_info
 from harmscope.errors import HarmscopeError, InputError
 from harmscope.reports._document import Document, audit_document, compare_document, run_document
-from harmscope.reports._schema import validate
+from harmscope.reports.formats import AgreementJob, DocumentJob, parse_formats, report_format
 from harmscope.types import SCHEMA_VERSION, AuditResult, RunResult
-
-FORMATS = ("pdf", "html", "json", "md")
 
 
 def load_result(path: str | Path) -> RunResult | AuditResult:
@@ -50,76 +49,57 @@ def load_result(path: str | Path) -> RunResult | AuditResult:
         raise InputError(f"{p}: not a harmscope result ({' '.join(first)})") from None
 
 
-def _formats(formats: str | Sequence[str]) -> list[str]:
-    fl = [f.strip().lower() for f in (formats.split(",") if isinstance(formats, str) else formats) if f.strip()]
-    bad = [f for f in fl if f not in FORMATS]
-    if bad or not fl:
-        raise HarmscopeError(f"unknown report format {', '.join(bad) or '(none)'}; choose from {', '.join(FORMATS)}")
-    return fl
-
-
 def _write(make_doc: Callable[[], Document], payload: dict[str, Any], schema: str | None, out: Path, stem: str,
            formats: Sequence[str]) -> dict[str, Path]:
-    from harmscope.reports._html import render_html
-    from harmscope.reports._markdown import render_markdown
-
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise HarmscopeError(f"{out}: cannot create output folder ({exc.strerror})") from None
+    job = DocumentJob(make_doc, payload, schema)  # the document is built once, and only if a format needs it
     written: dict[str, Path] = {}
-    built: list[Document] = []
-
-    def doc() -> Document:  # built once, and only for the formats that need it (not for JSON alone)
-        if not built:
-            built.append(make_doc())
-        return built[0]
-
     for f in formats:
-        path = out / f"{stem}.{f}"
-        if f == "pdf":
-            from harmscope.reports._pdf import render_pdf
-            from harmscope.safeio import atomic_path
-
-            with atomic_path(path) as tmp:  # a failed render keeps the previous PDF
-                render_pdf(doc(), tmp)
-        elif f == "html":
-            render_html(doc(), path)
-        elif f == "json":
-            from harmscope.safeio import atomic_write_text
-
-            if schema:
-                validate(schema, payload)
-            atomic_write_text(path, json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
-        elif f == "md":
-            from harmscope.safeio import atomic_write_text
-
-            atomic_write_text(path, render_markdown(doc()))
+        fmt = report_format(f)
+        path = out / f"{stem}.{fmt.suffix}"
+        fmt.write(job, path)
         written[f] = path
     return written
 
 
-def render_run(result: RunResult, out_dir: str | Path, formats: str | Sequence[str] = FORMATS,
+def render_agreement(report: dict[str, Any], out_dir: str | Path, formats: str | Sequence[str] | None = None,
+                     stem: str = "judge-agreement") -> dict[str, Path]:
+    """Write a judge-agreement report (``harmscope judges compare``) in ``formats`` (default: every
+    format that can write one) under ``out_dir``; returns ``format -> path``."""
+    job = AgreementJob(report)
+    out = Path(out_dir)
+    paths: dict[str, Path] = {}
+    for f in parse_formats(formats, agreement=True):
+        fmt = report_format(f)
+        paths[f] = out / f"{stem}.{fmt.suffix}"
+        fmt.write_agreement(job, paths[f])
+    return paths
+
+
+def render_run(result: RunResult, out_dir: str | Path, formats: str | Sequence[str] | None = None,
                *, stem: str = "report") -> dict[str, Path]:
     """Write the benchmark report of one scored run; returns ``format -> path``."""
     return _write(lambda: run_document(result), result.model_dump(mode="json"), "run-result",
-                  Path(out_dir), stem, _formats(formats))
+                  Path(out_dir), stem, parse_formats(formats))
 
 
 def render_comparison(results: Sequence[RunResult], out_dir: str | Path,
-                      formats: str | Sequence[str] = FORMATS, *, stem: str = "comparison") -> dict[str, Path]:
+                      formats: str | Sequence[str] | None = None, *, stem: str = "comparison") -> dict[str, Path]:
     """Write a report comparing several scored runs side by side."""
     rows = compare_rows(results)
     payload = {"schema_version": SCHEMA_VERSION, "kind": "comparison",
                "runs": [r.model_dump(mode="json") for r in results], "differences": rows}
-    return _write(lambda: compare_document(results, rows), payload, None, Path(out_dir), stem, _formats(formats))
+    return _write(lambda: compare_document(results, rows), payload, None, Path(out_dir), stem, parse_formats(formats))
 
 
-def render_audit(result: AuditResult, out_dir: str | Path, formats: str | Sequence[str] = FORMATS,
+def render_audit(result: AuditResult, out_dir: str | Path, formats: str | Sequence[str] | None = None,
                  *, stem: str = "audit-report") -> dict[str, Path]:
     """Write the report of a classifier bias audit."""
     return _write(lambda: audit_document(result), result.model_dump(mode="json"), "audit-result",
-                  Path(out_dir), stem, _formats(formats))
+                  Path(out_dir), stem, parse_formats(formats))
 
 
 def compare_rows(results: Sequence[RunResult]) -> list[dict[str, Any]]:
@@ -133,7 +113,7 @@ def compare_rows(results: Sequence[RunResult]) -> list[dict[str, Any]]:
 
 
 def render_paths(paths: Sequence[str | Path], out_dir: str | Path,
-                 formats: str | Sequence[str] = FORMATS) -> dict[str, Path]:
+                 formats: str | Sequence[str] | None = None) -> dict[str, Path]:
     """The ``harmscope report`` entry point: one run, several runs (comparison), or an audit."""
     if not paths:
         raise HarmscopeError("give at least one run or audit directory")

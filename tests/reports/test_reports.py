@@ -111,3 +111,41 @@ def test_cli_report_and_errors(tmp_path):
     (empty / "result.json").write_text("{not json", encoding="utf-8")
     broken = CliRunner().invoke(main, ["report", str(empty), "--out", str(tmp_path / "o")])
     assert broken.exit_code == 2 and "result.json" in broken.output
+
+
+def test_report_formats_come_from_the_registry(tmp_path):
+    from harmscope.errors import HarmscopeError
+    from harmscope.reports import REPORT_FORMATS, render_agreement
+    from harmscope.reports.formats import ReportFormat
+
+    assert REPORT_FORMATS.names() == ["pdf", "html", "json", "md"]  # registration order = default order
+    assert [e.name for e in REPORT_FORMATS if e.meta["agreement"]] == ["pdf", "html", "json"]
+    helptext = CliRunner().invoke(main, ["report", "--help"]).output
+    assert "pdf, html, json, md" in " ".join(helptext.split())
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "result.json").write_text(run_result().model_dump_json(), encoding="utf-8")
+
+    class Text(ReportFormat):
+        """Plain text: the headings of the document."""
+
+        name = "txt"
+        suffix = "txt"
+
+        def write(self, job, path):
+            path.write_text("\n".join(b.text for b in job.document().blocks if b.kind == "heading"), encoding="utf-8")
+
+    REPORT_FORMATS.register(Text)
+    try:  # a registered format is reachable from the CLI with no other change
+        res = CliRunner().invoke(main, ["report", str(run_dir), "--format", "txt", "--out", str(tmp_path / "o")])
+        assert res.exit_code == 0, res.output
+        assert "Rules one by one" in (tmp_path / "o" / "report.txt").read_text(encoding="utf-8")
+        bad = CliRunner().invoke(main, ["report", str(run_dir), "--format", "docx", "--out", str(tmp_path / "o")])
+        assert "choose from pdf, html, json, md, txt" in bad.output
+    finally:
+        REPORT_FORMATS.unregister("txt")
+    assert "txt" not in REPORT_FORMATS
+    # judge-agreement reports use the same registry; Markdown cannot write one
+    with pytest.raises(HarmscopeError, match="unknown judge-agreement report format md; choose from pdf, html, json"):
+        render_agreement({}, tmp_path / "agr", "json,md")
+    assert not (tmp_path / "agr").exists()  # nothing written before the check

@@ -12,6 +12,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from fixtures import XSS, audit_result, run_result  # noqa: E402
 
 from harmscope.benchmarks.scoring import tables as scoring  # noqa: E402
+from harmscope.errors import HarmscopeError  # noqa: E402
 from harmscope.reports import _charts, _document, render_audit, render_comparison, render_run  # noqa: E402
 from harmscope.reports import _palette as pal  # noqa: E402
 from harmscope.types import RunResult  # noqa: E402
@@ -172,14 +173,29 @@ def test_extension_point_adds_a_section(tmp_path):
         return [_document.Block("heading", "Extra section", level=1, anchor="extra"),
                 _document.Block("para", f"pooled n = {result.summary['pooled']['n']}")]
 
-    _document.register_section("run", extra)
+    name = _document.register_section("run", extra)
     try:
+        assert _document.register_section("run", extra) == name  # idempotent
+        assert _document.SECTIONS.names()[-1] == name and _document.SECTIONS.get(name).meta["kinds"] == ("run",)
         doc = _document.run_document(run_result())
+        audit_doc = _document.audit_document(audit_result())
     finally:
-        _document.SECTIONS["run"].remove(extra)
+        _document.SECTIONS.unregister(name)
     texts = [b.text for b in doc.blocks]
     assert "Extra section" in texts and "pooled n = 500" in texts
     assert texts.index("Extra section") < texts.index("Rules one by one")
+    assert "Extra section" not in [b.text for b in audit_doc.blocks]  # registered for run reports only
+    assert name not in _document.SECTIONS
+
+
+def test_sections_registry_kinds_and_order():
+    s = _document.SECTIONS
+    assert s.names()[:3] == ["benchmarks", "distributional", "distributional-comparison"]
+    assert [e.meta["kinds"] for e in list(s)[:3]] == [("run",), ("run",), ("comparison",)]
+    with pytest.raises(HarmscopeError, match="unknown report kind slides"):
+        _document.register_section("slides", lambda r: [])
+    with pytest.raises(HarmscopeError, match="registered twice"):
+        _document.register_section("audit", lambda r: [], name="benchmarks")
 
 
 def _big_result(n_rules: int = 72, n_transforms: int = 8) -> RunResult:
@@ -200,3 +216,27 @@ def test_report_generation_time_for_a_catalog_sized_run(tmp_path):
     took = time.perf_counter() - t0
     assert set(written) == {"pdf", "html", "json", "md"}
     assert took < 20, f"report generation took {took:.1f} s"
+
+
+@pytest.mark.parametrize("heading", ["## Report formats", "## Adding a section"])
+def test_docs_examples_run(heading, tmp_path):
+    """The examples of docs/reports.md register a working format / section."""
+    from harmscope.reports.formats import REPORT_FORMATS
+
+    doc = (Path(__file__).parents[2] / "docs" / "reports.md").read_text(encoding="utf-8")
+    code = re.search(r"```python\n(.*?)```", doc[doc.index(heading):], re.S).group(1)
+    before = (REPORT_FORMATS.names(), _document.SECTIONS.names())
+    exec(compile(code, "docs/reports.md", "exec"), {})
+    try:
+        if heading == "## Report formats":
+            written = render_run(run_result(), tmp_path, "headings")
+            assert "Rules one by one" in written["headings"].read_text().splitlines()
+        else:
+            texts = [b.text for b in _document.run_document(run_result()).blocks]
+            assert "Sample size" in texts and "pooled n = 500" in texts
+    finally:
+        for name in set(REPORT_FORMATS.names()) - set(before[0]):
+            REPORT_FORMATS.unregister(name)
+        for name in set(_document.SECTIONS.names()) - set(before[1]):
+            _document.SECTIONS.unregister(name)
+    assert (REPORT_FORMATS.names(), _document.SECTIONS.names()) == before

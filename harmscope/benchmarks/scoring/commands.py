@@ -297,8 +297,11 @@ def judges_compare(data: str, judge_specs: tuple[str, ...], reference_cols: tupl
         --judge 'llama-guard:openai:lg@http://127.0.0.1:8000/v1' --reference-col llamaguard2_cf
     """
     from harmscope.classifiers.judges.agreement import compare_judges
-    from harmscope.reports._agreement import main_rows, render_agreement
+    from harmscope.reports._agreement import main_rows
+    from harmscope.reports.formats import parse_formats
+    from harmscope.reports.render import render_agreement
 
+    parse_formats(formats, agreement=True)  # a bad --format fails before any judge runs
     store = None
     if cache and judge_specs:
         from harmscope.benchmarks.runs.store import Store
@@ -309,8 +312,7 @@ def judges_compare(data: str, judge_specs: tuple[str, ...], reference_cols: tupl
                          reply_col=reply_col, prompt_col=prompt_col, source_col=source_col,
                          category_col=category_col, positive=positive, store=store,
                          progress=lambda s: click.echo(s, err=True))
-    fmts = [f.strip().lower() for f in formats.split(",") if f.strip()]
-    paths = render_agreement(rep, out_dir, fmts)
+    paths = render_agreement(rep, out_dir, formats)
     click.echo(f"{rep['n']} labelled replies, positive rate {rep['positive_rate']:.3f}")
     click.echo(f"{'judge':<44} {'abstain':>7} {'acc':>6} {'prec':>6} {'rec':>6} {'kappa':>6} {'auc':>6} {'ece':>6}")
     for r in main_rows(rep):

@@ -17,13 +17,13 @@ class _Judge:
 
 
 class _JS:
-    """Just what the tables need from a JudgeSet: validation counts by judge name."""
+    """Just what the tables need from a JudgeSet: validation counts by the ballot (kind) a judge fills."""
 
     def __init__(self, **counts):
         self.j = {k: _Judge(v) for k, v in counts.items()}
 
-    def by_name(self, name):
-        return self.j.get(name)
+    def by_kind(self, kind):
+        return self.j.get(kind)
 
 
 def _rep(rows):
