@@ -15,12 +15,20 @@ from harmscope.reports.formats import REPORT_FORMATS, parse_formats
 console = Console()
 
 
+class _FormatsOption(click.Option):
+    """``--format``: its help lists the report-format registry when shown (not at import: listing a
+    registry loads the plugins, which ``harmscope --help`` should not pay for)."""
+
+    def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
+        self.help = f"Comma-separated formats: {', '.join(REPORT_FORMATS.names())} (default: all)."
+        return super().get_help_record(ctx)
+
+
 @click.command("report")
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
-@click.option("--format", "formats", default=",".join(REPORT_FORMATS.names()), show_default=True,
-              help=f"Comma-separated formats: {', '.join(REPORT_FORMATS.names())}.")
+@click.option("--format", "formats", cls=_FormatsOption, default=None, help="Comma-separated formats.")
 @click.option("--out", "out_dir", required=True, type=click.Path(), help="Output folder.")
-def report(paths: tuple[str, ...], formats: str, out_dir: str) -> None:
+def report(paths: tuple[str, ...], formats: str | None, out_dir: str) -> None:
     """Render reports for a scored run, a comparison of runs, or a classifier audit.
 
     \b
