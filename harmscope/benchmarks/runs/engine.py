@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from harmscope import secrets
+from harmscope.benchmarks.probes.transforms import TRANSFORMS
 from harmscope.benchmarks.runs.store import Store, StoreError, default_store_path, run_lock, write_run_dir
 from harmscope.errors import HarmscopeError
 from harmscope.models.base import GenParams, ModelAdapter, ModelCallError
@@ -130,10 +131,13 @@ def plan_run(probe_set: ProbeSet, model: ModelAdapter, params: GenParams | dict[
                    params=params, samples=samples, keys=keys)
 
 
-def model_components(model: ModelAdapter) -> list[ComponentSpec]:
-    """The replayable spec of the model adapter, when it can give one."""
+def run_components(model: ModelAdapter, probes: list[Probe]) -> list[ComponentSpec]:
+    """The replayable specs of what a run used: the model adapter (when it can give one) and every
+    attack transform its probes went through (those still registered here)."""
     spec = getattr(model, "component_spec", None)
-    return [spec()] if callable(spec) else []
+    out = [spec()] if callable(spec) else []
+    used = sorted({name for p in probes for name in p.transforms})
+    return out + [TRANSFORMS.get(name).spec() for name in used if name in TRANSFORMS]
 
 
 def start_run(plan: RunPlan, store: Store, model: ModelAdapter, *, engine: dict[str, Any],
@@ -146,7 +150,7 @@ def start_run(plan: RunPlan, store: Store, model: ModelAdapter, *, engine: dict[
         run_id=plan.run_id, probe_set_hash=plan.probe_set_hash, model=model.spec,
         params={**plan.params.as_dict(), "samples": plan.samples, "model_spec_hash": model.spec_hash,
                 "model_adapter": model.describe(), "engine": engine},
-        versions=versions, git_revision=git_revision(), components=model_components(model),
+        versions=versions, git_revision=git_revision(), components=run_components(model, plan.probes),
         started_at=previous.started_at if previous else _now(), ended_at=None,
     )
     store.add_probes(plan.run_id, plan.probes)

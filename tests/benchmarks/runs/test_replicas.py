@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from harmscope.benchmarks.probes.transforms import TRANSFORMS
 from harmscope.benchmarks.runs.engine import plan_run, run_probes
 from harmscope.benchmarks.runs.replicas import run_replicas
 from harmscope.benchmarks.runs.store import Store, read_run_info
 from harmscope.errors import HarmscopeError
-from harmscope.models import GenParams, load_model
+from harmscope.models import MODELS, GenParams, load_model
 from harmscope.models.testing import make_probe_set
 
 SPEC = "baseline:echo"
@@ -48,13 +49,22 @@ def test_local_and_replicated_runs_have_the_same_set_up(tmp_path):
 
 def test_manifest_stores_the_model_adapter_spec(tmp_path):
     model = load_model(SPEC)
-    if not callable(getattr(model, "component_spec", None)):
-        pytest.skip("model adapters do not give a component spec yet")
     m = run_probes(make_probe_set(3), model, Store(tmp_path / "s.sqlite"), progress=False)
     assert m.components == [model.component_spec()]
     assert len(m.components) == 1 and m.components[0].args  # the adapter's arguments, enough to rebuild it
     back = Store(tmp_path / "s.sqlite").get_run(m.run_id)
     assert back.components == m.components
+    assert MODELS.create(back.components[0]).spec_hash == model.spec_hash
+
+
+def test_manifest_stores_every_transform_the_probes_used(tmp_path):
+    ps = make_probe_set(4)
+    ps.probes = [ps.probes[0].model_copy(update={"transforms": ["base64", "roleplay"]}),
+                 ps.probes[1].model_copy(update={"transforms": ["base64"]}), *ps.probes[2:]]
+    m = run_probes(ps, load_model(SPEC), Store(tmp_path / "s.sqlite"), progress=False)
+    assert [(c.kind, c.name) for c in m.components] == [("model adapter", "baseline"), ("transform", "base64"),
+                                                         ("transform", "roleplay")]
+    assert m.components[1] == TRANSFORMS.get("base64").spec()
 
 
 def test_plan_run_dedups_and_checks_samples():
