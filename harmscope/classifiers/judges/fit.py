@@ -66,7 +66,7 @@ EXTERNAL_SETS = {
 # model chosen by leave-one-source-out validation on the training sets (see docs/judges.md)
 CONFIG: dict[str, dict[str, Any]] = {
     "refusal": {"hidden": 0, "C": 0.05, "tfidf": True, "Ct": 4.0, "tfidf_weight": 0.5},
-    "harm": {"hidden": 0, "C": 0.05, "gate": "refusal"},
+    "harm": {"hidden": 0, "C": 0.05, "gate": "refusal", "gate_tfidf": True},
     "rule": {"hidden": 0, "C": 0.05},
 }
 
@@ -148,14 +148,15 @@ def _fit(X: np.ndarray, y: np.ndarray, cfg: dict[str, Any], seed: int, texts: np
         return fit_text_stack(head, list(texts), y, C=float(cfg.get("Ct", 4.0)),
                               weight=float(cfg.get("tfidf_weight", 0.5)), seed=seed)
     if cfg.get("gate"):  # P(harmful) x P(not refused) with the shipped refusal head (trained on other data)
-        return GatedHead(head, _gate_head(str(cfg["gate"])))
+        return GatedHead(head, _gate_head(str(cfg["gate"]), tfidf=bool(cfg.get("gate_tfidf"))))
     return head
 
 
-def _gate_head(name: str) -> Head:
+def _gate_head(name: str, *, tfidf: bool = False) -> Head | TextStackHead:
+    """The shipped refusal head as a gate: its embedding head alone, or (``tfidf``) with its reply TF-IDF part."""
     if name != "refusal":
         raise InputError(f"config gate {name!r}: only the refusal head can gate")
-    return Head.load(DATA_DIR / "refusal_head.npz")
+    return (TextStackHead if tfidf else Head).load(DATA_DIR / "refusal_head.npz")
 
 
 def _groups(df: pd.DataFrame, kind: str) -> np.ndarray:
@@ -226,7 +227,8 @@ def grouped_cv(kind: str, df: pd.DataFrame, X: np.ndarray, y: np.ndarray, cfg: d
 
 def _proba(head: Any, X: np.ndarray, texts: np.ndarray | None = None) -> np.ndarray:
     """``head.proba``, with the reply texts for heads that read them."""
-    if isinstance(head, TextStackHead) and head.tfidf is not None:
+    if (isinstance(head, TextStackHead) and head.tfidf is not None) or (isinstance(head, GatedHead)
+                                                                         and head.reads_texts):
         return head.proba(X, None if texts is None else list(texts))
     return head.proba(X)
 
@@ -390,7 +392,8 @@ def model_card(records: dict[str, dict[str, Any]]) -> str:
              "Heads: logistic regression on standardised features (scaling folded into the weights), float16 "
              "`.npz`, no pickle. Features: refusal/harm `[p, x, p*x, 9 refusal-pattern signals]` for prompt p and "
              "reply x; rule `[r, x, r*x, |r-x|, p, p*x, 7 prototype features]` for rule text r. The `harm` head is gated "
-             "by a copy of the refusal head stored in its file: P(harmful) = P(harmful content) x (1 - P(refusal)). "
+             "by a copy of the refusal judge's model (embedding head + reply TF-IDF model, as below) stored in its "
+             "file: P(harmful) = P(harmful content) x (1 - P(refusal)). "
              "The `refusal` head's log-probabilities are averaged (weight 0.5) with those of a multinomial logistic "
              "model on the reply's hashed word 1-2-gram / char 2-5-gram TF-IDF (2^18 buckets per block, C=4), "
              "stored in the same file.",

@@ -268,19 +268,26 @@ class GatedHead(_WrapsHead):
     it behaves (and hashes) exactly like its inner :class:`Head`.
     """
 
-    def __init__(self, head: Head, gate: Head | None = None, gate_class: str = "refusal"):
+    def __init__(self, head: Head, gate: Head | TextStackHead | None = None, gate_class: str = "refusal"):
         self.head = head
         self.gate = gate
         self.gate_class = gate_class
         if gate is not None and gate_class not in gate.classes:
             raise ValueError(f"gate head has no class {gate_class!r}")
 
-    def proba(self, X: np.ndarray) -> np.ndarray:
-        """Class probabilities of the inner head, the positive one scaled by P(not gate_class)."""
+    @property
+    def reads_texts(self) -> bool:
+        """Whether :meth:`proba` needs the reply texts (a gate with a TF-IDF part)."""
+        return isinstance(self.gate, TextStackHead) and self.gate.tfidf is not None
+
+    def proba(self, X: np.ndarray, texts: list[str] | None = None) -> np.ndarray:
+        """Class probabilities of the inner head, the positive one scaled by P(not gate_class);
+        ``texts`` (the replies) are needed when the gate reads them (:attr:`reads_texts`)."""
         p = self.head.proba(X)
         if self.gate is None:
             return p
-        keep = 1.0 - self.gate.proba(X)[:, self.gate.classes.index(self.gate_class)]
+        g = self.gate.proba(X, texts) if isinstance(self.gate, TextStackHead) else self.gate.proba(X)
+        keep = 1.0 - g[:, self.gate.classes.index(self.gate_class)]
         p1 = p[:, 1] * keep
         return np.stack([1.0 - p1, p1], axis=1)
 
@@ -294,7 +301,11 @@ class GatedHead(_WrapsHead):
     @classmethod
     def load(cls, path: Path) -> GatedHead:
         with np.load(path, allow_pickle=False) as z:
-            gate = Head.from_arrays(z, "gate_") if "gate_w0" in z.files else None
+            gate: Head | TextStackHead | None = None
+            if "gate_tf_cols" in z.files:
+                gate = TextStackHead.from_arrays(z, "gate_")
+            elif "gate_w0" in z.files:
+                gate = Head.from_arrays(z, "gate_")
             gc = str(z["gate_class"][0]) if "gate_class" in z.files else "refusal"
             return cls(Head.from_arrays(z), gate, gc)
 
@@ -345,32 +356,39 @@ class TextStackHead(_WrapsHead):
         e = np.exp(lp)
         return e / e.sum(axis=1, keepdims=True)
 
-    def arrays(self) -> dict[str, np.ndarray]:
-        arrays = self.head.arrays()
+    def arrays(self, prefix: str = "") -> dict[str, np.ndarray]:
+        """The embedding head's and TF-IDF part's arrays (keys prefixed by ``prefix``)."""
+        arrays = self.head.arrays(prefix)
         if self.tfidf is not None and self.W is not None and self.b is not None:
             t = self.tfidf
-            arrays.update({"tf_cols": t.cols_.astype(np.int32), "tf_idf": t.idf_.astype(np.float32),
-                           "tf_W": self.W.astype(np.float16), "tf_b": self.b.astype(np.float32),
-                           "tf_cfg": np.array([t.bits, *t.word_ngrams, *t.char_ngrams], np.int64),
-                           "tf_weight": np.array([self.weight])})
+            arrays.update({f"{prefix}{k}": v for k, v in {
+                "tf_cols": t.cols_.astype(np.int32), "tf_idf": t.idf_.astype(np.float32),
+                "tf_W": self.W.astype(np.float16), "tf_b": self.b.astype(np.float32),
+                "tf_cfg": np.array([t.bits, *t.word_ngrams, *t.char_ngrams], np.int64),
+                "tf_weight": np.array([self.weight])}.items()})
         return arrays
 
     def save(self, path: Path) -> None:
         save_arrays(path, self.arrays())
 
     @classmethod
-    def load(cls, path: Path) -> TextStackHead:
+    def from_arrays(cls, z: Any, prefix: str = "") -> TextStackHead:
+        """The head stored under ``prefix`` in an opened ``.npz`` (see :meth:`arrays`)."""
         from harmscope.classifiers.fastvec import HashingTfidf
 
+        head = Head.from_arrays(z, prefix)
+        if f"{prefix}tf_cols" not in z.files:
+            return cls(head)
+        bits, w0, w1, c0, c1 = (int(v) for v in z[f"{prefix}tf_cfg"])
+        t = HashingTfidf(word_ngrams=(w0, w1), char_ngrams=(c0, c1), bits=bits)
+        t.set_state(z[f"{prefix}tf_cols"].astype(np.int64), z[f"{prefix}tf_idf"].astype(np.float32))
+        return cls(head, t, z[f"{prefix}tf_W"].astype(np.float32), z[f"{prefix}tf_b"].astype(np.float32),
+                   float(z[f"{prefix}tf_weight"][0]))
+
+    @classmethod
+    def load(cls, path: Path) -> TextStackHead:
         with np.load(path, allow_pickle=False) as z:
-            head = Head.from_arrays(z)
-            if "tf_cols" not in z.files:
-                return cls(head)
-            bits, w0, w1, c0, c1 = (int(v) for v in z["tf_cfg"])
-            t = HashingTfidf(word_ngrams=(w0, w1), char_ngrams=(c0, c1), bits=bits)
-            t.set_state(z["tf_cols"].astype(np.int64), z["tf_idf"].astype(np.float32))
-            return cls(head, t, z["tf_W"].astype(np.float32), z["tf_b"].astype(np.float32),
-                       float(z["tf_weight"][0]))
+            return cls.from_arrays(z)
 
     @property
     def digest(self) -> str:

@@ -87,3 +87,24 @@ def test_text_stack_head_averages_log_probabilities_and_round_trips(tmp_path):
     inner.save(tmp_path / "h.npz")
     plain = TextStackHead.load(tmp_path / "h.npz")
     assert plain.tfidf is None and plain.digest == inner.digest and plain.proba(X) == pytest.approx(inner.proba(X), abs=1e-3)
+
+
+def test_text_gate_reads_the_replies_and_round_trips(tmp_path):
+    from harmscope.classifiers.judges.heads import TextStackHead, fit_text_stack
+
+    inner, gate = _heads()
+    texts = ["i cannot help with that", "sure here is how", "i cannot do that", "sure step one", "maybe"] * 3
+    y = np.array(["refusal", "comply", "refusal", "comply", "partial"] * 3)
+    tgate = fit_text_stack(gate, texts, y, C=4.0, weight=0.5)
+    g = GatedHead(inner, tgate)
+    X = np.random.default_rng(1).normal(size=(len(texts), 2))
+    assert g.reads_texts and not GatedHead(inner, gate).reads_texts
+    refused = tgate.proba(X, texts)[:, tgate.classes.index("refusal")]
+    assert g.proba(X, texts)[:, 1] == pytest.approx(inner.proba(X)[:, 1] * (1 - refused), rel=1e-5)
+    with pytest.raises(ValueError, match="reply texts"):
+        g.proba(X)
+    g.save(tmp_path / "g.npz")
+    back = GatedHead.load(tmp_path / "g.npz")
+    assert isinstance(back.gate, TextStackHead) and back.reads_texts
+    assert back.digest == g.digest != GatedHead(inner, gate).digest
+    assert back.proba(X, texts) == pytest.approx(g.proba(X, texts), abs=2e-3)
