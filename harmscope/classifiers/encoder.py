@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from harmscope._torch import configure_threads
-from harmscope.classifiers.onnx_runtime import folder_digest, folder_model, resolve_runtime
+from harmscope.classifiers.onnx_runtime import folder_digest, folder_model, resolve_runtime, runtime_tag
 from harmscope.errors import HarmscopeError
 
 DIM = 384
@@ -60,10 +60,10 @@ def active_runtime() -> str:
 
 def version_tag() -> str:
     """Suffix for the version of anything whose outputs depend on the encoder runtime: ``""`` on
-    the torch reference path, ``"+onnx"`` / ``"+onnx-fp32"`` otherwise (judge caches and the
-    per-runtime validation figures are keyed by it)."""
-    rt = active_runtime()
-    return "" if rt == "torch" else f"+{rt}"
+    the torch reference path, ``"+onnx.r2"`` / ``"+onnx-fp32.r2"`` otherwise (runtime and graph
+    recipe; judge caches and the per-runtime validation figures are keyed by it)."""
+    tag = runtime_tag(active_runtime())
+    return f"+{tag}" if tag else ""
 
 
 # ---------------------------------------------------------------------- persistent cache
@@ -208,7 +208,8 @@ class MiniLMEncoder:
             except HarmscopeError:
                 packaged = False
             name = ENCODER_NAME if packaged else self.model_path.name
-            self._id = f"{name}@{folder_digest(self.model_path)}/{self.runtime}/L{self.max_length}"
+            rt = runtime_tag(self.runtime) or self.runtime
+            self._id = f"{name}@{folder_digest(self.model_path)}/{rt}/L{self.max_length}"
         return self._id
 
     def _load_tokenizer(self) -> None:

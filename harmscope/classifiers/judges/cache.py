@@ -8,12 +8,34 @@ The cache key is (judge id, full version, a hash of what the verdict depends on,
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 from harmscope.classifiers.judges.base import REPLY_RULE, JudgeItem
 from harmscope.types import Judgment
 
 CHUNK = 2048
+
+
+@contextlib.contextmanager
+def pinned_version(judge: Any, version: str) -> Iterator[None]:
+    """Within the block, :meth:`Judge.make` stamps ``version`` instead of recomputing
+    ``full_version`` per judgment (for a trained head that hashes its weights each time: about
+    3 ms per reply). ``version`` must be ``judge.full_version`` computed just before."""
+    d = getattr(judge, "__dict__", None)
+    if d is None:
+        yield
+        return
+    prev = d.get("_pinned_version")
+    d["_pinned_version"] = version
+    try:
+        yield
+    finally:
+        if prev is None:
+            d.pop("_pinned_version", None)
+        else:
+            d["_pinned_version"] = prev
 
 
 def _cache_put_many(store: Any, rows: list[tuple[str, str, str, str, Judgment]]) -> None:
@@ -43,7 +65,8 @@ def judge_items(store: Any, judge: Any, items: list[JudgeItem], *, use_cache: bo
             todo.append(i)
     for start in range(0, len(todo), CHUNK):
         idx = todo[start:start + CHUNK]
-        res = judge.judge([items[i] for i in idx])
+        with pinned_version(judge, version):
+            res = judge.judge([items[i] for i in idx])
         rows = []
         for i, j in zip(idx, res, strict=True):
             out[i] = j
