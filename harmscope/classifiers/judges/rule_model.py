@@ -9,6 +9,12 @@ the catalog's violating/compliant examples, cross-rule negatives (another group'
 compliant with this rule, down-weighted), refusals (never violations) and user data. Evaluation
 holds out whole rules (grouped CV) to show it generalises to rules it never saw. Weights are
 stored as ``.npz`` (no pickle).
+
+Rules with human-labelled training data (the rule map's DiaSafety categories and
+Latent-Jailbreak groups) are scored by a second logistic model with rule-id interaction blocks:
+the reply embedding ``x`` times ``block_scale`` in that rule's own columns (zero for every other
+rule), so it learns a per-rule correction on top of rule-conditional features; any other rule
+(or a bare rule text) falls back to the generic head.
 """
 
 from __future__ import annotations
@@ -136,31 +142,76 @@ def read_user_pairs(path: Path, rules: dict[str, Rule]) -> pd.DataFrame:
 
 
 class RuleHead:
-    """Logistic head on pair features, stored in an ``.npz`` file."""
+    """Logistic head on pair features, stored in an ``.npz`` file.
+
+    ``coef``/``intercept`` are the generic rule-conditional head. Optionally a second logistic model
+    with rule-id interaction blocks (``rule_coef``/``rule_intercept`` over :func:`rule_blocks`
+    features) scores the rows of the rules in ``rules`` (those with labelled training data); every
+    other rule falls back to the generic head.
+    """
 
     def __init__(self, coef: np.ndarray, intercept: float, threshold: float = 0.5,
-                 meta: dict[str, Any] | None = None):
+                 meta: dict[str, Any] | None = None, rules: list[str] | None = None, scale: float = 1.0,
+                 rule_coef: np.ndarray | None = None, rule_intercept: float = 0.0):
         self.coef = np.asarray(coef, dtype=np.float32).ravel()
         self.intercept = float(intercept)
         self.threshold = float(threshold)
         self.meta = meta or {}
+        self.rules = [str(r) for r in (rules or [])] if rule_coef is not None else []
+        self.scale = float(scale)
+        self.rule_coef = None if rule_coef is None else np.asarray(rule_coef, dtype=np.float32).ravel()
+        self.rule_intercept = float(rule_intercept)
 
-    def proba(self, X: np.ndarray) -> np.ndarray:
-        return 1.0 / (1.0 + np.exp(-(X @ self.coef + self.intercept)))
+    def proba(self, X: np.ndarray, rule_ids: list[str] | np.ndarray | None = None) -> np.ndarray:
+        """P(violation) for pair features ``X``; rows whose ``rule_ids`` entry is one of :attr:`rules`
+        are scored by the rule-block model, the others by the generic head."""
+        p = 1.0 / (1.0 + np.exp(-(X @ self.coef + self.intercept)))
+        if self.rules and self.rule_coef is not None and rule_ids is not None:
+            ids = np.asarray(list(rule_ids), dtype=object)
+            m = np.isin(ids, self.rules)
+            if m.any():
+                z = rule_blocks(X[m], ids[m], self.rules, self.scale) @ self.rule_coef + self.rule_intercept
+                p[m] = 1.0 / (1.0 + np.exp(-z))
+        return p
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(path, coef=self.coef, intercept=np.array([self.intercept]),
-                 threshold=np.array([self.threshold]))
+        extra = {"rules": np.array(self.rules), "scale": np.array([self.scale]), "rule_coef": self.rule_coef,
+                 "rule_intercept": np.array([self.rule_intercept])} if self.rules else {}
+        tmp = path.with_name(path.name + ".tmp.npz")
+        np.savez(tmp, coef=self.coef, intercept=np.array([self.intercept]),
+                 threshold=np.array([self.threshold]), **extra)
+        tmp.replace(path)
 
     @classmethod
     def load(cls, path: Path) -> RuleHead:
         with np.load(path, allow_pickle=False) as z:
-            return cls(z["coef"], float(z["intercept"][0]), float(z["threshold"][0]))
+            if "rule_coef" not in z.files:
+                return cls(z["coef"], float(z["intercept"][0]), float(z["threshold"][0]))
+            return cls(z["coef"], float(z["intercept"][0]), float(z["threshold"][0]),
+                       rules=[str(r) for r in z["rules"].tolist()], scale=float(z["scale"][0]),
+                       rule_coef=z["rule_coef"], rule_intercept=float(z["rule_intercept"][0]))
 
     @property
     def digest(self) -> str:
-        return hashlib.sha256(self.coef.tobytes() + np.float64(self.intercept).tobytes()).hexdigest()[:8]
+        h = hashlib.sha256(self.coef.tobytes() + np.float64(self.intercept).tobytes())
+        if self.rules and self.rule_coef is not None:
+            h.update(f"|{','.join(self.rules)}|{self.scale!r}".encode() + self.rule_coef.tobytes()
+                     + np.float64(self.rule_intercept).tobytes())
+        return h.hexdigest()[:8]
+
+
+def rule_blocks(X: np.ndarray, rule_ids: list[str] | np.ndarray | None, block_rules: list[str],
+                scale: float) -> np.ndarray:
+    """``[X, one block per rule of block_rules]``: block j holds the reply embedding x ``scale`` on the
+    rows of rule ``block_rules[j]`` and zeros elsewhere (no blocks: ``X`` itself)."""
+    if not block_rules:
+        return X
+    d = (X.shape[1] - N_PROTO) // 6  # [r, x, r*x, |r-x|, p, p*x] + prototypes
+    x = X[:, d:2 * d]
+    ids = np.asarray(list(rule_ids) if rule_ids is not None else [""] * len(X), dtype=object)
+    blocks = [x * (scale * (ids == r)).astype(np.float32)[:, None] for r in block_rules]
+    return np.hstack([X, *blocks]).astype(np.float32)
 
 
 def fit_rule_head(X: np.ndarray, y: np.ndarray, w: np.ndarray, *, C: float = 1.0, seed: int = 0) -> RuleHead:
@@ -233,11 +284,13 @@ def _pair_metrics(y: np.ndarray, s: np.ndarray, threshold: float = 0.5) -> dict[
 
 def train_rule_head(rules: list[Rule], *, user_pairs: pd.DataFrame | None = None, data: pd.DataFrame | None = None,
                     out: Path | None = None, C: float = 0.05, seed: int = 0, folds: int = 5,
-                    embed_fn: EmbedFn | None = None, evaluate: bool = True,
+                    embed_fn: EmbedFn | None = None, evaluate: bool = True, block_scale: float = 0.0,
                     say: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Fit the rule head on catalog pairs + human-labelled pairs (``data``: a labelled-reply frame)
     + user pairs; saves ``rule_head.npz``. Evaluation: leave-one-source-out over the sources
-    (``catalog``, each data set, ``user``) and 5-fold CV grouped by prompt id per data source."""
+    (``catalog``, each data set, ``user``) and 5-fold CV grouped by prompt id per data source.
+    ``block_scale > 0`` adds a rule-id interaction block (:func:`rule_blocks`) for every catalog
+    rule with labelled data pairs."""
     from sklearn.model_selection import GroupKFold
 
     ref = load_refusal_data()
@@ -262,11 +315,22 @@ def train_rule_head(rules: list[Rule], *, user_pairs: pd.DataFrame | None = None
                         embed_fn=embed_fn)
     y, w = pairs["y"].to_numpy(), pairs["weight"].to_numpy()
     src = pairs["source"].to_numpy()
+    rule_of = pairs["rule_id"].to_numpy()
     evaluated = (pairs["kind"] == "own").to_numpy() | (pairs["kind"] == "data").to_numpy() | (src == "user")
+    blocks = sorted({str(r) for r in rule_of[(src != "catalog") & (src != "user")] if r in by_id}) if block_scale > 0 else []
 
     def fit(idx: np.ndarray) -> RuleHead:
-        return fit_rule_head(np.vstack([X[idx], _zero_shot(X[idx])]), np.concatenate([y[idx], y[idx]]),
-                             np.concatenate([w[idx], w[idx]]), C=C, seed=seed)
+        yy, ww = np.concatenate([y[idx], y[idx]]), np.concatenate([w[idx], w[idx]])
+        h = fit_rule_head(np.vstack([X[idx], _zero_shot(X[idx])]), yy, ww, C=C, seed=seed)
+        # rule blocks only for the rules with labelled data among these training rows
+        have = [r for r in blocks if ((rule_of[idx] == r) & (src[idx] != "catalog")).any()]
+        if have:
+            Xb = rule_blocks(X[idx], rule_of[idx], have, block_scale)
+            Zb = rule_blocks(_zero_shot(X[idx]), rule_of[idx], have, block_scale)
+            rb = fit_rule_head(np.vstack([Xb, Zb]), yy, ww, C=C, seed=seed)
+            h = RuleHead(h.coef, h.intercept, rules=have, scale=block_scale, rule_coef=rb.coef,
+                         rule_intercept=rb.intercept)
+        return h
 
     res: dict[str, Any] = {}
     if evaluate and len(set(src)) > 1:
@@ -277,7 +341,7 @@ def train_rule_head(rules: list[Rule], *, user_pairs: pd.DataFrame | None = None
             tr = np.flatnonzero(src != s_)
             if len(te) == 0 or len(set(y[tr].tolist())) < 2:
                 continue
-            scores[te] = fit(tr).proba(X[te])
+            scores[te] = fit(tr).proba(X[te], rule_of[te])
             loso[s_] = _pair_metrics(y[te], scores[te])
             if say:
                 say(f"rule LOSO held out {s_}: acc={loso[s_]['accuracy']:.3f} auc={loso[s_]['auc']} n={len(te)}")
@@ -290,7 +354,7 @@ def train_rule_head(rules: list[Rule], *, user_pairs: pd.DataFrame | None = None
             cat_idx = np.flatnonzero(src == "catalog")
             for tr_d, te_d in GroupKFold(folds).split(data_idx, groups=pid[data_idx]):
                 tr = np.concatenate([cat_idx, data_idx[tr_d]])
-                cv_scores[data_idx[te_d]] = fit(tr).proba(X[data_idx[te_d]])
+                cv_scores[data_idx[te_d]] = fit(tr).proba(X[data_idx[te_d]], rule_of[data_idx[te_d]])
             per = {s_: _pair_metrics(y[(src == s_)], cv_scores[src == s_]) for s_ in sorted(set(src[data_idx]))}
             per_rule = {}
             for rid in sorted(set(pairs["rule_id"][data_idx])):
@@ -313,6 +377,7 @@ def train_rule_head(rules: list[Rule], *, user_pairs: pd.DataFrame | None = None
         "head_digest": head.digest,
         "C": C,
         "seed": seed,
+        **({"rule_blocks": {"rules": blocks, "scale": block_scale}} if blocks else {}),
     }
 
 
@@ -322,7 +387,7 @@ class RuleJudge(Judge):
 
     name = "rule"
     description = "rule-conditional P(violation): MiniLM [r, x, r*x, |r-x|, p, p*x] + prototypes, logistic head"
-    version = "2"
+    version = "3"
     kinds = ("rule",)
     per_rule = True
 
@@ -350,16 +415,18 @@ class RuleJudge(Judge):
 
     def predict(self, rule_texts: list[str], replies: list[str],
                 examples: list[tuple[list[str], list[str]] | None] | None = None,
-                prompts: list[str] | None = None) -> np.ndarray:
-        """P(violation) for aligned (rule text, reply[, rule examples][, prompt]) lists."""
+                prompts: list[str] | None = None, rule_ids: list[str] | None = None) -> np.ndarray:
+        """P(violation) for aligned (rule text, reply[, rule examples][, prompt][, catalog rule id]) lists;
+        a rule id selects that rule's interaction block where the head has one."""
         if not replies:
             return np.zeros(0)
-        return self.head.proba(featurize_pairs(rule_texts, replies, examples, prompts))
+        return self.head.proba(featurize_pairs(rule_texts, replies, examples, prompts), rule_ids)
 
     def judge(self, items: list[JudgeItem]) -> list[Judgment]:
         items_ok = [it for it in items if it.rule is not None]
         p = self.predict([it.rule.text for it in items_ok], [it.response.text for it in items_ok],
-                         [_examples_of(it.rule) for it in items_ok], [it.user_text for it in items_ok])
+                         [_examples_of(it.rule) for it in items_ok], [it.user_text for it in items_ok],
+                         [it.rule.id if _examples_of(it.rule) is not None else "" for it in items_ok])
         out = []
         for it, s in zip(items_ok, p, strict=True):
             out.append(self.make(it, bool(s >= self.head.threshold), score=float(s)))
