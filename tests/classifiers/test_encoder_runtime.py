@@ -255,6 +255,8 @@ def test_finetune_backend_runs_on_onnx(monkeypatch, tmp_path):
     p_8 = m.predict_all(texts)
     assert np.abs(p_t - p_f).max() < 1e-4
     assert np.abs(p_t - p_8).max() < 0.03
+    # one text per int8 call: a text's score does not depend on the texts scored with it
+    assert np.array_equal(m.predict_all(texts[1:2]), p_8[1:2])
     assert sorted(p.name for p in (tmp_path / "cache" / "onnx").glob("*.onnx")) == sorted(
         [f"{m._onnx_digest_}-classifier-{n}.onnx" for n in ("fp32", f"fp32{RECIPE}", f"int8{RECIPE}")])
     m.partial_fit(texts, y)  # new weights: the ONNX model is rebuilt, not reused
