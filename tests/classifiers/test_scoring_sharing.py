@@ -189,3 +189,35 @@ def test_parallel_onnx_calls_give_identical_embeddings(monkeypatch):
         assert e._workers() == int(threads)
         out[threads] = e.encode(texts)
     assert np.array_equal(out["1"], out["2"])
+
+
+@pytest.mark.skipif(not (HAS_NEURAL and onnx_available()), reason="needs the 'neural' extra and onnxruntime")
+@pytest.mark.neural
+def test_catalog_embeddings_cached_across_stores(tmp_path, monkeypatch):
+    """A second run store reads the rule texts/examples from the machine-wide cache; the results
+    equal those of a score without that cache."""
+    from harmscope.benchmarks.runs.store import Store
+    from harmscope.benchmarks.scoring import judging
+    from harmscope.classifiers.encoder import default_encoder
+
+    monkeypatch.setenv(ENV_RUNTIME, "onnx")
+    monkeypatch.setattr(judging, "catalog_cache_path", lambda: tmp_path / "cache" / "catalog.sqlite")
+    enc = default_encoder()
+    results, encoded = [], []
+    for name, warm in (("a", True), ("b", True), ("c", False)):
+        if not warm:
+            monkeypatch.setattr(judging, "warm_catalog_embeddings", lambda *a, **k: 0)
+        enc._cache.clear()
+        calls: list[int] = []
+        orig = enc._encode_uncached
+        monkeypatch.setattr(enc, "_encode_uncached", lambda texts, o=orig, c=calls: c.append(len(texts)) or o(texts))
+        store = Store(tmp_path / f"{name}.sqlite")
+        run = _fixed_run(store)
+        res = judging.score_run(store, run, None, n_boot=50)
+        store.close()
+        monkeypatch.setattr(enc, "_encode_uncached", orig)
+        results.append(res.tables)
+        encoded.append(sum(calls))
+    assert (tmp_path / "cache" / "catalog.sqlite").is_file()
+    assert encoded[1] < encoded[0] and encoded[1] < encoded[2]  # the catalogue came from the cache
+    assert results[0] == results[1] == results[2]

@@ -12,6 +12,7 @@ judges voting on the rule decide. On benign probes a refusal counts as over-refu
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -27,6 +28,42 @@ from harmscope.types import Judgment, Probe, Response, Rule, RunResult
 
 def _turns(p: Probe) -> int:
     return sum(1 for m in p.messages if m.role == "user")
+
+
+def catalog_cache_path() -> Path:
+    """The machine-wide embedding cache of rule texts and examples (beside the ONNX exports)."""
+    from harmscope.classifiers.onnx_runtime import cache_dir
+
+    return cache_dir() / "embeddings" / "catalog.sqlite"
+
+
+def warm_catalog_embeddings(store: Any, run_id: str, js: JudgeSet, rules: dict[str, Rule]) -> int:
+    """Load the embeddings of the rule texts and examples that the ``rule`` judge reads for this
+    run from a machine-wide cache (computing and adding the missing ones) into the shared
+    encoder's memory, so a new run store does not re-encode the catalogue (459 texts, ~1 CPU-s
+    for the smoke preset's rules). Only on the ONNX runtimes, where each text is encoded alone:
+    torch batches texts, and encoding them in other batches could move the last float bits.
+    Returns the number of texts warmed (0 when skipped)."""
+    if not any(j.name == "rule" for j in js.judges):
+        return 0
+    from harmscope.classifiers.encoder import active_runtime, default_encoder, persistent_cache
+    from harmscope.errors import HarmscopeError
+
+    if active_runtime() == "torch":
+        return 0
+    texts: set[str] = set()
+    for rid in {rid for p in store.probes(run_id) for rid in p.rule_ids}:
+        rule = rules.get(rid)
+        if rule is not None:
+            texts.update(t for t in (rule.text, *rule.examples.violating, *rule.examples.compliant) if t.strip())
+    if not texts:
+        return 0
+    try:
+        with persistent_cache(catalog_cache_path()):
+            default_encoder().encode(sorted(texts))
+    except HarmscopeError:  # an unwritable cache folder only costs the re-encoding
+        return 0
+    return len(texts)
 
 
 # ---------------------------------------------------------------------- decisions frame
@@ -131,6 +168,7 @@ def score_run(store: Any, run_id: str, judges_spec: str | JudgeSet | None = None
     manifest = store.get_run(run_id)
     rules = dict(catalog.rules)
 
+    warm_catalog_embeddings(store, manifest.run_id, js, rules)
     # MiniLM embeddings persist beside the store: a re-score or another judge set does not re-encode
     with persistent_cache(cache_path_for_store(store.path) if getattr(store, "path", None) else None):
         dec, rep, _ = judge_run(store, manifest.run_id, js, rules, progress=progress)
