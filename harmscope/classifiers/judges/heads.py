@@ -111,12 +111,16 @@ def embed_cached(texts: list[str], cache_dir: str | Path | None, *, empty: str =
                  chunk: int = 256, progress: Callable[[int, int], None] | None = None) -> np.ndarray:
     """Like :func:`embed`, with a resumable on-disk cache of ``.npz`` chunks in ``cache_dir``.
 
-    Only float arrays and hex keys are stored (``allow_pickle=False`` on load).
+    Each encoder (weights digest, runtime and graph recipe, max length) gets its own sub-folder, so
+    embeddings of different runtimes never mix. Only float arrays and hex keys are stored
+    (``allow_pickle=False`` on load).
     """
     texts = _clean([str(t) for t in texts], empty)
     if cache_dir is None:
         return embed(texts, empty=empty)
-    d = Path(cache_dir)
+    from harmscope.classifiers.encoder import default_encoder
+
+    d = Path(cache_dir) / re.sub(r"[^A-Za-z0-9_.@+-]+", "_", default_encoder().id)
     d.mkdir(parents=True, exist_ok=True)
     known: dict[str, np.ndarray] = {}
     for f in sorted(d.glob("emb-*.npz")):

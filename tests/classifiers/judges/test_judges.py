@@ -272,3 +272,32 @@ def test_toxicity_judge_fits_and_flags(tmp_path, monkeypatch):
     assert s[0] >= j.threshold > s[1]
     assert 0.3 <= j.threshold <= 0.9
     assert list(tmp_path.glob("judges/toxicity_tfidf/*/judge.json"))  # cached for the next run
+
+
+def test_embedding_cache_keeps_each_encoder_apart(tmp_path, monkeypatch):
+    """Embeddings cached on disk live under the encoder's id: another runtime never reads them."""
+    import numpy as np
+
+    from harmscope.classifiers import encoder
+    from harmscope.classifiers.judges import heads
+
+    class Fake:
+        def __init__(self, ident, value):
+            self.id, self.value = ident, value
+
+    calls = []
+
+    def fake_encode(texts):
+        calls.append(list(texts))
+        return np.full((len(texts), 384), current.value, np.float32)
+
+    current = Fake("enc@1/onnx.r3/L128", 1.0)
+    monkeypatch.setattr(encoder, "default_encoder", lambda runtime=None: current)
+    monkeypatch.setattr(encoder, "encode", fake_encode)
+    a = heads.embed_cached(["hello", "world"], tmp_path)
+    again = heads.embed_cached(["hello"], tmp_path)
+    assert float(a[0, 0]) == float(again[0, 0]) == 1.0 and len(calls) == 1  # second call from disk
+    current = Fake("enc@1/torch/L128", 2.0)
+    b = heads.embed_cached(["hello"], tmp_path)
+    assert float(b[0, 0]) == 2.0 and len(calls) == 2  # another runtime: its own folder, encoded again
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["enc@1_onnx.r3_L128", "enc@1_torch_L128"]
