@@ -4,6 +4,7 @@ the runtime in use).
 
     python -m harmscope.classifiers.runtime_check agree [--n 200]
     python -m harmscope.classifiers.runtime_check revalidate --judge refusal [--data labelled.jsonl]
+    python -m harmscope.classifiers.runtime_check revalidate --judge refusal --loso --runtime torch --runtime onnx
 
 ``revalidate`` judges the labelled file once per runtime and writes
 ``<judge>.runtimes.json`` beside the built-in validation figures, keyed by the judge's
@@ -14,6 +15,7 @@ the runtime in use and falls back to the built-in figures once the head is retra
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 from collections.abc import Callable, Iterator
@@ -22,6 +24,7 @@ from typing import Any
 
 import click
 import numpy as np
+import pandas as pd
 
 from harmscope.classifiers.onnx_runtime import ENV_RUNTIME, RUNTIMES, onnx_available
 from harmscope.errors import HarmscopeError
@@ -71,6 +74,94 @@ def _validator(judge: str, data: str | Path | None) -> Any:
             raise HarmscopeError(f"judge {judge!r}: no built-in check set; pass --data")
         return builtin[judge]
     return lambda: validate_judge(judge, data, save=False)
+
+
+def loso_validator(judge: str, *, seed: int | None = None,
+                   say: Callable[[str], None] | None = None) -> Callable[[], dict[str, Any]]:
+    """``() -> {"source", "metrics"}``: ``judge``'s leave-one-source-out figures (the stored
+    ``metrics``) with the held-out rows featurised on the runtime in use.
+
+    Same data sample, folds, seed and training as ``judges train``: every fold's head is trained
+    on torch fp32 features (as the shipped heads are); only the held-out fold's features come
+    from ``$HARMSCOPE_ENCODER_RUNTIME``, which is what a user of that runtime gets. On torch it
+    reproduces the stored figures exactly. Embeddings go through the per-encoder disk cache
+    (``$HARMSCOPE_EMB_CACHE``)."""
+    from harmscope.classifiers.judges import fit as F
+    from harmscope.classifiers.onnx_runtime import resolve_runtime
+
+    if judge not in F.CONFIG:
+        raise HarmscopeError(f"--judge {judge!r}: leave-one-source-out revalidation covers {', '.join(F.CONFIG)}")
+    seed = F.SEED if seed is None else seed
+    state: dict[str, Any] = {}
+
+    def frame() -> pd.DataFrame:
+        names = list(F.TRAIN_SETS[judge])
+        eval_only = [n for n in F.EVAL_ONLY.get(judge, []) if n not in names]
+        df = F.load_frame(names, seed=seed).assign(_train=True)
+        if eval_only:
+            df = pd.concat([df, F.load_frame(eval_only, seed=seed).assign(_train=False)], ignore_index=True)
+        return df
+
+    def run_reply() -> dict[str, Any]:
+        if "d" not in state:
+            df = frame()
+            m, y = F.targets(judge, df)
+            d = df[m].reset_index(drop=True)
+            with using_runtime("torch"):
+                P, X = F.encode_frame(d)
+            state.update(d=d, y=y[m], F=F.features(d, P, X))
+        d, y, Ft = state["d"], state["y"], state["F"]
+        rt = resolve_runtime(None)
+        Fe = Ft if rt == "torch" else F.features(d, *F.encode_frame(d))
+        fit_once = F._fit
+        heads: dict[str, Any] = state.setdefault("heads", {})
+
+        def memo_fit(X: np.ndarray, yy: np.ndarray, cfg: dict[str, Any], sd: int, texts: Any = None) -> Any:
+            # the fold heads are trained on torch features whatever the runtime: fit each once
+            h = hashlib.blake2b(X.tobytes(), digest_size=16)
+            h.update(np.asarray(yy).astype(str).tobytes())
+            h.update("\0".join(map(str, [] if texts is None else texts)).encode("utf-8", "surrogatepass"))
+            key = f"{h.hexdigest()}:{sd}:{sorted(cfg.items())}"
+            if key not in heads:
+                heads[key] = fit_once(X, yy, cfg, sd, texts)
+            return heads[key]
+
+        F._fit = memo_fit
+        try:
+            lo, _ = F.loso(judge, d, Ft, y, F.CONFIG[judge], seed=seed, say=say,
+                           trainable=d["_train"].to_numpy(bool), texts=d["reply"].astype(str).to_numpy(object),
+                           X_eval=Fe)
+        finally:
+            F._fit = fit_once
+        positive = "complied (not refusal or partial)" if judge == "refusal" else "harmful reply"
+        return {"source": f"leave-one-source-out on {len(d)} human-labelled replies (heads trained on torch fp32 "
+                          f"features as shipped, held-out rows featurised on {rt!r})",
+                "metrics": {**lo["pooled"], "positive": positive}, "per_source": lo["per_source"]}
+
+    def run_rule() -> dict[str, Any]:
+        import tempfile
+
+        from harmscope.classifiers.judges.rule_model import train_rule_head
+        from harmscope.rules import load_catalog
+
+        if "df" not in state:
+            state["df"] = frame()
+        rt = resolve_runtime(None)
+
+        def torch_embed(texts: list[str]) -> np.ndarray:
+            with using_runtime("torch"):
+                return F._cached_embed(texts)
+
+        with tempfile.TemporaryDirectory() as tmp:
+            res = train_rule_head(list(dict(load_catalog().rules).values()), data=state["df"], out=Path(tmp),
+                                  C=float(F.CONFIG["rule"].get("C", 0.05)), seed=seed, embed_fn=torch_embed,
+                                  block_scale=float(F.CONFIG["rule"].get("rule_blocks", 0.0)), say=say,
+                                  eval_embed_fn=None if rt == "torch" else F._cached_embed, cv=False)
+        return {"source": res["source"].replace("; these figures", f" (heads trained on torch fp32 features as "
+                                                f"shipped, held-out pairs featurised on {rt!r}); these figures"),
+                "metrics": res["metrics"], "per_source": res["loso"]["per_source"]}
+
+    return run_rule if judge == "rule" else run_reply
 
 
 def revalidate(judge: str, data: str | Path | None = None, runtimes: list[str] | None = None, *,
@@ -146,9 +237,14 @@ def agree_cmd(n: int, against: str) -> None:
               help="labelled JSONL/CSV (default: the judge's built-in fresh check set)")
 @click.option("--runtime", "runtimes", multiple=True, type=click.Choice(RUNTIMES),
               help="runtimes to recompute (default: all available)")
-def revalidate_cmd(judge: str, data: str | None, runtimes: tuple[str, ...]) -> None:
+@click.option("--loso", is_flag=True, help="the stored leave-one-source-out figures (refusal, harm, rule): heads "
+              "trained on torch features as shipped, held-out folds featurised on each runtime")
+def revalidate_cmd(judge: str, data: str | None, runtimes: tuple[str, ...], loso: bool) -> None:
     """Recompute a judge's validation figures per encoder runtime."""
-    res = revalidate(judge, data, list(runtimes) or None)
+    if loso and data:
+        raise HarmscopeError("--loso and --data: choose one")
+    validator = loso_validator(judge, say=lambda m: click.echo(m, err=True)) if loso else None
+    res = revalidate(judge, data, list(runtimes) or None, validator=validator)
     for rt, p in res.items():
         m = p["metrics"]
         click.echo(f"{judge} [{rt}] version {p['version']}: n={m['n']} auc={m.get('auc')} "

@@ -167,12 +167,14 @@ def _groups(df: pd.DataFrame, kind: str) -> np.ndarray:
 
 def loso(kind: str, df: pd.DataFrame, X: np.ndarray, y: np.ndarray, cfg: dict[str, Any], *, seed: int = SEED,
          folds: int = 5, say: Callable[[str], None] | None = None, trainable: np.ndarray | None = None,
-         texts: np.ndarray | None = None) -> tuple[dict[str, Any], np.ndarray]:
+         texts: np.ndarray | None = None, X_eval: np.ndarray | None = None) -> tuple[dict[str, Any], np.ndarray]:
     """Leave-one-source-out: per held-out source figures and the pooled figures.
 
     Where the held-out source shares prompt ids with the others (XSTest models), its prompts
     are split in ``folds`` groups and each group's prompts are also removed from training.
     Rows outside ``trainable`` (evaluation-only sources) are scored but never trained on.
+    ``X_eval`` (same rows as ``X``, e.g. features from another encoder runtime) replaces ``X``
+    for the held-out rows only; training always uses ``X``.
     Returns (figures, out-of-source probabilities).
     """
     from sklearn.model_selection import GroupKFold
@@ -182,6 +184,7 @@ def loso(kind: str, df: pd.DataFrame, X: np.ndarray, y: np.ndarray, cfg: dict[st
     classes = sorted({str(v) for v in y.tolist()})
     out = np.full((len(y), len(classes)), np.nan)
     per: dict[str, Any] = {}
+    Xe = X if X_eval is None else X_eval
     for s in sorted(set(src)):
         te_all = np.flatnonzero(src == s)
         others = src != s
@@ -195,7 +198,7 @@ def loso(kind: str, df: pd.DataFrame, X: np.ndarray, y: np.ndarray, cfg: dict[st
             tr = np.flatnonzero(others & ~np.isin(pid, list(held)))
             if len(set(y[tr].tolist())) < 2:
                 continue
-            out[te] = _aligned(_fit(X[tr], y[tr], cfg, seed, _take(texts, tr)), X[te], classes, _take(texts, te))
+            out[te] = _aligned(_fit(X[tr], y[tr], cfg, seed, _take(texts, tr)), Xe[te], classes, _take(texts, te))
         ok = te_all[~np.isnan(out[te_all, 0])]
         if len(ok):
             per[s] = _round(metrics(kind, y[ok], out[ok], classes))
@@ -383,8 +386,26 @@ def _row(name: str, m: dict[str, Any]) -> str:
 _HDR = "| set | n | accuracy | precision | recall | specificity | kappa | AUC |\n|---|---|---|---|---|---|---|---|"
 
 
-def model_card(records: dict[str, dict[str, Any]]) -> str:
-    """Markdown model card of the shipped judge heads from their validation records."""
+def runtime_table(tables: dict[str, dict[str, Any]]) -> list[str]:
+    """Markdown lines: each judge's pooled leave-one-source-out figures per encoder runtime, from
+    ``<judge>.runtimes.json`` tables (runtime -> payload); the AUC change is against torch."""
+    rows = []
+    for kind, table in tables.items():
+        by_rt = {p.get("runtime"): p.get("metrics") or {} for p in table.values()}
+        ref = by_rt.get("torch", {}).get("auc")
+        for rt in sorted(by_rt, key=lambda r: (r != "torch", str(r))):
+            m = by_rt[rt]
+            d = "" if rt == "torch" or ref is None or m.get("auc") is None else f"{m['auc'] - ref:+.4f}"
+            rows.append(f"| `{kind}` | {rt} | {m.get('n')} | {m.get('accuracy', 0):.4f} | {m.get('kappa', 0):.4f} | "
+                        f"{m.get('auc', 0):.4f} | {d} |")
+    if not rows:
+        return []
+    return ["| judge | runtime | n | accuracy | kappa | AUC | AUC change |", "|---|---|---|---|---|---|---|", *rows]
+
+
+def model_card(records: dict[str, dict[str, Any]], runtimes: dict[str, dict[str, Any]] | None = None) -> str:
+    """Markdown model card of the shipped judge heads from their validation records (and the
+    per-runtime figures, ``runtimes``: judge -> its ``<judge>.runtimes.json`` table)."""
     lines = ["# Model card: harmscope judge heads (`refusal`, `harm`, `rule`)", "",
              "Written by `python -m harmscope.classifiers.judges.train card` from `data/validation/*.json`; "
              "do not edit by hand.", "",
@@ -435,6 +456,17 @@ def model_card(records: dict[str, dict[str, Any]]) -> str:
             lines += ["External validation (`weights: no` sets, never trained on):", "", _HDR]
             lines += [_row(s, m) for s, m in ext.items()]
             lines.append("")
+    rt_lines = runtime_table(runtimes or {})
+    if rt_lines:
+        lines += ["## Figures per encoder runtime", "",
+                  "The heads are trained on torch fp32 embeddings. The figures that drive the correction are those "
+                  "of the runtime in use (`Judge.validation()` reads `validation/<judge>.runtimes.json`, keyed by "
+                  "the judge's full version, which ends in `+onnx.r3` on the int8 runtime): the same "
+                  "leave-one-source-out folds, sample, seed and training, with the held-out rows featurised on "
+                  "each runtime. The torch rows reproduce the stored figures exactly. Rebuild (after retraining a "
+                  "head; needs `$HARMSCOPE_DATA`):", "",
+                  "    python -m harmscope.classifiers.runtime_check revalidate --judge JUDGE --loso "
+                  "--runtime torch --runtime onnx", "", *rt_lines, ""]
     lines += ["## Limits", "",
               "- Frozen sentence embeddings truncate replies at 128 tokens; harm that appears late in a long reply "
               "is missed.",
@@ -450,13 +482,16 @@ def write_model_card() -> Path:
     """Rewrite ``data/MODEL_CARD.md`` from the stored validation records (atomic)."""
     import json
 
-    recs = {}
+    recs, rts = {}, {}
     for k in ("refusal", "harm", "rule"):
         p = VALIDATION_DIR / f"{k}.json"
         if p.is_file():
             recs[k] = json.loads(p.read_text(encoding="utf-8"))
+        p = VALIDATION_DIR / f"{k}.runtimes.json"
+        if p.is_file():
+            rts[k] = json.loads(p.read_text(encoding="utf-8"))
     dest = DATA_DIR / "MODEL_CARD.md"
     tmp = dest.with_name(dest.name + ".tmp")
-    tmp.write_text(model_card(recs), encoding="utf-8")
+    tmp.write_text(model_card(recs, rts), encoding="utf-8")
     tmp.replace(dest)
     return dest

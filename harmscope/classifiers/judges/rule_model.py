@@ -285,12 +285,14 @@ def _pair_metrics(y: np.ndarray, s: np.ndarray, threshold: float = 0.5) -> dict[
 def train_rule_head(rules: list[Rule], *, user_pairs: pd.DataFrame | None = None, data: pd.DataFrame | None = None,
                     out: Path | None = None, C: float = 0.05, seed: int = 0, folds: int = 5,
                     embed_fn: EmbedFn | None = None, evaluate: bool = True, block_scale: float = 0.0,
-                    say: Callable[[str], None] | None = None) -> dict[str, Any]:
+                    say: Callable[[str], None] | None = None, eval_embed_fn: EmbedFn | None = None,
+                    cv: bool = True) -> dict[str, Any]:
     """Fit the rule head on catalog pairs + human-labelled pairs (``data``: a labelled-reply frame)
     + user pairs; saves ``rule_head.npz``. Evaluation: leave-one-source-out over the sources
     (``catalog``, each data set, ``user``) and 5-fold CV grouped by prompt id per data source.
     ``block_scale > 0`` adds a rule-id interaction block (:func:`rule_blocks`) for every catalog
-    rule with labelled data pairs."""
+    rule with labelled data pairs. ``eval_embed_fn`` (e.g. another encoder runtime) featurises
+    the held-out rows of the leave-one-source-out folds only; ``cv=False`` skips the grouped CV."""
     from sklearn.model_selection import GroupKFold
 
     ref = load_refusal_data()
@@ -313,6 +315,9 @@ def train_rule_head(rules: list[Rule], *, user_pairs: pd.DataFrame | None = None
     X = featurize_pairs(pairs["rule_text"].tolist(), pairs["reply"].tolist(),
                         [_examples_of(by_id.get(r)) for r in pairs["rule_id"]], pairs["prompt"].tolist(),
                         embed_fn=embed_fn)
+    Xe = X if eval_embed_fn is None else featurize_pairs(
+        pairs["rule_text"].tolist(), pairs["reply"].tolist(), [_examples_of(by_id.get(r)) for r in pairs["rule_id"]],
+        pairs["prompt"].tolist(), embed_fn=eval_embed_fn)
     y, w = pairs["y"].to_numpy(), pairs["weight"].to_numpy()
     src = pairs["source"].to_numpy()
     rule_of = pairs["rule_id"].to_numpy()
@@ -341,14 +346,14 @@ def train_rule_head(rules: list[Rule], *, user_pairs: pd.DataFrame | None = None
             tr = np.flatnonzero(src != s_)
             if len(te) == 0 or len(set(y[tr].tolist())) < 2:
                 continue
-            scores[te] = fit(tr).proba(X[te], rule_of[te])
+            scores[te] = fit(tr).proba(Xe[te], rule_of[te])
             loso[s_] = _pair_metrics(y[te], scores[te])
             if say:
                 say(f"rule LOSO held out {s_}: acc={loso[s_]['accuracy']:.3f} auc={loso[s_]['auc']} n={len(te)}")
         ok = ~np.isnan(scores)
         res["loso"] = {"pooled": _pair_metrics(y[ok], scores[ok]), "per_source": loso}
         data_idx = np.flatnonzero(src != "catalog")
-        if len(data_idx):
+        if len(data_idx) and cv:
             cv_scores = np.full(len(y), np.nan)
             pid = pairs["pid"].to_numpy()
             cat_idx = np.flatnonzero(src == "catalog")
