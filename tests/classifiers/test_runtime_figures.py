@@ -16,6 +16,7 @@ from harmscope.classifiers.onnx_runtime import ENV_RUNTIME, onnx_available
 
 needs_onnx = pytest.mark.skipif(not onnx_available(), reason="onnxruntime not installed: pip install 'harmscope[onnx]'")
 CFG = {"hidden": 0, "C": 1.0}
+COUNTS = ("n", "tp", "fn", "tn", "fp")
 
 
 def _toy(n: int = 120, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
@@ -48,17 +49,20 @@ def _table(judge: str) -> dict:
     return json.loads(p.read_text(encoding="utf-8"))
 
 
-@pytest.mark.parametrize("judge", ["refusal"])
+@pytest.mark.parametrize("judge", ["refusal", "harm", "rule"])
 def test_shipped_figures_reproduce_on_torch(judge):
     stored = json.loads((VALIDATION_DIR / f"{judge}.json").read_text(encoding="utf-8"))["metrics"]
     torch = [v for v in _table(judge).values() if v["runtime"] == "torch"]
     assert len(torch) == 1
-    assert {k: torch[0]["metrics"][k] for k in ("n", "tp", "fn", "tn", "fp", "auc")} == \
-        {k: stored[k] for k in ("n", "tp", "fn", "tn", "fp", "auc")}
+    got = torch[0]["metrics"]
+    assert {k: got[k] for k in COUNTS} == {k: stored[k] for k in COUNTS}
+    # torch embeddings move in the last float bits with their batch-mates (length-bucketed
+    # batches depend on which texts the cache still had to encode): the AUC may move in the 4th decimal
+    assert got["auc"] == pytest.approx(stored["auc"], abs=5e-4)
 
 
 @needs_onnx
-@pytest.mark.parametrize("judge", ["refusal"])
+@pytest.mark.parametrize("judge", ["refusal", "harm", "rule"])
 def test_validation_follows_runtime(monkeypatch, judge):
     """With the int8 runtime the judge reports the int8 figures; with torch the stored ones;
     the AUC moves by at most 0.005 between them (the accuracy guard of #18)."""
@@ -77,7 +81,9 @@ def test_validation_follows_runtime(monkeypatch, judge):
     assert j.describe()["validation"] == got["metrics"]
     monkeypatch.setenv(ENV_RUNTIME, "torch")
     j, _ = load_judge(judge)
-    assert j.validation()["metrics"] == stored["metrics"]
+    torch = j.validation()
+    assert torch["runtime"] == "torch" and torch == table[j.full_version]
+    assert {k: torch["metrics"][k] for k in COUNTS} == {k: stored["metrics"][k] for k in COUNTS}
 
 
 def test_runtime_table_rows():
