@@ -463,8 +463,10 @@ def model_card(records: dict[str, dict[str, Any]], runtimes: dict[str, dict[str,
                   "of the runtime in use (`Judge.validation()` reads `validation/<judge>.runtimes.json`, keyed by "
                   "the judge's full version, which ends in `+onnx.r3` on the int8 runtime): the same "
                   "leave-one-source-out folds, sample, seed and training, with the held-out rows featurised on "
-                  "each runtime. The torch rows reproduce the stored figures exactly. Rebuild (after retraining a "
-                  "head; needs `$HARMSCOPE_DATA`):", "",
+                  "each runtime. The torch rows reproduce the stored confusion counts (`revalidate` writes nothing "
+                  "otherwise); their AUC can differ in the 4th decimal, as torch embeddings move in the last float "
+                  "bits with their batch-mates. A judge without rows here reports its stored torch figures on "
+                  "every runtime. Rebuild (after retraining a head; needs `$HARMSCOPE_DATA`):", "",
                   "    python -m harmscope.classifiers.runtime_check revalidate --judge JUDGE --loso "
                   "--runtime torch --runtime onnx", "", *rt_lines, ""]
     lines += ["## Limits", "",

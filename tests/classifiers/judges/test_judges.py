@@ -232,7 +232,9 @@ def test_model_card_lists_sets_licences_seed_and_rebuild():
     from harmscope.classifiers.judges.fit import model_card
 
     card = (DATA_DIR / "MODEL_CARD.md").read_text()
-    assert card == model_card({k: _rec(k) for k in ("refusal", "harm", "rule")})  # regenerated, not hand-edited
+    rts = {k: json.loads(p.read_text()) for k in ("refusal", "harm", "rule")
+           if (p := DATA_DIR / "validation" / f"{k}.runtimes.json").is_file()}
+    assert card == model_card({k: _rec(k) for k in ("refusal", "harm", "rule")}, rts)  # regenerated, not hand-edited
     for s in ("gptfuzz: MIT", "diasafety: Apache-2.0", "safetext: MIT", "latent-jailbreak: MIT", "seed 0",
               "harmscope judges train --judge harm", "Leave-one-source-out", "jailjudge"):
         assert s in card
