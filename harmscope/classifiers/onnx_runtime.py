@@ -22,6 +22,7 @@ one per core).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import logging
@@ -29,6 +30,7 @@ import os
 import tempfile
 import threading
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +56,20 @@ _digests: dict[tuple[str, int, int], str] = {}
 def onnx_available() -> bool:
     """Whether ONNX Runtime can be imported (the ``onnx`` extra is installed)."""
     return importlib.util.find_spec("onnxruntime") is not None
+
+
+@contextlib.contextmanager
+def using_runtime(runtime: str) -> Iterator[None]:
+    """Set ``$HARMSCOPE_ENCODER_RUNTIME`` within the block (restored after)."""
+    old = os.environ.get(ENV_RUNTIME)
+    os.environ[ENV_RUNTIME] = runtime
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(ENV_RUNTIME, None)
+        else:
+            os.environ[ENV_RUNTIME] = old
 
 
 def resolve_runtime(runtime: str | None = None) -> str:

@@ -14,11 +14,10 @@ the runtime in use and falls back to the built-in figures once the head is retra
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,24 +25,10 @@ import click
 import numpy as np
 import pandas as pd
 
-from harmscope.classifiers.onnx_runtime import ENV_RUNTIME, RUNTIMES, onnx_available
+from harmscope.classifiers.onnx_runtime import RUNTIMES, onnx_available, using_runtime
 from harmscope.errors import HarmscopeError
 
 COUNTS = ("n", "tp", "fn", "tn", "fp")
-
-
-@contextlib.contextmanager
-def using_runtime(runtime: str) -> Iterator[None]:
-    """Set ``$HARMSCOPE_ENCODER_RUNTIME`` within the block (restored after)."""
-    old = os.environ.get(ENV_RUNTIME)
-    os.environ[ENV_RUNTIME] = runtime
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop(ENV_RUNTIME, None)
-        else:
-            os.environ[ENV_RUNTIME] = old
 
 
 def available_runtimes() -> list[str]:

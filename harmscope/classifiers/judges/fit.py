@@ -40,6 +40,7 @@ from harmscope.classifiers.judges.rule_model import (
     featurize_pairs,
     train_rule_head,
 )
+from harmscope.classifiers.onnx_runtime import using_runtime
 from harmscope.errors import InputError
 from harmscope.paths import workspace_dir
 from harmscope.rules import load_catalog
@@ -298,12 +299,21 @@ def external_figures(kind: str, head: Any, names: list[str], *, say: Callable[[s
     return out
 
 
-def train_judge(kind: str, data: list[str] | None = None, *, out: Path | None = None, seed: int = SEED,
-                ship: bool = False, external: bool = True, cfg: dict[str, Any] | None = None,
-                on_bad: str = "skip", say: Callable[[str], None] | None = None) -> dict[str, Any]:
+def train_judge(kind: str, data: list[str] | None = None, **kw: Any) -> dict[str, Any]:
     """Train ``kind`` (refusal / harm / rule) on ``data`` (reader names or files; default the
     shipped training sets), evaluate it leave-one-source-out, write the head into ``out`` and
-    return the validation record (``metrics`` = pooled leave-one-source-out figures)."""
+    return the validation record (``metrics`` = pooled leave-one-source-out figures).
+
+    Features always come from the torch fp32 encoder (the reference path), whatever runtime is in
+    use: the same command gives the same weights on every machine, and the figures of the other
+    runtimes are recomputed from these by ``runtime_check revalidate --loso``."""
+    with using_runtime("torch"):
+        return _train_judge(kind, data, **kw)
+
+
+def _train_judge(kind: str, data: list[str] | None = None, *, out: Path | None = None, seed: int = SEED,
+                 ship: bool = False, external: bool = True, cfg: dict[str, Any] | None = None,
+                 on_bad: str = "skip", say: Callable[[str], None] | None = None) -> dict[str, Any]:
     if kind not in TRAIN_SETS:
         raise InputError(f"--judge {kind!r}: trainable judges are {', '.join(TRAIN_SETS)}")
     names = list(data) if data else list(TRAIN_SETS[kind])

@@ -1,6 +1,7 @@
 """Judges: detectors, ensembles, spec parsing, LLM votes, labelled-file errors, stored figures."""
 
 import json
+import os
 
 import pytest
 
@@ -303,3 +304,21 @@ def test_embedding_cache_keeps_each_encoder_apart(tmp_path, monkeypatch):
     b = heads.embed_cached(["hello"], tmp_path)
     assert float(b[0, 0]) == 2.0 and len(calls) == 2  # another runtime: its own folder, encoded again
     assert sorted(p.name for p in tmp_path.iterdir()) == ["enc@1_onnx.r3_L128", "enc@1_torch_L128"]
+
+
+def test_training_always_encodes_on_the_torch_reference(monkeypatch):
+    """Shipped heads are trained on torch fp32 features whatever runtime is in use, so the same
+    command gives the same weights everywhere (the int8 figures come from revalidate --loso)."""
+    from harmscope.classifiers.judges import fit
+    from harmscope.classifiers.onnx_runtime import ENV_RUNTIME
+
+    seen = {}
+
+    def fake(kind, data=None, **kw):
+        seen["runtime"] = os.environ.get(ENV_RUNTIME)
+        return {"kind": kind}
+
+    monkeypatch.setenv(ENV_RUNTIME, "onnx")
+    monkeypatch.setattr(fit, "_train_judge", fake)
+    assert fit.train_judge("harm") == {"kind": "harm"}
+    assert seen["runtime"] == "torch" and os.environ[ENV_RUNTIME] == "onnx"  # restored afterwards
