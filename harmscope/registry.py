@@ -206,5 +206,3 @@ def load_plugins() -> None:
                 raise HarmscopeError(f"plugin {ep.name!r} ({ep.value}) failed to load: "
                                      f"{type(exc).__name__}: {exc}") from None
 
-
-_load_plugins = load_plugins  # old private name
