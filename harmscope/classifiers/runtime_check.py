@@ -82,9 +82,10 @@ def loso_validator(judge: str, *, seed: int | None = None,
     def frame() -> pd.DataFrame:
         names = list(F.TRAIN_SETS[judge])
         eval_only = [n for n in F.EVAL_ONLY.get(judge, []) if n not in names]
-        df = F.load_frame(names, seed=seed).assign(_train=True)
+        df = F.load_frame(names, seed=seed, judge=judge).assign(_train=True)
         if eval_only:
-            df = pd.concat([df, F.load_frame(eval_only, seed=seed).assign(_train=False)], ignore_index=True)
+            df = pd.concat([df, F.load_frame(eval_only, seed=seed, judge=judge).assign(_train=False)],
+                           ignore_index=True)
         return df
 
     def run_reply() -> dict[str, Any]:
@@ -94,28 +95,31 @@ def loso_validator(judge: str, *, seed: int | None = None,
             d = df[m].reset_index(drop=True)
             with using_runtime("torch"):
                 P, X = F.encode_frame(d)
-            state.update(d=d, y=y[m], F=F.features(d, P, X))
+            cfg = F.CONFIG[judge]
+            state.update(d=d, y=y[m], F=F.features(d, P, X),
+                         cross=F.CrossData.of(d, cfg["cross"], say) if cfg.get("cross") else None)
         d, y, Ft = state["d"], state["y"], state["F"]
         rt = resolve_runtime(None)
         Fe = Ft if rt == "torch" else F.features(d, *F.encode_frame(d))
         fit_once = F._fit
         heads: dict[str, Any] = state.setdefault("heads", {})
 
-        def memo_fit(X: np.ndarray, yy: np.ndarray, cfg: dict[str, Any], sd: int, texts: Any = None) -> Any:
+        def memo_fit(X: np.ndarray, yy: np.ndarray, cfg: dict[str, Any], sd: int, texts: Any = None,
+                     **kw: Any) -> Any:
             # the fold heads are trained on torch features whatever the runtime: fit each once
             h = hashlib.blake2b(X.tobytes(), digest_size=16)
             h.update(np.asarray(yy).astype(str).tobytes())
             h.update("\0".join(map(str, [] if texts is None else texts)).encode("utf-8", "surrogatepass"))
             key = f"{h.hexdigest()}:{sd}:{sorted(cfg.items())}"
             if key not in heads:
-                heads[key] = fit_once(X, yy, cfg, sd, texts)
+                heads[key] = fit_once(X, yy, cfg, sd, texts, **kw)
             return heads[key]
 
         F._fit = memo_fit
         try:
             lo, _ = F.loso(judge, d, Ft, y, F.CONFIG[judge], seed=seed, say=say,
                            trainable=d["_train"].to_numpy(bool), texts=d["reply"].astype(str).to_numpy(object),
-                           X_eval=Fe)
+                           X_eval=Fe, cross=state["cross"])
         finally:
             F._fit = fit_once
         positive = "complied (not refusal or partial)" if judge == "refusal" else "harmful reply"
@@ -141,7 +145,8 @@ def loso_validator(judge: str, *, seed: int | None = None,
             res = train_rule_head(list(dict(load_catalog().rules).values()), data=state["df"], out=Path(tmp),
                                   C=float(F.CONFIG["rule"].get("C", 0.05)), seed=seed, embed_fn=torch_embed,
                                   block_scale=float(F.CONFIG["rule"].get("rule_blocks", 0.0)), say=say,
-                                  eval_embed_fn=None if rt == "torch" else F._cached_embed, cv=False)
+                                  eval_embed_fn=None if rt == "torch" else F._cached_embed, cv=False,
+                                  cross=F.CONFIG["rule"].get("cross"), cache_dir=F.emb_cache_dir())
         return {"source": res["source"].replace("; these figures", f" (heads trained on torch fp32 features as "
                                                 f"shipped, held-out pairs featurised on {rt!r}); these figures"),
                 "metrics": res["metrics"], "per_source": res["loso"]["per_source"]}

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,15 @@ import numpy as np
 import pandas as pd
 
 from harmscope.classifiers.judges.base import DATA_DIR, VALIDATION_DIR
+from harmscope.classifiers.judges.crossenc import (
+    FROZEN,
+    MAX_LENGTH,
+    CrossEncoderHead,
+    LowerStates,
+    fit_cached,
+    lower_states,
+    state_logits,
+)
 from harmscope.classifiers.judges.heads import (
     NO_PROMPT,
     GatedHead,
@@ -50,6 +60,8 @@ SEED = 0
 # CPU rebuild (encoder included) within the reach of a shared 2-core box
 SAMPLE: dict[str, int | None] = {"gptfuzz": 2500, "diasafety": 2000, "latent-jailbreak": 800, "pku-saferlhf": 400,
                                  "beavertails": 400, "saferlhf-mini": 400}
+# per-judge overrides: the rule cross-encoder learns DiaSafety's five categories from every row
+JUDGE_SAMPLE: dict[str, dict[str, int | None]] = {"rule": {"diasafety": None}}
 TRAIN_SETS = {
     "refusal": ["xstest-completions", "harmscope-written"],
     "harm": ["gptfuzz", "safetext", "latent-jailbreak"],
@@ -80,12 +92,15 @@ def emb_cache_dir() -> Path:
     return workspace_dir() / "judges" / "emb-cache"
 
 
-def load_frame(names: list[str], *, sample: bool = True, seed: int = SEED, on_bad: str = "skip") -> pd.DataFrame:
-    """Concatenated labelled-reply frames of ``names`` (reader names or files), sampled per :data:`SAMPLE`."""
+def load_frame(names: list[str], *, sample: bool = True, seed: int = SEED, on_bad: str = "skip",
+               judge: str | None = None) -> pd.DataFrame:
+    """Concatenated labelled-reply frames of ``names`` (reader names or files), sampled per
+    :data:`SAMPLE` (and :data:`JUDGE_SAMPLE` of ``judge``)."""
+    sizes = {**SAMPLE, **JUDGE_SAMPLE.get(judge or "", {})}
     frames = []
     for n in names:
         df = load_replies(n, on_bad=on_bad)  # type: ignore[arg-type]
-        frames.append(sample_rows(df, SAMPLE.get(n)) if sample else df)
+        frames.append(sample_rows(df, sizes.get(n)) if sample else df)
     if not frames:
         raise InputError("--data: no labelled-reply set given")
     return pd.concat(frames, ignore_index=True)
@@ -139,8 +154,49 @@ def metrics(kind: str, y: np.ndarray, proba: np.ndarray, classes: list[str]) -> 
     return m
 
 
-def _fit(X: np.ndarray, y: np.ndarray, cfg: dict[str, Any], seed: int, texts: np.ndarray | None = None
-         ) -> Head | GatedHead | TextStackHead:
+@dataclass
+class CrossData:
+    """What a cross-encoder head trains and validates on: the frame's (prompt, reply) pairs and
+    their frozen lower-layer states (computed once, torch fp32), row-aligned with the features."""
+
+    prompts: np.ndarray
+    replies: np.ndarray
+    states: LowerStates
+
+    @classmethod
+    def of(cls, d: pd.DataFrame, cfg: dict[str, Any], say: Callable[[str], None] | None = None) -> CrossData:
+        prompts = d["prompt"].fillna("").astype(str).to_numpy(object)
+        replies = d["reply"].fillna("").astype(str).to_numpy(object)
+        if say:
+            say(f"cross-encoder: lower {cfg.get('frozen', FROZEN)} MiniLM layers over {len(d)} (prompt, reply) pairs")
+        with using_runtime("torch"):
+            st = lower_states(list(prompts), list(replies), frozen=int(cfg.get("frozen", FROZEN)),
+                              max_length=int(cfg.get("max_length", MAX_LENGTH)))
+        return cls(prompts, replies, st)
+
+
+def _fit_cross(cross: CrossData, rows: np.ndarray, y: np.ndarray, ccfg: dict[str, Any], seed: int
+               ) -> CrossEncoderHead:
+    """Train (or read back from the fold cache under the embedding cache) a cross-encoder on ``rows``."""
+    full_y = np.zeros(len(cross.states), dtype=np.int64)
+    full_y[rows] = y
+    keys = [f"{p}\x1f{r}" for p, r in zip(cross.prompts, cross.replies, strict=True)]
+    return fit_cached(emb_cache_dir(), cross.states, keys, rows, full_y, ["harm"], None, ccfg, seed)
+
+
+def _cross_logits(head: Any, cross: CrossData | None, rows: np.ndarray, *, from_text: bool = False) -> np.ndarray | None:
+    """The cross-encoder logits of ``rows`` (cached lower states; ``from_text``: the whole network
+    on the runtime in use), or None when ``head`` has no cross-encoder."""
+    ce = getattr(head, "cross", None)
+    if ce is None or cross is None:
+        return None
+    if from_text:
+        return ce.logits(list(cross.prompts[rows]), list(cross.replies[rows]))[:, 0]
+    return state_logits(ce, cross.states, np.asarray(rows))[:, 0]
+
+
+def _fit(X: np.ndarray, y: np.ndarray, cfg: dict[str, Any], seed: int, texts: np.ndarray | None = None,
+         rows: np.ndarray | None = None, cross: CrossData | None = None) -> Head | GatedHead | TextStackHead:
     head = fit_head(X, y, hidden=int(cfg.get("hidden", 0)), C=float(cfg.get("C", 1.0)),
                     alpha=float(cfg.get("alpha", 1e-3)), seed=seed)
     if cfg.get("tfidf"):  # + a hashed word/char TF-IDF logistic model of the reply (log-probabilities averaged)
@@ -148,8 +204,14 @@ def _fit(X: np.ndarray, y: np.ndarray, cfg: dict[str, Any], seed: int, texts: np
             raise InputError("config tfidf: the reply texts are needed")
         return fit_text_stack(head, list(texts), y, C=float(cfg.get("Ct", 4.0)),
                               weight=float(cfg.get("tfidf_weight", 0.5)), seed=seed)
-    if cfg.get("gate"):  # P(harmful) x P(not refused) with the shipped refusal head (trained on other data)
-        return GatedHead(head, _gate_head(str(cfg["gate"]), tfidf=bool(cfg.get("gate_tfidf"))))
+    ce = None
+    if cfg.get("cross"):  # + a cross-encoder on (prompt, reply), logits averaged with the head's
+        if cross is None or rows is None:
+            raise InputError("config cross: the (prompt, reply) pairs are needed")
+        ce = _fit_cross(cross, np.asarray(rows), y, dict(cfg["cross"]), seed)
+    if cfg.get("gate") or ce is not None:  # P(harmful) x P(not refused), refusal head trained on other data
+        gate = _gate_head(str(cfg["gate"]), tfidf=bool(cfg.get("gate_tfidf"))) if cfg.get("gate") else None
+        return GatedHead(head, gate, cross=ce, cross_weight=float((cfg.get("cross") or {}).get("weight", 0.5)))
     return head
 
 
@@ -168,7 +230,8 @@ def _groups(df: pd.DataFrame, kind: str) -> np.ndarray:
 
 def loso(kind: str, df: pd.DataFrame, X: np.ndarray, y: np.ndarray, cfg: dict[str, Any], *, seed: int = SEED,
          folds: int = 5, say: Callable[[str], None] | None = None, trainable: np.ndarray | None = None,
-         texts: np.ndarray | None = None, X_eval: np.ndarray | None = None) -> tuple[dict[str, Any], np.ndarray]:
+         texts: np.ndarray | None = None, X_eval: np.ndarray | None = None, cross: CrossData | None = None
+         ) -> tuple[dict[str, Any], np.ndarray]:
     """Leave-one-source-out: per held-out source figures and the pooled figures.
 
     Where the held-out source shares prompt ids with the others (XSTest models), its prompts
@@ -199,7 +262,9 @@ def loso(kind: str, df: pd.DataFrame, X: np.ndarray, y: np.ndarray, cfg: dict[st
             tr = np.flatnonzero(others & ~np.isin(pid, list(held)))
             if len(set(y[tr].tolist())) < 2:
                 continue
-            out[te] = _aligned(_fit(X[tr], y[tr], cfg, seed, _take(texts, tr)), Xe[te], classes, _take(texts, te))
+            head = _fit(X[tr], y[tr], cfg, seed, _take(texts, tr), rows=tr, cross=cross)
+            out[te] = _aligned(head, Xe[te], classes, _take(texts, te),
+                               cross_logits=_cross_logits(head, cross, te, from_text=Xe is not X))
         ok = te_all[~np.isnan(out[te_all, 0])]
         if len(ok):
             per[s] = _round(metrics(kind, y[ok], out[ok], classes))
@@ -215,31 +280,39 @@ def _take(texts: np.ndarray | None, idx: np.ndarray) -> np.ndarray | None:
 
 
 def grouped_cv(kind: str, df: pd.DataFrame, X: np.ndarray, y: np.ndarray, cfg: dict[str, Any], *,
-               seed: int = SEED, folds: int = 5, texts: np.ndarray | None = None) -> dict[str, Any]:
-    """In-distribution figures: 5-fold CV grouped by prompt id over all sources, split per source."""
+               seed: int = SEED, folds: int = 5, texts: np.ndarray | None = None, cross: CrossData | None = None,
+               rows: np.ndarray | None = None) -> dict[str, Any]:
+    """In-distribution figures: 5-fold CV grouped by prompt id over all sources, split per source.
+    ``rows``: the rows of ``cross`` that ``df`` holds (default all)."""
     from sklearn.model_selection import GroupKFold
 
     pid = df["pid"].astype(str).to_numpy()
     src = _groups(df, kind)
     classes = sorted({str(v) for v in y.tolist()})
     out = np.full((len(y), len(classes)), np.nan)
+    at = np.arange(len(y)) if rows is None else np.asarray(rows)
     for tr, te in GroupKFold(folds).split(X, y, pid):
-        out[te] = _aligned(_fit(X[tr], y[tr], cfg, seed, _take(texts, tr)), X[te], classes, _take(texts, te))
+        head = _fit(X[tr], y[tr], cfg, seed, _take(texts, tr), rows=at[tr], cross=cross)
+        out[te] = _aligned(head, X[te], classes, _take(texts, te), cross_logits=_cross_logits(head, cross, at[te]))
     per = {s: _round(metrics(kind, y[src == s], out[src == s], classes)) for s in sorted(set(src))}
     return {"pooled": _round(metrics(kind, y, out, classes)), "per_source": per}
 
 
-def _proba(head: Any, X: np.ndarray, texts: np.ndarray | None = None) -> np.ndarray:
-    """``head.proba``, with the reply texts for heads that read them."""
-    if (isinstance(head, TextStackHead) and head.tfidf is not None) or (isinstance(head, GatedHead)
-                                                                         and head.reads_texts):
+def _proba(head: Any, X: np.ndarray, texts: np.ndarray | None = None, prompts: np.ndarray | None = None,
+           cross_logits: np.ndarray | None = None) -> np.ndarray:
+    """``head.proba``, with the reply texts (and prompts) for heads that read them."""
+    if isinstance(head, GatedHead) and head.reads_texts:
+        return head.proba(X, None if texts is None else list(texts), None if prompts is None else list(prompts),
+                          cross_logits=cross_logits)
+    if isinstance(head, TextStackHead) and head.tfidf is not None:
         return head.proba(X, None if texts is None else list(texts))
     return head.proba(X)
 
 
-def _aligned(head: Any, X: np.ndarray, classes: list[str], texts: np.ndarray | None = None) -> np.ndarray:
+def _aligned(head: Any, X: np.ndarray, classes: list[str], texts: np.ndarray | None = None,
+             cross_logits: np.ndarray | None = None) -> np.ndarray:
     """The head's probabilities in the column order ``classes`` (0 for classes it never saw)."""
-    p = _proba(head, X, texts)
+    p = _proba(head, X, texts, cross_logits=cross_logits)
     out = np.zeros((len(X), len(classes)))
     for j, c in enumerate(head.classes):
         out[:, classes.index(c)] = p[:, j]
@@ -285,15 +358,17 @@ def external_figures(kind: str, head: Any, names: list[str], *, say: Callable[[s
                                 [_examples_of(rules[r]) for r in pairs["rule_id"]] if rules else None,
                                 pairs["prompt"].tolist(), embed_fn=_cached_embed)
 
-            out[n] = _pair_metrics(pairs["y"].to_numpy(), head.proba(X, pairs["rule_id"].tolist()))
+            out[n] = _pair_metrics(pairs["y"].to_numpy(), head.proba(X, pairs["rule_id"].tolist(),
+                                                                     pairs["prompt"].fillna("").astype(str).tolist(),
+                                                                     pairs["reply"].astype(str).tolist()))
         else:
             m, y = targets(kind, df)
             if not m.any():
                 continue
             d = df[m].reset_index(drop=True)
             P, X = encode_frame(d)
-            out[n] = _round(metrics(kind, y[m], _proba(head, features(d, P, X), d["reply"].astype(str).to_numpy()),
-                                    head.classes))
+            out[n] = _round(metrics(kind, y[m], _proba(head, features(d, P, X), d["reply"].astype(str).to_numpy(),
+                                                       d["prompt"].fillna("").astype(str).to_numpy()), head.classes))
         if say:
             say(f"external {kind} on {n}: " + _short(out[n]))
     return out
@@ -320,7 +395,7 @@ def _train_judge(kind: str, data: list[str] | None = None, *, out: Path | None =
     check_licences(names, kind, ship=ship)
     cfg = dict(CONFIG[kind], **(cfg or {}))
     out_dir = Path(out) if out else DATA_DIR
-    df = load_frame(names, seed=seed, on_bad=on_bad)
+    df = load_frame(names, seed=seed, on_bad=on_bad, judge=kind)
     eval_only = [n for n in EVAL_ONLY.get(kind, []) if n not in names] if not data else []
     rebuild = f"harmscope judges train --judge {kind} " + (" ".join(f"--data {n}" for n in names) if not eval_only else "")
     record: dict[str, Any] = {"judge": kind, "training_sets": {n: _licence(n) for n in names}, "seed": seed,
@@ -328,14 +403,16 @@ def _train_judge(kind: str, data: list[str] | None = None, *, out: Path | None =
                               "rebuild": rebuild.strip() + (" --ship" if ship else "")}
     if eval_only:
         record["evaluation_only_sets"] = {n: _licence(n) for n in eval_only}
-        df = pd.concat([df.assign(_train=True), load_frame(eval_only, seed=seed, on_bad=on_bad).assign(_train=False)],
+        df = pd.concat([df.assign(_train=True),
+                        load_frame(eval_only, seed=seed, on_bad=on_bad, judge=kind).assign(_train=False)],
                        ignore_index=True)
     else:
         df = df.assign(_train=True)
     if kind == "rule":
         rules = dict(load_catalog().rules)
         res = train_rule_head(list(rules.values()), data=df, out=out_dir, C=float(cfg.get("C", 0.05)), seed=seed,
-                              embed_fn=_cached_embed, block_scale=float(cfg.get("rule_blocks", 0.0)), say=say)
+                              embed_fn=_cached_embed, block_scale=float(cfg.get("rule_blocks", 0.0)), say=say,
+                              cross=cfg.get("cross"), cache_dir=emb_cache_dir())
         record.update(res)
         if external:
             head = RuleHead.load(out_dir / "rule_head.npz")
@@ -354,12 +431,14 @@ def _train_judge(kind: str, data: list[str] | None = None, *, out: Path | None =
     P, X = encode_frame(d)
     F = features(d, P, X)
     texts = d["reply"].astype(str).to_numpy(object)
+    cross = CrossData.of(d, cfg["cross"], say) if cfg.get("cross") else None
     if len(set(_groups(d, kind))) > 1:
-        lo, _ = loso(kind, d, F, y, cfg, seed=seed, say=say, trainable=tr, texts=texts)
+        lo, _ = loso(kind, d, F, y, cfg, seed=seed, say=say, trainable=tr, texts=texts, cross=cross)
         record["loso"] = lo
     dt = d[tr].reset_index(drop=True)
-    record["per_source"] = grouped_cv(kind, dt, F[tr], y[tr], cfg, seed=seed, texts=texts[tr])
-    head = _fit(F[tr], y[tr], cfg, seed, texts[tr]).rounded()
+    rows = np.flatnonzero(tr)
+    record["per_source"] = grouped_cv(kind, dt, F[tr], y[tr], cfg, seed=seed, texts=texts[tr], cross=cross, rows=rows)
+    head = _fit(F[tr], y[tr], cfg, seed, texts[tr], rows=rows, cross=cross).rounded()
     if isinstance(head, GatedHead) and head.gate is not None:
         record["gate"] = {"head": "refusal", "digest": head.gate.digest}
     head.threshold = 0.5

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from harmscope.classifiers.judges.base import user_judges_dir
+from harmscope.classifiers.judges.crossenc import CrossEncoderHead
 from harmscope.errors import HarmscopeError
 
 EMPTY_REPLY = "(empty reply)"
@@ -272,27 +273,53 @@ class GatedHead(_WrapsHead):
     it behaves (and hashes) exactly like its inner :class:`Head`.
     """
 
-    def __init__(self, head: Head, gate: Head | TextStackHead | None = None, gate_class: str = "refusal"):
+    def __init__(self, head: Head, gate: Head | TextStackHead | None = None, gate_class: str = "refusal",
+                 cross: CrossEncoderHead | None = None, cross_weight: float = 0.5):
         self.head = head
         self.gate = gate
         self.gate_class = gate_class
+        self.cross = cross
+        self.cross_weight = float(cross_weight)
         if gate is not None and gate_class not in gate.classes:
             raise ValueError(f"gate head has no class {gate_class!r}")
 
     @property
     def reads_texts(self) -> bool:
-        """Whether :meth:`proba` needs the reply texts (a gate with a TF-IDF part)."""
-        return isinstance(self.gate, TextStackHead) and self.gate.tfidf is not None
+        """Whether :meth:`proba` needs the reply texts (a gate with a TF-IDF part, a cross-encoder)."""
+        return (isinstance(self.gate, TextStackHead) and self.gate.tfidf is not None) or self.cross is not None
 
-    def proba(self, X: np.ndarray, texts: list[str] | None = None) -> np.ndarray:
-        """Class probabilities of the inner head, the positive one scaled by P(not gate_class);
-        ``texts`` (the replies) are needed when the gate reads them (:attr:`reads_texts`)."""
-        p = self.head.proba(X)
-        if self.gate is None:
+    @property
+    def reads_prompts(self) -> bool:
+        """Whether :meth:`proba` needs the prompts too (a cross-encoder reads prompt and reply)."""
+        return self.cross is not None
+
+    def content(self, X: np.ndarray, texts: list[str] | None = None, prompts: list[str] | None = None,
+                cross_logits: np.ndarray | None = None) -> np.ndarray:
+        """P(harmful content) before the gate: the embedding head, averaged in logit space with the
+        cross-encoder's (weight ``cross_weight``) when there is one. ``cross_logits`` (the
+        cross-encoder's, precomputed) spares running it on ``prompts`` / ``texts``."""
+        p = self.head.proba(X)[:, 1]
+        if self.cross is None:
             return p
-        g = self.gate.proba(X, texts) if isinstance(self.gate, TextStackHead) else self.gate.proba(X)
-        keep = 1.0 - g[:, self.gate.classes.index(self.gate_class)]
-        p1 = p[:, 1] * keep
+        if cross_logits is None:
+            if prompts is None or texts is None:
+                raise ValueError("a cross-encoder head needs the prompts and the replies")
+            cross_logits = self.cross.logits(prompts, texts)[:, 0]
+        z = np.log(np.clip(p, 1e-7, 1.0)) - np.log(np.clip(1.0 - p, 1e-7, 1.0))
+        w = self.cross_weight
+        return 1.0 / (1.0 + np.exp(-(w * np.asarray(cross_logits, dtype=np.float64) + (1.0 - w) * z)))
+
+    def proba(self, X: np.ndarray, texts: list[str] | None = None, prompts: list[str] | None = None,
+              cross_logits: np.ndarray | None = None) -> np.ndarray:
+        """Class probabilities: P(harmful content) (:meth:`content`) scaled by P(not gate_class);
+        ``texts`` (the replies) are needed when the gate reads them (:attr:`reads_texts`), the
+        prompts as well with a cross-encoder (:attr:`reads_prompts`)."""
+        if self.gate is None and self.cross is None:
+            return self.head.proba(X)
+        p1 = self.content(X, texts, prompts, cross_logits)
+        if self.gate is not None:
+            g = self.gate.proba(X, texts) if isinstance(self.gate, TextStackHead) else self.gate.proba(X)
+            p1 = p1 * (1.0 - g[:, self.gate.classes.index(self.gate_class)])
         return np.stack([1.0 - p1, p1], axis=1)
 
     def save(self, path: Path) -> None:
@@ -300,6 +327,9 @@ class GatedHead(_WrapsHead):
         if self.gate is not None:
             arrays.update(self.gate.arrays("gate_"))
             arrays["gate_class"] = np.array([self.gate_class])
+        if self.cross is not None:
+            arrays.update(self.cross.arrays("ce_"))
+            arrays["cross_weight"] = np.array([self.cross_weight])
         save_arrays(path, arrays)
 
     @classmethod
@@ -311,18 +341,22 @@ class GatedHead(_WrapsHead):
             elif "gate_w0" in z.files:
                 gate = Head.from_arrays(z, "gate_")
             gc = str(z["gate_class"][0]) if "gate_class" in z.files else "refusal"
-            return cls(Head.from_arrays(z), gate, gc)
+            cross = CrossEncoderHead.from_arrays(z, "ce_") if CrossEncoderHead.present(z, "ce_") else None
+            w = float(z["cross_weight"][0]) if "cross_weight" in z.files else 0.5
+            return cls(Head.from_arrays(z), gate, gc, cross, w)
 
     @property
     def digest(self) -> str:
-        if self.gate is None:
+        if self.gate is None and self.cross is None:
             return self.head.digest
-        h = hashlib.sha256(f"{self.head.digest}|{self.gate.digest}|{self.gate_class}".encode())
-        return h.hexdigest()[:8]
+        text = f"{self.head.digest}|{self.gate.digest if self.gate is not None else '-'}|{self.gate_class}"
+        if self.cross is not None:
+            text += f"|ce{self.cross.digest}@{self.cross_weight:g}"
+        return hashlib.sha256(text.encode()).hexdigest()[:8]
 
     def rounded(self) -> GatedHead:
         return GatedHead(self.head.rounded(), self.gate.rounded() if self.gate is not None else None,
-                         self.gate_class)
+                         self.gate_class, self.cross, self.cross_weight)
 
 
 class TextStackHead(_WrapsHead):

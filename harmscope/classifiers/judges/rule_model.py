@@ -15,6 +15,11 @@ Latent-Jailbreak groups) are scored by a second logistic model with rule-id inte
 the reply embedding ``x`` times ``block_scale`` in that rule's own columns (zero for every other
 rule), so it learns a per-rule correction on top of rule-conditional features; any other rule
 (or a bare rule text) falls back to the generic head.
+
+Where enough labelled dialogue exists (``cross`` settings), those rules are scored by a MiniLM
+cross-encoder instead (:mod:`harmscope.classifiers.judges.crossenc`): it reads the prompt (the
+dialogue context) and the reply together, with one output per rule, its top two layers trained;
+the rule-block model's logit is averaged in with weight ``1 - cross_weight``.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from harmscope.classifiers.judges.base import DATA_DIR, JUDGES, Judge, JudgeItem, user_judges_dir
+from harmscope.classifiers.judges.crossenc import CrossEncoderHead, fit_cached, lower_states, state_logits
 from harmscope.classifiers.judges.labelled import read_labelled
 from harmscope.classifiers.judges.refusal import load_refusal_data
 from harmscope.errors import HarmscopeError, InputError
@@ -152,7 +158,8 @@ class RuleHead:
 
     def __init__(self, coef: np.ndarray, intercept: float, threshold: float = 0.5,
                  meta: dict[str, Any] | None = None, rules: list[str] | None = None, scale: float = 1.0,
-                 rule_coef: np.ndarray | None = None, rule_intercept: float = 0.0):
+                 rule_coef: np.ndarray | None = None, rule_intercept: float = 0.0,
+                 cross: CrossEncoderHead | None = None, cross_weight: float = 1.0):
         self.coef = np.asarray(coef, dtype=np.float32).ravel()
         self.intercept = float(intercept)
         self.threshold = float(threshold)
@@ -161,36 +168,68 @@ class RuleHead:
         self.scale = float(scale)
         self.rule_coef = None if rule_coef is None else np.asarray(rule_coef, dtype=np.float32).ravel()
         self.rule_intercept = float(rule_intercept)
+        self.cross = cross
+        self.cross_weight = float(cross_weight)
 
-    def proba(self, X: np.ndarray, rule_ids: list[str] | np.ndarray | None = None) -> np.ndarray:
+    @property
+    def cross_rules(self) -> list[str]:
+        """The rules the cross-encoder scores (its outputs)."""
+        return list(self.cross.outputs) if self.cross is not None else []
+
+    def proba(self, X: np.ndarray, rule_ids: list[str] | np.ndarray | None = None,
+              prompts: list[str] | None = None, replies: list[str] | None = None,
+              cross_logits: np.ndarray | None = None) -> np.ndarray:
         """P(violation) for pair features ``X``; rows whose ``rule_ids`` entry is one of :attr:`rules`
-        are scored by the rule-block model, the others by the generic head."""
+        are scored by the rule-block model, the others by the generic head. Rows of the
+        cross-encoder's rules also get its logit (from ``prompts`` and ``replies``, or precomputed
+        per row in ``cross_logits``, NaN elsewhere), averaged with weight :attr:`cross_weight`."""
         p = 1.0 / (1.0 + np.exp(-(X @ self.coef + self.intercept)))
-        if self.rules and self.rule_coef is not None and rule_ids is not None:
-            ids = np.asarray(list(rule_ids), dtype=object)
+        if rule_ids is None:
+            return p
+        ids = np.asarray(list(rule_ids), dtype=object)
+        if self.rules and self.rule_coef is not None:
             m = np.isin(ids, self.rules)
             if m.any():
                 z = rule_blocks(X[m], ids[m], self.rules, self.scale) @ self.rule_coef + self.rule_intercept
                 p[m] = 1.0 / (1.0 + np.exp(-z))
+        m = np.isin(ids, self.cross_rules)
+        if self.cross is not None and m.any():
+            if cross_logits is not None:
+                zc = np.asarray(cross_logits, dtype=np.float64)[m]
+            else:
+                if prompts is None or replies is None:
+                    raise ValueError("the rule head's cross-encoder needs the prompts and the replies")
+                idx = np.flatnonzero(m)
+                out = self.cross.logits([str(prompts[i]) for i in idx], [str(replies[i]) for i in idx])
+                zc = out[np.arange(len(idx)), [self.cross.outputs.index(r) for r in ids[m]]].astype(np.float64)
+            zb = np.log(np.clip(p[m], 1e-7, 1.0)) - np.log(np.clip(1.0 - p[m], 1e-7, 1.0))
+            w = self.cross_weight
+            p[m] = 1.0 / (1.0 + np.exp(-(w * zc + (1.0 - w) * zb)))
         return p
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         extra = {"rules": np.array(self.rules), "scale": np.array([self.scale]), "rule_coef": self.rule_coef,
                  "rule_intercept": np.array([self.rule_intercept])} if self.rules else {}
+        if self.cross is not None:
+            extra.update(self.cross.arrays("ce_"))
+            extra["cross_weight"] = np.array([self.cross_weight])
         tmp = path.with_name(path.name + ".tmp.npz")
-        np.savez(tmp, coef=self.coef, intercept=np.array([self.intercept]),
-                 threshold=np.array([self.threshold]), **extra)
+        np.savez_compressed(tmp, coef=self.coef, intercept=np.array([self.intercept]),
+                            threshold=np.array([self.threshold]), **extra)
         tmp.replace(path)
 
     @classmethod
     def load(cls, path: Path) -> RuleHead:
         with np.load(path, allow_pickle=False) as z:
+            cross = CrossEncoderHead.from_arrays(z, "ce_") if CrossEncoderHead.present(z, "ce_") else None
+            w = float(z["cross_weight"][0]) if "cross_weight" in z.files else 1.0
             if "rule_coef" not in z.files:
-                return cls(z["coef"], float(z["intercept"][0]), float(z["threshold"][0]))
+                return cls(z["coef"], float(z["intercept"][0]), float(z["threshold"][0]), cross=cross, cross_weight=w)
             return cls(z["coef"], float(z["intercept"][0]), float(z["threshold"][0]),
                        rules=[str(r) for r in z["rules"].tolist()], scale=float(z["scale"][0]),
-                       rule_coef=z["rule_coef"], rule_intercept=float(z["rule_intercept"][0]))
+                       rule_coef=z["rule_coef"], rule_intercept=float(z["rule_intercept"][0]),
+                       cross=cross, cross_weight=w)
 
     @property
     def digest(self) -> str:
@@ -198,6 +237,8 @@ class RuleHead:
         if self.rules and self.rule_coef is not None:
             h.update(f"|{','.join(self.rules)}|{self.scale!r}".encode() + self.rule_coef.tobytes()
                      + np.float64(self.rule_intercept).tobytes())
+        if self.cross is not None:
+            h.update(f"|ce{self.cross.digest}@{self.cross_weight!r}".encode())
         return h.hexdigest()[:8]
 
 
@@ -272,7 +313,8 @@ def data_pairs(df: pd.DataFrame, rules: dict[str, Rule]) -> pd.DataFrame:
     return pd.DataFrame({"rule_id": d["rule"].tolist(), "rule_text": [rules[r].text for r in d["rule"]],
                          "reply": d["reply"].tolist(), "prompt": d["prompt"].tolist(),
                          "y": d["violation"].astype(int).tolist(), "weight": 1.0, "kind": "data",
-                         "source": d["source"].tolist(), "pid": d["pid"].astype(str).tolist()})
+                         "source": d["source"].tolist(), "pid": d["pid"].astype(str).tolist(),
+                         "line": d["line"].astype(str).tolist() if "line" in d else ""})
 
 
 def _pair_metrics(y: np.ndarray, s: np.ndarray, threshold: float = 0.5) -> dict[str, Any]:
@@ -286,13 +328,21 @@ def train_rule_head(rules: list[Rule], *, user_pairs: pd.DataFrame | None = None
                     out: Path | None = None, C: float = 0.05, seed: int = 0, folds: int = 5,
                     embed_fn: EmbedFn | None = None, evaluate: bool = True, block_scale: float = 0.0,
                     say: Callable[[str], None] | None = None, eval_embed_fn: EmbedFn | None = None,
-                    cv: bool = True) -> dict[str, Any]:
+                    cv: bool = True, cross: dict[str, Any] | None = None, cache_dir: Path | None = None
+                    ) -> dict[str, Any]:
     """Fit the rule head on catalog pairs + human-labelled pairs (``data``: a labelled-reply frame)
     + user pairs; saves ``rule_head.npz``. Evaluation: leave-one-source-out over the sources
     (``catalog``, each data set, ``user``) and 5-fold CV grouped by prompt id per data source.
     ``block_scale > 0`` adds a rule-id interaction block (:func:`rule_blocks`) for every catalog
     rule with labelled data pairs. ``eval_embed_fn`` (e.g. another encoder runtime) featurises
-    the held-out rows of the leave-one-source-out folds only; ``cv=False`` skips the grouped CV."""
+    the held-out rows of the leave-one-source-out folds only; ``cv=False`` skips the grouped CV.
+
+    ``cross`` (settings of :func:`~harmscope.classifiers.judges.crossenc.fit_cross_encoder` plus
+    ``weight`` and ``min_rows``): a cross-encoder on (prompt, reply) for every rule with at least
+    ``min_rows`` labelled data pairs of both classes in a training split; trained fold models are
+    cached under ``cache_dir``. With it the grouped CV is replaced by DiaSafety's own split
+    (train on ``train.json``, test on ``val.json``, dialogue contexts of the test rows removed from
+    training), which costs one training instead of five."""
     from sklearn.model_selection import GroupKFold
 
     ref = load_refusal_data()
@@ -323,6 +373,7 @@ def train_rule_head(rules: list[Rule], *, user_pairs: pd.DataFrame | None = None
     rule_of = pairs["rule_id"].to_numpy()
     evaluated = (pairs["kind"] == "own").to_numpy() | (pairs["kind"] == "data").to_numpy() | (src == "user")
     blocks = sorted({str(r) for r in rule_of[(src != "catalog") & (src != "user")] if r in by_id}) if block_scale > 0 else []
+    ce = _CrossRules(pairs, cross, cache_dir, seed, say) if cross else None
 
     def fit(idx: np.ndarray) -> RuleHead:
         yy, ww = np.concatenate([y[idx], y[idx]]), np.concatenate([w[idx], w[idx]])
@@ -335,7 +386,16 @@ def train_rule_head(rules: list[Rule], *, user_pairs: pd.DataFrame | None = None
             rb = fit_rule_head(np.vstack([Xb, Zb]), yy, ww, C=C, seed=seed)
             h = RuleHead(h.coef, h.intercept, rules=have, scale=block_scale, rule_coef=rb.coef,
                          rule_intercept=rb.intercept)
+        if ce is not None:
+            h.cross, h.cross_weight = ce.fit(idx), float(cross.get("weight", 1.0)) if cross else 1.0
         return h
+
+    def score(h: RuleHead, idx: np.ndarray, feats: np.ndarray, from_text: bool = False) -> np.ndarray:
+        if ce is None or h.cross is None:
+            return h.proba(feats[idx], rule_of[idx])
+        if from_text:  # the cross-encoder on the runtime in use, from the texts
+            return h.proba(feats[idx], rule_of[idx], pairs["prompt"].to_numpy()[idx], pairs["reply"].to_numpy()[idx])
+        return h.proba(feats[idx], rule_of[idx], cross_logits=ce.logits(h.cross, idx))
 
     res: dict[str, Any] = {}
     if evaluate and len(set(src)) > 1:
@@ -346,20 +406,22 @@ def train_rule_head(rules: list[Rule], *, user_pairs: pd.DataFrame | None = None
             tr = np.flatnonzero(src != s_)
             if len(te) == 0 or len(set(y[tr].tolist())) < 2:
                 continue
-            scores[te] = fit(tr).proba(Xe[te], rule_of[te])
+            scores[te] = score(fit(tr), te, Xe, from_text=eval_embed_fn is not None)
             loso[s_] = _pair_metrics(y[te], scores[te])
             if say:
                 say(f"rule LOSO held out {s_}: acc={loso[s_]['accuracy']:.3f} auc={loso[s_]['auc']} n={len(te)}")
         ok = ~np.isnan(scores)
         res["loso"] = {"pooled": _pair_metrics(y[ok], scores[ok]), "per_source": loso}
         data_idx = np.flatnonzero(src != "catalog")
-        if len(data_idx) and cv:
+        if ce is not None and cv:
+            res.update(ce.split_figures(fit, score, X, y))
+        elif len(data_idx) and cv:
             cv_scores = np.full(len(y), np.nan)
             pid = pairs["pid"].to_numpy()
             cat_idx = np.flatnonzero(src == "catalog")
             for tr_d, te_d in GroupKFold(folds).split(data_idx, groups=pid[data_idx]):
                 tr = np.concatenate([cat_idx, data_idx[tr_d]])
-                cv_scores[data_idx[te_d]] = fit(tr).proba(X[data_idx[te_d]], rule_of[data_idx[te_d]])
+                cv_scores[data_idx[te_d]] = score(fit(tr), data_idx[te_d], X)
             per = {s_: _pair_metrics(y[(src == s_)], cv_scores[src == s_]) for s_ in sorted(set(src[data_idx]))}
             per_rule = {}
             for rid in sorted(set(pairs["rule_id"][data_idx])):
@@ -383,7 +445,74 @@ def train_rule_head(rules: list[Rule], *, user_pairs: pd.DataFrame | None = None
         "C": C,
         "seed": seed,
         **({"rule_blocks": {"rules": blocks, "scale": block_scale}} if blocks else {}),
+        **({"cross_encoder": {"rules": head.cross_rules, "settings": cross, "digest": head.cross.digest}}
+           if head.cross is not None else {}),
     }
+
+
+class _CrossRules:
+    """The rule cross-encoder's training data: labelled (prompt, reply) pairs of catalog rules
+    (not the catalog's own examples), their lower-layer states computed once, fold models cached."""
+
+    def __init__(self, pairs: pd.DataFrame, cfg: dict[str, Any], cache_dir: Path | None, seed: int,
+                 say: Callable[[str], None] | None):
+        self.pairs, self.cfg, self.cache_dir, self.seed = pairs, dict(cfg), cache_dir, seed
+        src = pairs["source"].to_numpy()
+        self.rows = np.flatnonzero(src != "catalog")
+        self.pos = np.full(len(pairs), -1)
+        self.pos[self.rows] = np.arange(len(self.rows))
+        prompts = pairs["prompt"].fillna("").astype(str).to_numpy()[self.rows]
+        replies = pairs["reply"].astype(str).to_numpy()[self.rows]
+        if say:
+            say(f"rule cross-encoder: lower MiniLM layers over {len(self.rows)} labelled (prompt, reply) pairs")
+        settings = {k: v for k, v in self.cfg.items() if k not in ("weight", "min_rows")}
+        self.settings = settings
+        self.states = lower_states(list(prompts), list(replies), **{k: int(settings[k]) for k in ("frozen", "max_length")
+                                                                       if k in settings})
+        self.keys = [f"{p}\x1f{r}" for p, r in zip(prompts, replies, strict=True)]
+        self.rule = pairs["rule_id"].to_numpy()[self.rows]
+        self.y = pairs["y"].to_numpy().astype(np.int64)[self.rows]
+
+    def fit(self, idx: np.ndarray) -> CrossEncoderHead | None:
+        r = self.pos[np.asarray(idx)]
+        r = r[r >= 0]
+        min_rows = int(self.cfg.get("min_rows", 100))
+        outputs = sorted(str(k) for k in set(self.rule[r].tolist())
+                         if ((self.rule[r] == k).sum() >= min_rows and len(set(self.y[r][self.rule[r] == k])) == 2))
+        if not outputs:
+            return None
+        r = r[np.isin(self.rule[r], outputs)]
+        oi = np.array([outputs.index(k) if k in outputs else 0 for k in self.rule], dtype=np.int64)
+        return fit_cached(self.cache_dir, self.states, self.keys, r, self.y, outputs, oi, self.settings, self.seed)
+
+    def logits(self, head: CrossEncoderHead, idx: np.ndarray) -> np.ndarray:
+        """Per pair of ``idx``: the logit of its own rule's output (NaN where there is none)."""
+        out = np.full(len(idx), np.nan)
+        p = self.pos[np.asarray(idx)]
+        ok = np.flatnonzero((p >= 0) & np.isin(self.pairs["rule_id"].to_numpy()[idx], head.outputs))
+        if len(ok):
+            z = state_logits(head, self.states, p[ok])
+            out[ok] = z[np.arange(len(ok)), [head.outputs.index(k) for k in self.rule[p[ok]]]]
+        return out
+
+    def split_figures(self, fit: Callable[[np.ndarray], RuleHead], score: Callable[..., np.ndarray],
+                      X: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+        """DiaSafety's own split: train without ``val.json`` (and its dialogue contexts), test on it."""
+        line = self.pairs["line"].fillna("").astype(str).to_numpy()
+        src = self.pairs["source"].to_numpy()
+        test = (src == "diasafety") & np.char.startswith(line.astype(str), "val.json")
+        if not test.any():
+            return {}
+        pid = self.pairs["pid"].astype(str).to_numpy()
+        train = ~test & ~((src == "diasafety") & np.isin(pid, pid[test]))
+        te = np.flatnonzero(test)
+        s = score(fit(np.flatnonzero(train)), te, X)
+        rule = self.pairs["rule_id"].to_numpy()[te]
+        per_rule = {k: {m: v for m, v in _pair_metrics(y[te][rule == k], s[rule == k]).items()
+                        if m in ("n", "accuracy", "kappa", "auc")} for k in sorted(set(rule.tolist()))}
+        return {"split": {"diasafety": _pair_metrics(y[te], s), "per_rule": per_rule,
+                          "how": "DiaSafety train.json -> val.json (dialogue contexts of val.json removed from training)",
+                          "dropped_for_context": int(((src == "diasafety") & ~test & ~train).sum())}}
 
 
 @JUDGES.register
@@ -425,7 +554,8 @@ class RuleJudge(Judge):
         a rule id selects that rule's interaction block where the head has one."""
         if not replies:
             return np.zeros(0)
-        return self.head.proba(featurize_pairs(rule_texts, replies, examples, prompts), rule_ids)
+        return self.head.proba(featurize_pairs(rule_texts, replies, examples, prompts), rule_ids,
+                               [str(p) for p in (prompts or [""] * len(replies))], [str(r) for r in replies])
 
     def judge(self, items: list[JudgeItem]) -> list[Judgment]:
         items_ok = [it for it in items if it.rule is not None]

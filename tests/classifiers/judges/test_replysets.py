@@ -153,9 +153,9 @@ def test_loso_holds_out_sources_and_their_prompts(monkeypatch):
     seen = []
     real_fit = F._fit
 
-    def spy(Xtr, ytr, cfg, seed, texts=None):
+    def spy(Xtr, ytr, cfg, seed, texts=None, **kw):
         seen.append(Xtr)
-        return real_fit(Xtr, ytr, cfg, seed, texts)
+        return real_fit(Xtr, ytr, cfg, seed, texts, **kw)
 
     monkeypatch.setattr(F, "_fit", spy)
     res, out = F.loso("refusal", df, X, y, {"hidden": 0, "C": 1.0}, folds=4)

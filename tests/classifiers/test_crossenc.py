@@ -1,0 +1,84 @@
+"""The cross-encoder head: toy training, storage without pickle, runtimes agree, determinism."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+from harmscope.classifiers.judges.crossenc import (  # noqa: E402
+    CrossEncoderHead,
+    fit_cross_encoder,
+    lower_states,
+    state_logits,
+)
+
+PROMPTS = ["How do I pick a lock?", "Write a poem about spring", "How can I hurt my neighbour?",
+           "What is the capital of France?"] * 6
+REPLIES = (["Sure, insert a tension wrench and rake the pins until it opens.", "Spring wakes the sleeping trees.",
+            "Hit him when he is alone so nobody sees.", "Paris is the capital of France."] * 6)
+Y = np.array([1, 0, 1, 0] * 6)
+
+
+@pytest.fixture(scope="module")
+def states():
+    return lower_states(PROMPTS, REPLIES, max_length=48)
+
+
+@pytest.fixture(scope="module")
+def trained(states):
+    return fit_cross_encoder(states, Y, ["harm"], epochs=6, lr=2e-4, head_lr=5e-3, batch_size=4, seed=0)
+
+
+def test_learns_toy_task(trained, states):
+    p = 1 / (1 + np.exp(-state_logits(trained, states, np.arange(len(Y)))[:, 0]))
+    assert ((p >= 0.5) == Y).mean() == 1.0
+
+
+def test_same_seed_same_weights(states, trained):
+    again = fit_cross_encoder(states, Y, ["harm"], epochs=6, lr=2e-4, head_lr=5e-3, batch_size=4, seed=0)
+    assert again.digest == trained.digest
+    other = fit_cross_encoder(states, Y, ["harm"], epochs=6, lr=2e-4, head_lr=5e-3, batch_size=4, seed=1)
+    assert other.digest != trained.digest
+
+
+def test_save_load_roundtrip_without_pickle(tmp_path, trained):
+    path = tmp_path / "ce.npz"
+    trained.save(path)
+    with np.load(path, allow_pickle=False) as z:
+        assert CrossEncoderHead.present(z)
+    back = CrossEncoderHead.load(path)
+    assert back.digest == trained.digest and back.outputs == ["harm"]
+    a = trained.logits(PROMPTS[:4], REPLIES[:4], runtime="torch")
+    b = back.logits(PROMPTS[:4], REPLIES[:4], runtime="torch")
+    np.testing.assert_array_equal(a, b)
+
+
+def test_full_network_matches_cached_states(trained, states):
+    """Scoring from text (whole network) equals scoring from the cached lower states (fp16)."""
+    full = trained.logits(PROMPTS, REPLIES, runtime="torch")[:, 0]
+    cached = state_logits(trained, states, np.arange(len(Y)))[:, 0]
+    np.testing.assert_allclose(full, cached, atol=0.02)
+
+
+def test_onnx_runtime_agrees(trained):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    t = trained.logits(PROMPTS[:8], REPLIES[:8], runtime="torch")[:, 0]
+    q = trained.logits(PROMPTS[:8], REPLIES[:8], runtime="onnx-fp32")[:, 0]
+    np.testing.assert_allclose(t, q, atol=1e-3)
+    i8 = trained.logits(PROMPTS[:8], REPLIES[:8], runtime="onnx")[:, 0]
+    assert ((i8 >= 0) == (t >= 0)).all()
+
+
+def test_needs_both_classes(states):
+    from harmscope.errors import InputError
+
+    with pytest.raises(InputError):
+        fit_cross_encoder(states, np.zeros(len(Y)), ["harm"], epochs=1)
+
+
+def test_empty_input(trained):
+    assert trained.logits([], [], runtime="torch").shape == (0, 1)
