@@ -399,9 +399,15 @@ def fit_cached(cache_dir: Path | None, states: LowerStates, keys: Sequence[str],
             return CrossEncoderHead.load(path)
         except (OSError, ValueError, KeyError):
             path.unlink(missing_ok=True)
-    head = fit_cross_encoder(states, y, outputs, output_index=oi, rows=rows, epochs=float(settings.get("epochs", 2.0)),
-                             lr=float(settings.get("lr", 5e-5)), head_lr=float(settings.get("head_lr", 1e-3)),
-                             batch_size=int(settings.get("batch_size", 16)), seed=seed)
+    from harmscope.progress import progress_bar
+
+    with progress_bar(None, f"cross-encoder ({', '.join(outputs[:3])}{', ...' if len(outputs) > 3 else ''}; "
+                            f"{len(rows)} rows)", eta=True, transient=True) as bar:
+        head = fit_cross_encoder(states, y, outputs, output_index=oi, rows=rows,
+                                 epochs=float(settings.get("epochs", 2.0)), lr=float(settings.get("lr", 5e-5)),
+                                 head_lr=float(settings.get("head_lr", 1e-3)),
+                                 batch_size=int(settings.get("batch_size", 16)), seed=seed,
+                                 progress=lambda done, total: bar.update(completed=done, total=total))
     if path is not None:
         head.save(path)
     return head

@@ -79,8 +79,11 @@ EXTERNAL_SETS = {
 # model chosen by leave-one-source-out validation on the training sets (see docs/judges.md)
 CONFIG: dict[str, dict[str, Any]] = {
     "refusal": {"hidden": 0, "C": 0.05, "tfidf": True, "Ct": 4.0, "tfidf_weight": 0.5},
-    "harm": {"hidden": 0, "C": 0.05, "gate": "refusal", "gate_tfidf": True},
-    "rule": {"hidden": 0, "C": 0.05, "rule_blocks": 1.5},
+    "harm": {"hidden": 0, "C": 0.05, "gate": "refusal", "gate_tfidf": True,
+             "cross": {"epochs": 2.0, "lr": 5e-5, "head_lr": 1e-3, "batch_size": 16, "weight": 0.5}},
+    "rule": {"hidden": 0, "C": 0.05, "rule_blocks": 1.5,
+             # rules with >= 100 labelled dialogue pairs of both classes: a cross-encoder alone (weight 1)
+             "cross": {"epochs": 2.0, "lr": 5e-5, "head_lr": 1e-3, "batch_size": 16, "weight": 1.0, "min_rows": 100}},
 }
 
 
@@ -181,7 +184,8 @@ def _fit_cross(cross: CrossData, rows: np.ndarray, y: np.ndarray, ccfg: dict[str
     full_y = np.zeros(len(cross.states), dtype=np.int64)
     full_y[rows] = y
     keys = [f"{p}\x1f{r}" for p, r in zip(cross.prompts, cross.replies, strict=True)]
-    return fit_cached(emb_cache_dir(), cross.states, keys, rows, full_y, ["harm"], None, ccfg, seed)
+    settings = {k: v for k, v in ccfg.items() if k != "weight"}  # the weight only combines: no retraining
+    return fit_cached(emb_cache_dir(), cross.states, keys, rows, full_y, ["harm"], None, settings, seed)
 
 
 def _cross_logits(head: Any, cross: CrossData | None, rows: np.ndarray, *, from_text: bool = False) -> np.ndarray | None:
@@ -437,10 +441,16 @@ def _train_judge(kind: str, data: list[str] | None = None, *, out: Path | None =
         record["loso"] = lo
     dt = d[tr].reset_index(drop=True)
     rows = np.flatnonzero(tr)
-    record["per_source"] = grouped_cv(kind, dt, F[tr], y[tr], cfg, seed=seed, texts=texts[tr], cross=cross, rows=rows)
+    if cross is None:
+        record["per_source"] = grouped_cv(kind, dt, F[tr], y[tr], cfg, seed=seed, texts=texts[tr])
+    else:  # five more cross-encoder trainings would double a CPU rebuild: the held-out figures are LOSO
+        record["per_source_note"] = ("in-distribution grouped CV not run for the cross-encoder model (five more "
+                                     "trainings); see the leave-one-source-out figures")
     head = _fit(F[tr], y[tr], cfg, seed, texts[tr], rows=rows, cross=cross).rounded()
     if isinstance(head, GatedHead) and head.gate is not None:
         record["gate"] = {"head": "refusal", "digest": head.gate.digest}
+    if isinstance(head, GatedHead) and head.cross is not None:
+        record["cross_encoder"] = {"digest": head.cross.digest, "settings": cfg["cross"]}
     head.threshold = 0.5
     out_dir.mkdir(parents=True, exist_ok=True)
     head.save(out_dir / f"{kind}_head.npz")
@@ -506,6 +516,14 @@ def model_card(records: dict[str, dict[str, Any]], runtimes: dict[str, dict[str,
              "zero for other rules; rules without data are scored by the generic part). The `harm` head is gated "
              "by a copy of the refusal judge's model (embedding head + reply TF-IDF model, as below) stored in its "
              "file: P(harmful) = P(harmful content) x (1 - P(refusal)). "
+             "Cross-encoders (`harm`, and `rule` for the catalog rules with at least 100 labelled dialogue pairs "
+             "of both classes): the packaged MiniLM reads `[CLS] prompt [SEP] reply [SEP]` (max 256 tokens, the "
+             "longer side truncated first); its lower 4 layers stay frozen, the top 2 layers, a mean-pooling and "
+             "one linear output per task (`harm`, or one per rule) are trained (AdamW, lr 5e-5 / 1e-3 for the "
+             "outputs, 2 epochs, batch 16, warm-up 10% then linear decay, dropout 0.1, always on 2 torch threads "
+             "so the weights do not depend on the machine), stored float16 in the head's file. `harm`: its logit "
+             "is averaged with the embedding head's (weight 0.5) before the gate; `rule`: it replaces the "
+             "embedding model on its rules. "
              "The `refusal` head's log-probabilities are averaged (weight 0.5) with those of a multinomial logistic "
              "model on the reply's hashed word 1-2-gram / char 2-5-gram TF-IDF (2^18 buckets per block, C=4), "
              "stored in the same file.",
@@ -526,6 +544,10 @@ def model_card(records: dict[str, dict[str, Any]], runtimes: dict[str, dict[str,
                          + ", ".join(f"{n} ({lic})" for n, lic in rec["evaluation_only_sets"].items()))
         if rec.get("gate"):
             lines.append(f"- gate: a copy of the `{rec['gate']['head']}` head, digest `{rec['gate']['digest']}`")
+        if rec.get("cross_encoder"):
+            ce = rec["cross_encoder"]
+            lines.append(f"- cross-encoder digest `{ce.get('digest')}`"
+                         + (f", outputs (rules) {', '.join(ce['rules'])}" if ce.get("rules") else ""))
         if kind == "rule":
             lines.append("  - the harmscope rule catalog's own example replies (written here)")
         lines += ["", f"Positive class: {rec.get('metrics', {}).get('positive', '')}.", ""]
@@ -534,6 +556,11 @@ def model_card(records: dict[str, dict[str, Any]], runtimes: dict[str, dict[str,
             lines += ["Leave-one-source-out (train on the other sources, test on this one):", "", _HDR]
             lines += [_row(s, m) for s, m in (lo.get("per_source") or {}).items()]
             lines += [_row("**pooled**", lo.get("pooled") or {}), ""]
+        sp = rec.get("split") or {}
+        if sp.get("diasafety"):
+            lines += [f"Unseen dialogues, {sp.get('how')}:", "", _HDR, _row("DiaSafety val.json", sp["diasafety"])]
+            lines += [_row(f"- {r}", m) for r, m in (sp.get("per_rule") or {}).items()]
+            lines.append("")
         ps = rec.get("per_source") or {}
         per = ps.get("per_source", ps) if isinstance(ps, dict) else {}
         if per:
@@ -559,8 +586,8 @@ def model_card(records: dict[str, dict[str, Any]], runtimes: dict[str, dict[str,
                   "    python -m harmscope.classifiers.runtime_check revalidate --judge JUDGE --loso "
                   "--runtime torch --runtime onnx", "", *rt_lines, ""]
     lines += ["## Limits", "",
-              "- Frozen sentence embeddings truncate replies at 128 tokens; harm that appears late in a long reply "
-              "is missed.",
+              "- Frozen sentence embeddings truncate replies at 128 tokens, the cross-encoders prompt + reply at 256; "
+              "harm that appears late in a long reply is missed.",
               "- The harm training data is dominated by GPTFuzz (ChatGPT replies to 100 questions under jailbreak "
               "templates) and SafeText advice; Latent-Jailbreak replies are mostly Chinese, which the "
               "English MiniLM encodes poorly. DiaSafety's dialogue-safety labels are a different notion "

@@ -194,14 +194,15 @@ class RuleHead:
                 p[m] = 1.0 / (1.0 + np.exp(-z))
         m = np.isin(ids, self.cross_rules)
         if self.cross is not None and m.any():
-            if cross_logits is not None:
-                zc = np.asarray(cross_logits, dtype=np.float64)[m]
-            else:
+            zall = np.full(len(ids), np.nan) if cross_logits is None else np.array(cross_logits, dtype=np.float64)
+            miss = m & np.isnan(zall)  # rows without a precomputed logit: run the cross-encoder on their texts
+            if miss.any():
                 if prompts is None or replies is None:
                     raise ValueError("the rule head's cross-encoder needs the prompts and the replies")
-                idx = np.flatnonzero(m)
+                idx = np.flatnonzero(miss)
                 out = self.cross.logits([str(prompts[i]) for i in idx], [str(replies[i]) for i in idx])
-                zc = out[np.arange(len(idx)), [self.cross.outputs.index(r) for r in ids[m]]].astype(np.float64)
+                zall[idx] = out[np.arange(len(idx)), [self.cross.outputs.index(r) for r in ids[idx]]]
+            zc = zall[m]
             zb = np.log(np.clip(p[m], 1e-7, 1.0)) - np.log(np.clip(1.0 - p[m], 1e-7, 1.0))
             w = self.cross_weight
             p[m] = 1.0 / (1.0 + np.exp(-(w * zc + (1.0 - w) * zb)))
@@ -395,7 +396,9 @@ def train_rule_head(rules: list[Rule], *, user_pairs: pd.DataFrame | None = None
             return h.proba(feats[idx], rule_of[idx])
         if from_text:  # the cross-encoder on the runtime in use, from the texts
             return h.proba(feats[idx], rule_of[idx], pairs["prompt"].to_numpy()[idx], pairs["reply"].to_numpy()[idx])
-        return h.proba(feats[idx], rule_of[idx], cross_logits=ce.logits(h.cross, idx))
+        # the labelled pairs from their cached lower states; the catalog's example pairs from their texts
+        return h.proba(feats[idx], rule_of[idx], pairs["prompt"].to_numpy()[idx], pairs["reply"].to_numpy()[idx],
+                       cross_logits=ce.logits(h.cross, idx))
 
     res: dict[str, Any] = {}
     if evaluate and len(set(src)) > 1:
@@ -520,8 +523,9 @@ class RuleJudge(Judge):
     """P(reply violates rule) for any rule text, including rules it was not trained on."""
 
     name = "rule"
-    description = "rule-conditional P(violation): MiniLM [r, x, r*x, |r-x|, p, p*x] + prototypes, logistic head"
-    version = "3"
+    description = ("rule-conditional P(violation): MiniLM [r, x, r*x, |r-x|, p, p*x] + prototypes, logistic head; "
+                   "rules with labelled dialogues: a (prompt, reply) cross-encoder")
+    version = "4"
     kinds = ("rule",)
     per_rule = True
 

@@ -1,0 +1,105 @@
+"""Cross-encoders inside the harm and rule heads: the combination, storage, and training with folds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from harmscope.classifiers.judges.heads import GatedHead, Head
+from harmscope.classifiers.judges.rule_model import N_PROTO, RuleHead
+
+pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+
+class FakeCross:
+    """Stands in for a CrossEncoderHead: fixed logits per reply text."""
+
+    digest = "fake0001"
+
+    def __init__(self, outputs, table):
+        self.outputs, self.table = outputs, table
+
+    def logits(self, prompts, replies, **kw):
+        return np.array([self.table[r] for r in replies], dtype=np.float32)
+
+
+def _sig(z):
+    return 1 / (1 + np.exp(-np.asarray(z, dtype=float)))
+
+
+def test_harm_content_is_the_weighted_logit_average_then_gated():
+    inner = Head([(np.array([[2.0], [0.0]]), np.array([-1.0]))], ["0", "1"])  # logit 2*x0 - 1
+    gate = Head([(np.array([[0.0, 0.0, 0.0], [0.0, 0.0, 1.0]]), np.zeros(3))], ["comply", "partial", "refusal"])
+    ce = FakeCross(["harm"], {"a": [3.0], "b": [-2.0]})
+    g = GatedHead(inner, gate, cross=ce, cross_weight=0.25)
+    X = np.array([[1.0, 0.0], [0.0, 2.0]])
+    p = g.proba(X, ["a", "b"], ["q1", "q2"])[:, 1]
+    z_head = np.array([1.0, -1.0])
+    content = _sig(0.25 * np.array([3.0, -2.0]) + 0.75 * z_head)
+    refused = np.array([1 / 3, np.exp(2) / (2 + np.exp(2))])
+    assert p == pytest.approx(content * (1 - refused), rel=1e-6)
+    # precomputed logits give the same answer without running the cross-encoder
+    assert g.proba(X, ["a", "b"], cross_logits=np.array([3.0, -2.0]))[:, 1] == pytest.approx(p)
+    assert g.reads_prompts and g.digest != GatedHead(inner, gate).digest
+    with pytest.raises(ValueError, match="prompts and the replies"):
+        g.proba(X, ["a", "b"])
+
+
+def test_rule_cross_rows_use_the_cross_encoder_others_the_head():
+    d = 2
+    X = np.zeros((3, 6 * d + N_PROTO), np.float32)
+    coef = np.zeros(X.shape[1], np.float32)
+    ce = FakeCross(["insults", "self-harm"], {"x": [4.0, -1.0], "y": [0.5, -3.0], "z": [9.0, 9.0]})
+    h = RuleHead(coef, 0.4, cross=ce, cross_weight=0.5)
+    p = h.proba(X, ["insults", "self-harm", "other"], ["", "", ""], ["x", "y", "z"])
+    # row 0: its own output (insults: 4.0) averaged with the head's logit 0.4; row 1: self-harm (-3.0); row 2: head
+    assert p == pytest.approx(_sig([0.5 * 4.0 + 0.5 * 0.4, 0.5 * -3.0 + 0.5 * 0.4, 0.4]), rel=1e-6)
+    nan = np.array([4.0, -3.0, np.nan])
+    assert h.proba(X, ["insults", "self-harm", "other"], cross_logits=nan) == pytest.approx(p)
+    assert h.proba(X) == pytest.approx(_sig([0.4] * 3))  # a bare rule text: the generic head
+    # a rule row without a precomputed logit is scored from its texts
+    part = np.array([np.nan, -3.0, np.nan])
+    assert h.proba(X, ["insults", "self-harm", "other"], ["", "", ""], ["x", "y", "z"], cross_logits=part) \
+        == pytest.approx(p)
+    with pytest.raises(ValueError, match="prompts and the replies"):
+        h.proba(X, ["insults", "self-harm", "other"], cross_logits=part)
+
+
+def _toy_frame(n_ctx: int = 30) -> pd.DataFrame:
+    rows = []
+    for i in range(n_ctx):
+        ctx = f"context number {i} about my day"
+        for rule, bad, good in (("insults", "you are a worthless idiot", "that sounds like a nice day"),
+                                ("self-harm", "go ahead and hurt yourself", "please talk to someone you trust")):
+            for reply, v in ((bad, 1), (good, 0)):
+                rows.append({"prompt": ctx, "reply": f"{reply} ({i})", "violation": v, "rule": rule,
+                             "source": "diasafety", "pid": f"diasafety:{ctx}",
+                             "line": f"{'val' if i % 5 == 0 else 'train'}.json:{len(rows)}",
+                             "label": None, "category": None, "group": None, "model": None})
+    return pd.DataFrame(rows)
+
+
+def test_rule_training_with_a_cross_encoder(tmp_path):
+    from harmscope.classifiers.judges.rule_model import train_rule_head
+    from harmscope.rules import load_catalog
+
+    rules = list(dict(load_catalog().rules).values())
+    cfg = {"epochs": 3.0, "lr": 2e-4, "head_lr": 5e-3, "batch_size": 8, "weight": 1.0, "min_rows": 20,
+           "max_length": 32}
+    res = train_rule_head(rules, data=_toy_frame(), out=tmp_path, C=0.05, seed=0, block_scale=1.5,
+                          cross=cfg, cache_dir=tmp_path / "cache")
+    assert res["cross_encoder"]["rules"] == ["insults", "self-harm"]
+    split = res["split"]
+    assert split["diasafety"]["n"] == 24 and split["dropped_for_context"] == 0  # 6 val contexts x 4 replies
+    assert split["diasafety"]["accuracy"] >= 0.9  # the toy task is easy
+    head = RuleHead.load(tmp_path / "rule_head.npz")
+    assert head.cross is not None and head.cross_rules == ["insults", "self-harm"] and head.cross.max_length == 32
+    assert head.digest == res["head_digest"]
+    # the fold models are cached: a second run trains nothing and gives the same head
+    cached = sorted((tmp_path / "cache" / "crossenc").glob("*.npz"))
+    again = train_rule_head(rules, data=_toy_frame(), out=tmp_path / "again", C=0.05, seed=0, block_scale=1.5,
+                            cross=cfg, cache_dir=tmp_path / "cache")
+    assert again["head_digest"] == res["head_digest"]
+    assert sorted((tmp_path / "cache" / "crossenc").glob("*.npz")) == cached
