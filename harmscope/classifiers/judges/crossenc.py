@@ -53,28 +53,27 @@ def tokenizer() -> Any:
     return _TOK
 
 
-def encode_pairs(prompts: Sequence[str], replies: Sequence[str], max_length: int = MAX_LENGTH) -> list[list[int]]:
-    """Token ids of ``[CLS] prompt [SEP] reply [SEP]``, the longer side truncated first."""
-    ps = [str(p) if str(p).strip() else NO_PROMPT_TEXT for p in prompts]
-    rs = [str(r) for r in replies]
-    return tokenizer()(ps, rs, truncation="longest_first", max_length=max_length,
-                       return_attention_mask=False)["input_ids"]
+def encode_pairs(prompts: Sequence[str | None], replies: Sequence[str], max_length: int = MAX_LENGTH
+                 ) -> list[tuple[list[int], list[int]]]:
+    """(token ids, segment ids) of ``[CLS] prompt [SEP] reply [SEP]``, the longer side truncated
+    first; a missing or empty prompt reads as ``(no prompt)``. Segment ids come from the tokenizer,
+    so a literal ``[SEP]`` inside a text cannot move the prompt / reply boundary."""
+    ps = [str(p) if p is not None and str(p).strip() else NO_PROMPT_TEXT for p in prompts]
+    rs = ["" if r is None else str(r) for r in replies]
+    enc = tokenizer()(ps, rs, truncation="longest_first", max_length=max_length, return_attention_mask=False,
+                      return_token_type_ids=True)
+    return list(zip(enc["input_ids"], enc["token_type_ids"], strict=True))
 
 
-def _type_ids(ids: list[int], sep: int) -> list[int]:
-    first = ids.index(sep) + 1 if sep in ids else len(ids)
-    return [0] * first + [1] * (len(ids) - first)
-
-
-def _pad(rows: list[list[int]], sep: int) -> dict[str, np.ndarray]:
-    width = max(len(r) for r in rows)
+def _pad(rows: list[tuple[list[int], list[int]]]) -> dict[str, np.ndarray]:
+    width = max(len(r) for r, _ in rows)
     ids = np.zeros((len(rows), width), dtype=np.int64)
     mask = np.zeros_like(ids)
     tt = np.zeros_like(ids)
-    for j, r in enumerate(rows):
+    for j, (r, t) in enumerate(rows):
         ids[j, :len(r)] = r
         mask[j, :len(r)] = 1
-        tt[j, :len(r)] = _type_ids(r, sep)
+        tt[j, :len(r)] = t
     return {"input_ids": ids, "attention_mask": mask, "token_type_ids": tt}
 
 
@@ -166,11 +165,19 @@ class CrossEncoderHead:
 
     def save(self, path: Path) -> None:
         """Write the arrays atomically as a compressed ``.npz`` (no pickle)."""
+        import os
+        import tempfile
+
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp.npz")
-        np.savez_compressed(tmp, **self.arrays())
-        tmp.replace(path)
+        fd, name = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".npz", dir=path.parent)
+        os.close(fd)
+        tmp = Path(name)
+        try:
+            np.savez_compressed(tmp, **self.arrays())
+            tmp.replace(path)
+        finally:
+            tmp.unlink(missing_ok=True)
 
     @classmethod
     def from_arrays(cls, z: Any, prefix: str = "ce_") -> CrossEncoderHead:
@@ -198,9 +205,10 @@ class CrossEncoderHead:
             net = _net(_base(), self.frozen, len(self.outputs))
             own = {f"top.{k}" if not k.startswith("out.") else k: torch.from_numpy(v.astype(np.float32))
                    for k, v in self.state.items()}
-            missing = set(own) - set(net.state_dict())
-            if missing:
-                raise HarmscopeError(f"cross-encoder weights do not fit MiniLM: {sorted(missing)[:3]}")
+            want = {k for k in net.state_dict() if k.startswith(("top.", "out."))}
+            if set(own) != want:
+                bad = sorted(set(own) ^ want)
+                raise HarmscopeError(f"cross-encoder weights do not fit MiniLM ({len(bad)} keys differ, e.g. {bad[:2]})")
             net.load_state_dict(own, strict=False)
             self._torch_net = net.eval()
         return self._torch_net
@@ -227,8 +235,7 @@ class CrossEncoderHead:
             return out
         rt = resolve_runtime(runtime)
         ids = encode_pairs(prompts, replies, self.max_length)
-        sep = tokenizer().sep_token_id
-        order = np.argsort([len(r) for r in ids], kind="stable")
+        order = np.argsort([len(r) for r, _ in ids], kind="stable")
         bs = batch_size if rt == "torch" else ONNX_BATCH  # one pair per ONNX call: batch-independent
         if rt == "torch":
             import torch
@@ -237,13 +244,13 @@ class CrossEncoderHead:
             with torch.inference_mode():
                 for s in range(0, n, bs):
                     idx = order[s:s + bs]
-                    b = {k: torch.from_numpy(v) for k, v in _pad([ids[i] for i in idx], sep).items()}
+                    b = {k: torch.from_numpy(v) for k, v in _pad([ids[i] for i in idx]).items()}
                     out[idx] = net(**b).logits.float().numpy()
             return out
         model = self._onnx_model(rt)
         for s in range(0, n, bs):
             idx = order[s:s + bs]
-            out[idx] = model.run(_pad([ids[i] for i in idx], sep))
+            out[idx] = model.run(_pad([ids[i] for i in idx]))
         return out
 
     def proba(self, prompts: Sequence[str], replies: Sequence[str], **kw: Any) -> np.ndarray:
@@ -286,23 +293,27 @@ def lower_states(prompts: Sequence[str], replies: Sequence[str], *, frozen: int 
         raise InputError("prompts and replies differ in length")
     base = _base()
     ids = encode_pairs(prompts, replies, max_length)
-    sep = tokenizer().sep_token_id
-    order = np.argsort([len(r) for r in ids], kind="stable")
-    lengths = np.array([len(r) for r in ids], dtype=np.int64)
+    order = np.argsort([len(r) for r, _ in ids], kind="stable")
+    lengths = np.array([len(r) for r, _ in ids], dtype=np.int64)
     parts: list[np.ndarray | None] = [None] * len(ids)
-    with torch.inference_mode():
-        for s in range(0, len(ids), batch_size):
-            idx = order[s:s + batch_size]
-            b = {k: torch.from_numpy(v) for k, v in _pad([ids[i] for i in idx], sep).items()}
-            h = base.embeddings(input_ids=b["input_ids"], token_type_ids=b["token_type_ids"])
-            h = _run_layers(base.encoder.layer[:frozen], h, b["attention_mask"])
-            for j, i in enumerate(idx):
-                parts[i] = h[j, :lengths[i]].numpy().astype(np.float32)
-            if progress:
-                progress(min(s + batch_size, len(ids)), len(ids))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(TRAIN_THREADS)  # these states are training inputs: pinned like the training
+    try:
+        with torch.inference_mode():
+            for s in range(0, len(ids), batch_size):
+                idx = order[s:s + batch_size]
+                b = {k: torch.from_numpy(v) for k, v in _pad([ids[i] for i in idx]).items()}
+                h = base.embeddings(input_ids=b["input_ids"], token_type_ids=b["token_type_ids"])
+                h = _run_layers(base.encoder.layer[:frozen], h, b["attention_mask"])
+                for j, i in enumerate(idx):
+                    parts[i] = h[j, :lengths[i]].numpy().astype(np.float32)
+                if progress:
+                    progress(min(s + batch_size, len(ids)), len(ids))
+    finally:
+        torch.set_num_threads(threads)
     dim = base.config.hidden_size
     hidden = np.concatenate([p for p in parts if p is not None]) if len(ids) else np.zeros((0, dim), np.float32)
-    type_ids = np.concatenate([np.array(_type_ids(r, sep)) for r in ids]) if len(ids) else np.zeros(0, np.int64)
+    type_ids = np.concatenate([np.array(t) for _, t in ids]) if len(ids) else np.zeros(0, np.int64)
     return LowerStates(hidden, lengths, type_ids, frozen, max_length)
 
 
@@ -391,13 +402,14 @@ def fit_cached(cache_dir: Path | None, states: LowerStates, keys: Sequence[str],
     h = hashlib.blake2b(digest_size=16)
     for i in rows:
         h.update(f"{keys[i]}\x1e{int(y[i])}\x1f{int(oi[i])}\x1d".encode("utf-8", "surrogatepass"))
+    # the encoder is the packaged MiniLM, fixed by the package version (clear the cache after changing it)
     h.update(json.dumps([outputs, sorted(settings.items()), seed, states.frozen, states.max_length,
                          TRAIN_THREADS]).encode())
     path = None if cache_dir is None else Path(cache_dir) / "crossenc" / f"{h.hexdigest()}.npz"
     if path is not None and path.is_file():
         try:
             return CrossEncoderHead.load(path)
-        except (OSError, ValueError, KeyError):
+        except Exception:  # a truncated or foreign file in the cache: train again
             path.unlink(missing_ok=True)
     from harmscope.progress import progress_bar
 

@@ -203,6 +203,8 @@ def _fit(X: np.ndarray, y: np.ndarray, cfg: dict[str, Any], seed: int, texts: np
          rows: np.ndarray | None = None, cross: CrossData | None = None) -> Head | GatedHead | TextStackHead:
     head = fit_head(X, y, hidden=int(cfg.get("hidden", 0)), C=float(cfg.get("C", 1.0)),
                     alpha=float(cfg.get("alpha", 1e-3)), seed=seed)
+    if cfg.get("tfidf") and cfg.get("cross"):
+        raise InputError("config: tfidf and cross cannot be combined")
     if cfg.get("tfidf"):  # + a hashed word/char TF-IDF logistic model of the reply (log-probabilities averaged)
         if texts is None:
             raise InputError("config tfidf: the reply texts are needed")
@@ -294,6 +296,8 @@ def grouped_cv(kind: str, df: pd.DataFrame, X: np.ndarray, y: np.ndarray, cfg: d
     src = _groups(df, kind)
     classes = sorted({str(v) for v in y.tolist()})
     out = np.full((len(y), len(classes)), np.nan)
+    if cross is not None and rows is None:
+        raise ValueError("grouped_cv: with a cross-encoder, rows (the rows of the pairs that df holds) are needed")
     at = np.arange(len(y)) if rows is None else np.asarray(rows)
     for tr, te in GroupKFold(folds).split(X, y, pid):
         head = _fit(X[tr], y[tr], cfg, seed, _take(texts, tr), rows=at[tr], cross=cross)
@@ -398,12 +402,13 @@ def _train_judge(kind: str, data: list[str] | None = None, *, out: Path | None =
     names = list(data) if data else list(TRAIN_SETS[kind])
     check_licences(names, kind, ship=ship)
     cfg = dict(CONFIG[kind], **(cfg or {}))
+    sizes = {**SAMPLE, **JUDGE_SAMPLE.get(kind, {})}
     out_dir = Path(out) if out else DATA_DIR
     df = load_frame(names, seed=seed, on_bad=on_bad, judge=kind)
     eval_only = [n for n in EVAL_ONLY.get(kind, []) if n not in names] if not data else []
     rebuild = f"harmscope judges train --judge {kind} " + (" ".join(f"--data {n}" for n in names) if not eval_only else "")
     record: dict[str, Any] = {"judge": kind, "training_sets": {n: _licence(n) for n in names}, "seed": seed,
-                              "config": cfg, "sample": {n: SAMPLE.get(n) for n in names + eval_only},
+                              "config": cfg, "sample": {n: sizes.get(n) for n in names + eval_only},
                               "rebuild": rebuild.strip() + (" --ship" if ship else "")}
     if eval_only:
         record["evaluation_only_sets"] = {n: _licence(n) for n in eval_only}
@@ -441,8 +446,9 @@ def _train_judge(kind: str, data: list[str] | None = None, *, out: Path | None =
         record["loso"] = lo
     dt = d[tr].reset_index(drop=True)
     rows = np.flatnonzero(tr)
-    if cross is None:
-        record["per_source"] = grouped_cv(kind, dt, F[tr], y[tr], cfg, seed=seed, texts=texts[tr])
+    if cross is None or "loso" not in record:  # one source only: the grouped CV is the held-out figure
+        record["per_source"] = grouped_cv(kind, dt, F[tr], y[tr], cfg, seed=seed, texts=texts[tr], cross=cross,
+                                          rows=np.flatnonzero(tr))
     else:  # five more cross-encoder trainings would double a CPU rebuild: the held-out figures are LOSO
         record["per_source_note"] = ("in-distribution grouped CV not run for the cross-encoder model (five more "
                                      "trainings); see the leave-one-source-out figures")

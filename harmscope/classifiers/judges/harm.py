@@ -63,7 +63,7 @@ class HarmJudge(Judge):
         """P(harmful) for aligned prompt / reply lists (an empty reply is never harmful)."""
         if not replies:
             return np.zeros(0)
-        p = self.head.proba(featurize_replies(prompts, replies), [str(r) for r in replies], [str(q) for q in prompts])
+        p = self.head.proba(featurize_replies(prompts, replies), [str(r) for r in replies], ["" if q is None else str(q) for q in prompts])
         p = p[:, self.head.classes.index("1")]
         return np.where([bool(str(r).strip()) for r in replies], p, 0.0)
 

@@ -559,7 +559,7 @@ class RuleJudge(Judge):
         if not replies:
             return np.zeros(0)
         return self.head.proba(featurize_pairs(rule_texts, replies, examples, prompts), rule_ids,
-                               [str(p) for p in (prompts or [""] * len(replies))], [str(r) for r in replies])
+                               ["" if p is None else str(p) for p in (prompts or [""] * len(replies))], [str(r) for r in replies])
 
     def judge(self, items: list[JudgeItem]) -> list[Judgment]:
         items_ok = [it for it in items if it.rule is not None]
