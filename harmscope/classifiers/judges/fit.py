@@ -82,8 +82,8 @@ CONFIG: dict[str, dict[str, Any]] = {
     "harm": {"hidden": 0, "C": 0.05, "gate": "refusal", "gate_tfidf": True,
              "cross": {"epochs": 2.0, "lr": 5e-5, "head_lr": 1e-3, "batch_size": 16, "weight": 0.5}},
     "rule": {"hidden": 0, "C": 0.05, "rule_blocks": 1.5,
-             # rules with >= 100 labelled dialogue pairs of both classes: a cross-encoder alone (weight 1)
-             "cross": {"epochs": 2.0, "lr": 5e-5, "head_lr": 1e-3, "batch_size": 16, "weight": 1.0, "min_rows": 100}},
+             # rules with >= 100 labelled dialogue pairs of both classes: + a cross-encoder (logit average, 0.5)
+             "cross": {"epochs": 2.0, "lr": 5e-5, "head_lr": 1e-3, "batch_size": 16, "weight": 0.5, "min_rows": 100}},
 }
 
 
