@@ -81,9 +81,9 @@ CONFIG: dict[str, dict[str, Any]] = {
     "refusal": {"hidden": 0, "C": 0.05, "tfidf": True, "Ct": 4.0, "tfidf_weight": 0.5},
     "harm": {"hidden": 0, "C": 0.05, "gate": "refusal", "gate_tfidf": True,
              "cross": {"epochs": 2.0, "lr": 5e-5, "head_lr": 1e-3, "batch_size": 16, "weight": 0.5}},
-    "rule": {"hidden": 0, "C": 0.05, "rule_blocks": 1.5,
-             # rules with >= 100 labelled dialogue pairs of both classes: + a cross-encoder (logit average, 0.5)
-             "cross": {"epochs": 2.0, "lr": 5e-5, "head_lr": 1e-3, "batch_size": 16, "weight": 0.5, "min_rows": 100}},
+    # a cross-encoder for the rules with labelled dialogues ({"cross": {..., "weight": 0.5, "min_rows": 100}})
+    # wins on DiaSafety's unseen dialogues but loses leave-one-source-out (docs/judges.md): not shipped
+    "rule": {"hidden": 0, "C": 0.05, "rule_blocks": 1.5},
 }
 
 
@@ -522,14 +522,13 @@ def model_card(records: dict[str, dict[str, Any]], runtimes: dict[str, dict[str,
              "zero for other rules; rules without data are scored by the generic part). The `harm` head is gated "
              "by a copy of the refusal judge's model (embedding head + reply TF-IDF model, as below) stored in its "
              "file: P(harmful) = P(harmful content) x (1 - P(refusal)). "
-             "Cross-encoders (`harm`, and `rule` for the catalog rules with at least 100 labelled dialogue pairs "
-             "of both classes): the packaged MiniLM reads `[CLS] prompt [SEP] reply [SEP]` (max 256 tokens, the "
+             "Cross-encoder (`harm`; `rule` can take one per rule with labelled dialogues, not shipped): "
+             "the packaged MiniLM reads `[CLS] prompt [SEP] reply [SEP]` (max 256 tokens, the "
              "longer side truncated first); its lower 4 layers stay frozen, the top 2 layers, a mean-pooling and "
              "one linear output per task (`harm`, or one per rule) are trained (AdamW, lr 5e-5 / 1e-3 for the "
              "outputs, 2 epochs, batch 16, warm-up 10% then linear decay, dropout 0.1, always on 2 torch threads "
-             "so the weights do not depend on the machine), stored float16 in the head's file. `harm`: its logit "
-             "is averaged with the embedding head's (weight 0.5) before the gate; `rule`: it replaces the "
-             "embedding model on its rules. "
+             "so the weights do not depend on the machine), stored float16 in the head's file; its logit "
+             "is averaged with the embedding head's (weight 0.5) before the gate. "
              "The `refusal` head's log-probabilities are averaged (weight 0.5) with those of a multinomial logistic "
              "model on the reply's hashed word 1-2-gram / char 2-5-gram TF-IDF (2^18 buckets per block, C=4), "
              "stored in the same file.",

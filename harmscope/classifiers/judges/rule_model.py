@@ -523,8 +523,7 @@ class RuleJudge(Judge):
     """P(reply violates rule) for any rule text, including rules it was not trained on."""
 
     name = "rule"
-    description = ("rule-conditional P(violation): MiniLM [r, x, r*x, |r-x|, p, p*x] + prototypes, logistic head; "
-                   "rules with labelled dialogues: a (prompt, reply) cross-encoder")
+    description = "rule-conditional P(violation): MiniLM [r, x, r*x, |r-x|, p, p*x] + prototypes, logistic head"
     version = "4"
     kinds = ("rule",)
     per_rule = True
