@@ -82,3 +82,15 @@ def test_needs_both_classes(states):
 
 def test_empty_input(trained):
     assert trained.logits([], [], runtime="torch").shape == (0, 1)
+
+
+def test_parallel_onnx_calls_give_the_serial_outputs(trained, monkeypatch):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    prompts, replies = PROMPTS * 3, [f"{r} #{i}" for i, r in enumerate(REPLIES * 3)]  # 72 distinct pairs
+    monkeypatch.setenv("HARMSCOPE_TORCH_THREADS", "1")
+    serial = trained.logits(prompts, replies, runtime="onnx")
+    trained._onnx.clear()
+    monkeypatch.setenv("HARMSCOPE_TORCH_THREADS", "2")
+    parallel = trained.logits(prompts, replies, runtime="onnx")
+    np.testing.assert_array_equal(serial, parallel)

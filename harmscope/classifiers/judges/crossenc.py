@@ -220,7 +220,8 @@ class CrossEncoderHead:
         if runtime not in self._onnx:
             digest = f"{folder_digest(minilm_path())}-ce{self.digest}"
             path = build(lambda: self.torch_net(), digest, "crossenc", int8=runtime == "onnx")
-            self._onnx[runtime] = OnnxModel(path, threads=num_threads())
+            # parallelism comes from concurrent one-pair calls (see logits): one thread each
+            self._onnx[runtime] = OnnxModel(path, threads=1 if _workers() > 1 else num_threads())
         return self._onnx[runtime]
 
     def logits(self, prompts: Sequence[str], replies: Sequence[str], *, runtime: str | None = None,
@@ -248,14 +249,37 @@ class CrossEncoderHead:
                     out[idx] = net(**b).logits.float().numpy()
             return out
         model = self._onnx_model(rt)
-        for s in range(0, n, bs):
-            idx = order[s:s + bs]
-            out[idx] = model.run(_pad([ids[i] for i in idx]))
+
+        def run(part: np.ndarray) -> None:
+            for i in part:
+                out[i] = model.run(_pad([ids[i]]))[0]
+
+        workers = _workers()
+        if workers <= 1 or n < 64:
+            run(order)
+            return out
+        # ONNX Runtime releases the GIL: like the encoder, `workers` threads each run whole one-pair
+        # calls on the shared session (each call is the computation of a serial run: equal outputs)
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="harmscope-crossenc") as ex:
+            for f in [ex.submit(run, order[k::workers]) for k in range(workers)]:
+                f.result()
         return out
 
     def proba(self, prompts: Sequence[str], replies: Sequence[str], **kw: Any) -> np.ndarray:
         """Sigmoid of :meth:`logits`."""
         return 1.0 / (1.0 + np.exp(-self.logits(prompts, replies, **kw)))
+
+
+def _workers() -> int:
+    """Concurrent one-pair ONNX calls: ``$HARMSCOPE_TORCH_THREADS`` (``auto``: one per core), as the encoder."""
+    import os
+
+    from harmscope.classifiers.onnx_runtime import num_threads
+
+    n = num_threads()
+    return max(1, n if n > 0 else (os.cpu_count() or 1))
 
 
 # ---------------------------------------------------------------------- training
