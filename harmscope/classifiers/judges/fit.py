@@ -60,8 +60,9 @@ SEED = 0
 # CPU rebuild (encoder included) within the reach of a shared 2-core box
 SAMPLE: dict[str, int | None] = {"gptfuzz": 2500, "diasafety": 2000, "latent-jailbreak": 800, "pku-saferlhf": 400,
                                  "beavertails": 400, "saferlhf-mini": 400}
-# per-judge overrides: the rule cross-encoder learns DiaSafety's five categories from every row
-JUDGE_SAMPLE: dict[str, dict[str, int | None]] = {"rule": {"diasafety": None}}
+# per-judge overrides of SAMPLE, e.g. {"rule": {"diasafety": None}} (every DiaSafety row: compared in
+# docs/judges.md, fourth round; better in distribution, worse leave-one-source-out, not shipped)
+JUDGE_SAMPLE: dict[str, dict[str, int | None]] = {}
 TRAIN_SETS = {
     "refusal": ["xstest-completions", "harmscope-written"],
     "harm": ["gptfuzz", "safetext", "latent-jailbreak"],
@@ -81,8 +82,9 @@ CONFIG: dict[str, dict[str, Any]] = {
     "refusal": {"hidden": 0, "C": 0.05, "tfidf": True, "Ct": 4.0, "tfidf_weight": 0.5},
     "harm": {"hidden": 0, "C": 0.05, "gate": "refusal", "gate_tfidf": True,
              "cross": {"epochs": 2.0, "lr": 5e-5, "head_lr": 1e-3, "batch_size": 16, "weight": 0.5}},
-    # a cross-encoder for the rules with labelled dialogues ({"cross": {..., "weight": 0.5, "min_rows": 100}})
-    # wins on DiaSafety's unseen dialogues but loses leave-one-source-out (docs/judges.md): not shipped
+    # a cross-encoder for the rules with labelled dialogues ({"cross": {..., "weight": 0.5, "min_rows": 100}},
+    # with every DiaSafety row) wins on DiaSafety's unseen dialogues but loses leave-one-source-out
+    # (docs/judges.md, fourth round): not shipped
     "rule": {"hidden": 0, "C": 0.05, "rule_blocks": 1.5},
 }
 

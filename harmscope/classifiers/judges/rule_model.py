@@ -524,7 +524,7 @@ class RuleJudge(Judge):
 
     name = "rule"
     description = "rule-conditional P(violation): MiniLM [r, x, r*x, |r-x|, p, p*x] + prototypes, logistic head"
-    version = "4"
+    version = "3"
     kinds = ("rule",)
     per_rule = True
 
