@@ -106,7 +106,10 @@ def test_ctrl_c_stops_cleanly_and_the_same_command_resumes(tmp_path):
     with FakeChatServer(delay=0.05) as srv:
         cmd = [sys.executable, "-m", "harmscope.cli", "run", "--model", f"openai:fake@{srv.url}", "--probes",
                str(path), "--out", str(tmp_path / "run"), "--concurrency", "4"]
-        child = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        # a pytest started as a background job (`make test &`) ignores SIGINT and its children inherit
+        # that; give the child the default disposition, as a terminal would
+        child = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                 preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         deadline = time.monotonic() + 60
         while srv.stats.ok < 30 and time.monotonic() < deadline and child.poll() is None:
             time.sleep(0.02)
