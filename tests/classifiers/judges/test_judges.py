@@ -196,11 +196,14 @@ def test_stored_validation_figures_meet_recorded_levels():
     assert ref["config"]["tfidf"] is True  # embedding head + reply TF-IDF model
     harm = _rec("harm")
     assert set(harm["loso"]["per_source"]) == {"gptfuzz", "diasafety", "safetext", "latent-jailbreak"}
-    # gated by the refusal judge's model (embedding head + reply TF-IDF), DiaSafety scored but not trained on:
-    # pooled 0.654 / AUC 0.695, JAILJUDGE 0.772 / 0.826
-    assert harm["metrics"]["auc"] >= 0.67 and harm["loso"]["per_source"]["gptfuzz"]["accuracy"] >= 0.76
-    assert harm["external"]["jailjudge"]["n"] == 1000 and harm["external"]["jailjudge"]["auc"] >= 0.80
-    assert harm["external"]["jailjudge"]["accuracy"] >= 0.75 and harm["config"]["gate_tfidf"] is True
+    # v3: frozen head + (prompt, reply) cross-encoder, gated by the refusal judge's model (embedding head +
+    # reply TF-IDF), DiaSafety scored but not trained on: pooled 0.673 / AUC 0.729, JAILJUDGE 0.787 / 0.871
+    # (v2 without the cross-encoder: 0.654 / 0.695, JAILJUDGE 0.772 / 0.826)
+    assert harm["metrics"]["auc"] >= 0.72 and harm["metrics"]["accuracy"] >= 0.665
+    assert harm["loso"]["per_source"]["gptfuzz"]["accuracy"] >= 0.76
+    assert harm["external"]["jailjudge"]["n"] == 1000 and harm["external"]["jailjudge"]["auc"] >= 0.86
+    assert harm["external"]["jailjudge"]["accuracy"] >= 0.78 and harm["config"]["gate_tfidf"] is True
+    assert harm["cross_encoder"]["settings"]["weight"] == 0.5 and harm["config"]["cross"]["epochs"] == 2.0
     assert not set(harm["training_sets"]) & {"jailjudge", "saferlhf-mini", "beavertails", "pku-saferlhf", "diasafety"}
     assert set(harm["evaluation_only_sets"]) == {"diasafety"} and harm["gate"]["head"] == "refusal"
     assert "xstest-completions" not in harm["external"]  # the refusal gate was trained on those replies
