@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import importlib.util
-import os
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -33,7 +32,7 @@ from harmscope._torch import configure_threads
 from harmscope.classifiers.onnx_runtime import (
     folder_digest,
     folder_model,
-    num_threads,
+    onnx_workers,
     resolve_runtime,
     runtime_tag,
 )
@@ -328,8 +327,7 @@ class MiniLMEncoder:
         always 1 on the torch path (torch uses the threads inside each batch)."""
         if self.runtime == "torch":
             return 1
-        n = num_threads()
-        return max(1, n if n > 0 else (os.cpu_count() or 1))
+        return onnx_workers()
 
 
 _DEFAULTS: dict[str, MiniLMEncoder] = {}

@@ -117,6 +117,13 @@ def num_threads() -> int:
         return 1
 
 
+def onnx_workers() -> int:
+    """Concurrent one-input ONNX calls (each on a one-thread session): ``$HARMSCOPE_TORCH_THREADS``,
+    ``auto`` meaning one per core. The encoder and the cross-encoders share this rule."""
+    n = num_threads()
+    return max(1, n if n > 0 else (os.cpu_count() or 1))
+
+
 # ---------------------------------------------------------------------- digests
 def folder_digest(path: str | Path) -> str:
     """SHA-256 (16 hex) of a model folder's config and weight files (memoised by size and mtime)."""

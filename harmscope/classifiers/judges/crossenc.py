@@ -165,19 +165,10 @@ class CrossEncoderHead:
 
     def save(self, path: Path) -> None:
         """Write the arrays atomically as a compressed ``.npz`` (no pickle)."""
-        import os
-        import tempfile
+        from harmscope.safeio import atomic_path
 
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".npz", dir=path.parent)
-        os.close(fd)
-        tmp = Path(name)
-        try:
+        with atomic_path(path) as tmp:
             np.savez_compressed(tmp, **self.arrays())
-            tmp.replace(path)
-        finally:
-            tmp.unlink(missing_ok=True)
 
     @classmethod
     def from_arrays(cls, z: Any, prefix: str = "ce_") -> CrossEncoderHead:
@@ -273,13 +264,17 @@ class CrossEncoderHead:
 
 
 def _workers() -> int:
-    """Concurrent one-pair ONNX calls: ``$HARMSCOPE_TORCH_THREADS`` (``auto``: one per core), as the encoder."""
-    import os
+    """Concurrent one-pair ONNX calls: as many as the encoder makes (``$HARMSCOPE_TORCH_THREADS``)."""
+    from harmscope.classifiers.onnx_runtime import onnx_workers
 
-    from harmscope.classifiers.onnx_runtime import num_threads
+    return onnx_workers()
 
-    n = num_threads()
-    return max(1, n if n > 0 else (os.cpu_count() or 1))
+
+def mix_logits(p: np.ndarray, z: np.ndarray, weight: float) -> np.ndarray:
+    """sigmoid(weight * z + (1 - weight) * logit(p)): a probability ``p`` averaged in logit space with a
+    cross-encoder's logit ``z`` (how the harm and rule heads combine theirs)."""
+    zp = np.log(np.clip(p, 1e-7, 1.0)) - np.log(np.clip(1.0 - p, 1e-7, 1.0))
+    return 1.0 / (1.0 + np.exp(-(weight * np.asarray(z, dtype=np.float64) + (1.0 - weight) * zp)))
 
 
 # ---------------------------------------------------------------------- training

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from harmscope.classifiers.judges.base import user_judges_dir
-from harmscope.classifiers.judges.crossenc import CrossEncoderHead
+from harmscope.classifiers.judges.crossenc import CrossEncoderHead, mix_logits
 from harmscope.errors import HarmscopeError
 
 EMPTY_REPLY = "(empty reply)"
@@ -305,9 +305,7 @@ class GatedHead(_WrapsHead):
             if prompts is None or texts is None:
                 raise ValueError("a cross-encoder head needs the prompts and the replies")
             cross_logits = self.cross.logits(prompts, texts)[:, 0]
-        z = np.log(np.clip(p, 1e-7, 1.0)) - np.log(np.clip(1.0 - p, 1e-7, 1.0))
-        w = self.cross_weight
-        return 1.0 / (1.0 + np.exp(-(w * np.asarray(cross_logits, dtype=np.float64) + (1.0 - w) * z)))
+        return mix_logits(p, cross_logits, self.cross_weight)
 
     def proba(self, X: np.ndarray, texts: list[str] | None = None, prompts: list[str] | None = None,
               cross_logits: np.ndarray | None = None) -> np.ndarray:

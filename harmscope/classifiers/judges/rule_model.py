@@ -33,7 +33,13 @@ import numpy as np
 import pandas as pd
 
 from harmscope.classifiers.judges.base import DATA_DIR, JUDGES, Judge, JudgeItem, user_judges_dir
-from harmscope.classifiers.judges.crossenc import CrossEncoderHead, fit_cached, lower_states, state_logits
+from harmscope.classifiers.judges.crossenc import (
+    CrossEncoderHead,
+    fit_cached,
+    lower_states,
+    mix_logits,
+    state_logits,
+)
 from harmscope.classifiers.judges.labelled import read_labelled
 from harmscope.classifiers.judges.refusal import load_refusal_data
 from harmscope.errors import HarmscopeError, InputError
@@ -202,10 +208,7 @@ class RuleHead:
                 idx = np.flatnonzero(miss)
                 out = self.cross.logits([str(prompts[i]) for i in idx], [str(replies[i]) for i in idx])
                 zall[idx] = out[np.arange(len(idx)), [self.cross.outputs.index(r) for r in ids[idx]]]
-            zc = zall[m]
-            zb = np.log(np.clip(p[m], 1e-7, 1.0)) - np.log(np.clip(1.0 - p[m], 1e-7, 1.0))
-            w = self.cross_weight
-            p[m] = 1.0 / (1.0 + np.exp(-(w * zc + (1.0 - w) * zb)))
+            p[m] = mix_logits(p[m], zall[m], self.cross_weight)
         return p
 
     def save(self, path: Path) -> None:
