@@ -82,7 +82,8 @@ def loso_validator(judge: str, *, seed: int | None = None,
     def frame() -> pd.DataFrame:
         names = list(F.TRAIN_SETS[judge])
         eval_only = [n for n in F.EVAL_ONLY.get(judge, []) if n not in names]
-        df = F.load_frame(names, seed=seed, judge=judge).assign(_train=True)
+        df = F.load_frame(names, seed=seed, judge=judge, mark_sample=F.cross_all_rows(F.CONFIG[judge])
+                          ).assign(_train=True)
         if eval_only:
             df = pd.concat([df, F.load_frame(eval_only, seed=seed, judge=judge).assign(_train=False)],
                            ignore_index=True)

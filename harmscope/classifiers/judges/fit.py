@@ -81,12 +81,24 @@ EXTERNAL_SETS = {
 CONFIG: dict[str, dict[str, Any]] = {
     "refusal": {"hidden": 0, "C": 0.05, "tfidf": True, "Ct": 4.0, "tfidf_weight": 0.5},
     "harm": {"hidden": 0, "C": 0.05, "gate": "refusal", "gate_tfidf": True,
-             "cross": {"epochs": 2.0, "lr": 5e-5, "head_lr": 1e-3, "batch_size": 16, "weight": 0.5}},
-    # a cross-encoder for the rules with labelled dialogues ({"cross": {..., "weight": 0.5, "min_rows": 100}},
-    # with every DiaSafety row) wins on DiaSafety's unseen dialogues but loses leave-one-source-out
-    # (docs/judges.md, fourth round): not shipped
-    "rule": {"hidden": 0, "C": 0.05, "rule_blocks": 1.5},
+             # skip: replies with P(not refused) < 0.01 keep the frozen head's content score (gate-first, no
+             # cross-encoder pass; their score moves by < 0.01)
+             "cross": {"epochs": 3.0, "lr": 5e-5, "head_lr": 1e-3, "batch_size": 16, "weight": 0.5, "skip": 0.01}},
+    # rule v4 (docs/judges.md, fifth round): the v3 head (rule blocks, 2,000 DiaSafety rows) plus a
+    # (context, reply) cross-encoder trained on every row of the sampled sets ("rows": "all") for the
+    # rules whose labelled replies all come from one source ("single_source": DiaSafety's insults,
+    # no-medical-advice, self-harm, stereotypes; hate-harassment has two sources and keeps the head).
+    # A cross-encoder for all five rules wins on unseen dialogues but loses leave-one-source-out
+    # (fourth round): not shipped.
+    "rule": {"hidden": 0, "C": 0.05, "rule_blocks": 1.5,
+             "cross": {"epochs": 2.0, "lr": 5e-5, "head_lr": 1e-3, "batch_size": 16, "weight": 0.5, "min_rows": 100,
+                       "single_source": True, "rows": "all"}},
 }
+
+
+def cross_all_rows(cfg: dict[str, Any]) -> bool:
+    """Whether a judge config's cross-encoder trains on every row of the sampled sets (``"rows": "all"``)."""
+    return (cfg.get("cross") or {}).get("rows") == "all"
 
 
 def emb_cache_dir() -> Path:
@@ -98,13 +110,18 @@ def emb_cache_dir() -> Path:
 
 
 def load_frame(names: list[str], *, sample: bool = True, seed: int = SEED, on_bad: str = "skip",
-               judge: str | None = None) -> pd.DataFrame:
+               judge: str | None = None, mark_sample: bool = False) -> pd.DataFrame:
     """Concatenated labelled-reply frames of ``names`` (reader names or files), sampled per
-    :data:`SAMPLE` (and :data:`JUDGE_SAMPLE` of ``judge``)."""
+    :data:`SAMPLE` (and :data:`JUDGE_SAMPLE` of ``judge``). ``mark_sample``: every row instead,
+    with a boolean ``_head`` column marking the sampled ones (a rule cross-encoder with
+    ``"rows": "all"`` trains on every row, the heads on the sample)."""
     sizes = {**SAMPLE, **JUDGE_SAMPLE.get(judge or "", {})}
     frames = []
     for n in names:
         df = load_replies(n, on_bad=on_bad)  # type: ignore[arg-type]
+        if mark_sample:
+            frames.append(df.assign(_head=df.index.isin(sample_rows(df, sizes.get(n)).index)))
+            continue
         frames.append(sample_rows(df, sizes.get(n)) if sample else df)
     if not frames:
         raise InputError("--data: no labelled-reply set given")
@@ -186,7 +203,7 @@ def _fit_cross(cross: CrossData, rows: np.ndarray, y: np.ndarray, ccfg: dict[str
     full_y = np.zeros(len(cross.states), dtype=np.int64)
     full_y[rows] = y
     keys = [f"{p}\x1f{r}" for p, r in zip(cross.prompts, cross.replies, strict=True)]
-    settings = {k: v for k, v in ccfg.items() if k != "weight"}  # the weight only combines: no retraining
+    settings = {k: v for k, v in ccfg.items() if k not in ("weight", "skip")}  # these only combine: no retraining
     return fit_cached(emb_cache_dir(), cross.states, keys, rows, full_y, ["harm"], None, settings, seed)
 
 
@@ -219,7 +236,9 @@ def _fit(X: np.ndarray, y: np.ndarray, cfg: dict[str, Any], seed: int, texts: np
         ce = _fit_cross(cross, np.asarray(rows), y, dict(cfg["cross"]), seed)
     if cfg.get("gate") or ce is not None:  # P(harmful) x P(not refused), refusal head trained on other data
         gate = _gate_head(str(cfg["gate"]), tfidf=bool(cfg.get("gate_tfidf"))) if cfg.get("gate") else None
-        return GatedHead(head, gate, cross=ce, cross_weight=float((cfg.get("cross") or {}).get("weight", 0.5)))
+        cc = cfg.get("cross") or {}
+        return GatedHead(head, gate, cross=ce, cross_weight=float(cc.get("weight", 0.5)),
+                         cross_skip=float(cc.get("skip", 0.0)) if gate is not None else 0.0)
     return head
 
 
@@ -406,7 +425,7 @@ def _train_judge(kind: str, data: list[str] | None = None, *, out: Path | None =
     cfg = dict(CONFIG[kind], **(cfg or {}))
     sizes = {**SAMPLE, **JUDGE_SAMPLE.get(kind, {})}
     out_dir = Path(out) if out else DATA_DIR
-    df = load_frame(names, seed=seed, on_bad=on_bad, judge=kind)
+    df = load_frame(names, seed=seed, on_bad=on_bad, judge=kind, mark_sample=cross_all_rows(cfg))
     eval_only = [n for n in EVAL_ONLY.get(kind, []) if n not in names] if not data else []
     rebuild = f"harmscope judges train --judge {kind} " + (" ".join(f"--data {n}" for n in names) if not eval_only else "")
     record: dict[str, Any] = {"judge": kind, "training_sets": {n: _licence(n) for n in names}, "seed": seed,
@@ -523,12 +542,16 @@ def model_card(records: dict[str, dict[str, Any]], runtimes: dict[str, dict[str,
              "with labelled training replies, a rule-id interaction block (x times 1.5 in that rule's own columns, "
              "zero for other rules; rules without data are scored by the generic part). The `harm` head is gated "
              "by a copy of the refusal judge's model (embedding head + reply TF-IDF model, as below) stored in its "
-             "file: P(harmful) = P(harmful content) x (1 - P(refusal)). "
-             "Cross-encoder (`harm`; `rule` can take one per rule with labelled dialogues, not shipped): "
+             "file: P(harmful) = P(harmful content) x (1 - P(refusal)); the gate runs first, and a reply with "
+             "1 - P(refusal) below the config's `skip` keeps the embedding head's content score (no cross-encoder "
+             "pass; its score moves by less than `skip`). "
+             "Cross-encoders (`harm`; `rule` for the catalog rules whose labelled dialogues come from one source, "
+             "trained on every row of the sampled sets): "
              "the packaged MiniLM reads `[CLS] prompt [SEP] reply [SEP]` (max 256 tokens, the "
              "longer side truncated first); its lower 4 layers stay frozen, the top 2 layers, a mean-pooling and "
              "one linear output per task (`harm`, or one per rule) are trained (AdamW, lr 5e-5 / 1e-3 for the "
-             "outputs, 2 epochs, batch 16, warm-up 10% then linear decay, dropout 0.1, always on 2 torch threads "
+             "outputs, epochs as in the config, batch 16, warm-up 10% then linear decay, dropout 0.1, always on "
+             "2 torch threads "
              "so the weights do not depend on the machine), stored float16 in the head's file; its logit "
              "is averaged with the embedding head's (weight 0.5) before the gate. "
              "The `refusal` head's log-probabilities are averaged (weight 0.5) with those of a multinomial logistic "
@@ -567,6 +590,9 @@ def model_card(records: dict[str, dict[str, Any]], runtimes: dict[str, dict[str,
         if sp.get("diasafety"):
             lines += [f"Unseen dialogues, {sp.get('how')}:", "", _HDR, _row("DiaSafety val.json", sp["diasafety"])]
             lines += [_row(f"- {r}", m) for r, m in (sp.get("per_rule") or {}).items()]
+            ho = sp.get("head_only") or {}
+            if ho.get("diasafety"):
+                lines.append(_row("the same head without its cross-encoder", ho["diasafety"]))
             lines.append("")
         ps = rec.get("per_source") or {}
         per = ps.get("per_source", ps) if isinstance(ps, dict) else {}

@@ -271,15 +271,24 @@ class GatedHead(_WrapsHead):
     Both heads read the same features; the gate's weights are stored in the same ``.npz`` (keys
     ``gate_*``), so the judge does not change when the refusal head is retrained. Without a gate
     it behaves (and hashes) exactly like its inner :class:`Head`.
+
+    With a cross-encoder and ``cross_skip`` > 0, the gate runs first: rows whose P(not gate_class)
+    is below ``cross_skip`` keep the embedding head's content probability and skip the
+    cross-encoder, so their score (below ``cross_skip``) moves by less than ``cross_skip`` and
+    no verdict at a threshold above it changes. Precomputed ``cross_logits`` get the same rule,
+    so training-time figures and scoring agree.
     """
 
     def __init__(self, head: Head, gate: Head | TextStackHead | None = None, gate_class: str = "refusal",
-                 cross: CrossEncoderHead | None = None, cross_weight: float = 0.5):
+                 cross: CrossEncoderHead | None = None, cross_weight: float = 0.5, cross_skip: float = 0.0):
         self.head = head
         self.gate = gate
         self.gate_class = gate_class
         self.cross = cross
         self.cross_weight = float(cross_weight)
+        self.cross_skip = float(cross_skip)
+        if not 0.0 <= self.cross_skip < 1.0:
+            raise ValueError(f"cross_skip must be in [0, 1), got {cross_skip!r}")
         if gate is not None and gate_class not in gate.classes:
             raise ValueError(f"gate head has no class {gate_class!r}")
 
@@ -294,18 +303,25 @@ class GatedHead(_WrapsHead):
         return self.cross is not None
 
     def content(self, X: np.ndarray, texts: list[str] | None = None, prompts: list[str] | None = None,
-                cross_logits: np.ndarray | None = None) -> np.ndarray:
+                cross_logits: np.ndarray | None = None, rows: np.ndarray | None = None) -> np.ndarray:
         """P(harmful content) before the gate: the embedding head, averaged in logit space with the
         cross-encoder's (weight ``cross_weight``) when there is one. ``cross_logits`` (the
-        cross-encoder's, precomputed) spares running it on ``prompts`` / ``texts``."""
+        cross-encoder's, precomputed) spares running it on ``prompts`` / ``texts``; ``rows`` (a
+        boolean mask) limits the cross-encoder to those rows, the others keep the head's value."""
         p = self.head.proba(X)[:, 1]
         if self.cross is None:
             return p
+        run = np.ones(len(p), bool) if rows is None else np.asarray(rows, bool)
         if cross_logits is None:
             if prompts is None or texts is None:
                 raise ValueError("a cross-encoder head needs the prompts and the replies")
-            cross_logits = self.cross.logits(prompts, texts)[:, 0]
-        return mix_logits(p, cross_logits, self.cross_weight)
+            idx = np.flatnonzero(run)
+            z = np.zeros(len(p))
+            if len(idx):
+                z[idx] = self.cross.logits([prompts[i] for i in idx], [texts[i] for i in idx])[:, 0]
+        else:
+            z = np.asarray(cross_logits, dtype=np.float64)
+        return np.where(run, mix_logits(p, z, self.cross_weight), p)
 
     def proba(self, X: np.ndarray, texts: list[str] | None = None, prompts: list[str] | None = None,
               cross_logits: np.ndarray | None = None) -> np.ndarray:
@@ -314,10 +330,14 @@ class GatedHead(_WrapsHead):
         prompts as well with a cross-encoder (:attr:`reads_prompts`)."""
         if self.gate is None and self.cross is None:
             return self.head.proba(X)
-        p1 = self.content(X, texts, prompts, cross_logits)
+        keep = None
         if self.gate is not None:
             g = self.gate.proba(X, texts) if isinstance(self.gate, TextStackHead) else self.gate.proba(X)
-            p1 = p1 * (1.0 - g[:, self.gate.classes.index(self.gate_class)])
+            keep = 1.0 - g[:, self.gate.classes.index(self.gate_class)]
+        rows = keep >= self.cross_skip if keep is not None and self.cross_skip > 0 else None
+        p1 = self.content(X, texts, prompts, cross_logits, rows)
+        if keep is not None:
+            p1 = p1 * keep
         return np.stack([1.0 - p1, p1], axis=1)
 
     def save(self, path: Path) -> None:
@@ -328,6 +348,8 @@ class GatedHead(_WrapsHead):
         if self.cross is not None:
             arrays.update(self.cross.arrays("ce_"))
             arrays["cross_weight"] = np.array([self.cross_weight])
+            if self.cross_skip > 0:
+                arrays["cross_skip"] = np.array([self.cross_skip])
         save_arrays(path, arrays)
 
     @classmethod
@@ -341,7 +363,8 @@ class GatedHead(_WrapsHead):
             gc = str(z["gate_class"][0]) if "gate_class" in z.files else "refusal"
             cross = CrossEncoderHead.from_arrays(z, "ce_") if CrossEncoderHead.present(z, "ce_") else None
             w = float(z["cross_weight"][0]) if "cross_weight" in z.files else 0.5
-            return cls(Head.from_arrays(z), gate, gc, cross, w)
+            skip = float(z["cross_skip"][0]) if "cross_skip" in z.files else 0.0
+            return cls(Head.from_arrays(z), gate, gc, cross, w, skip)
 
     @property
     def digest(self) -> str:
@@ -350,11 +373,13 @@ class GatedHead(_WrapsHead):
         text = f"{self.head.digest}|{self.gate.digest if self.gate is not None else '-'}|{self.gate_class}"
         if self.cross is not None:
             text += f"|ce{self.cross.digest}@{self.cross_weight:g}"
+            if self.cross_skip > 0:
+                text += f"|skip{self.cross_skip:g}"
         return hashlib.sha256(text.encode()).hexdigest()[:8]
 
     def rounded(self) -> GatedHead:
         return GatedHead(self.head.rounded(), self.gate.rounded() if self.gate is not None else None,
-                         self.gate_class, self.cross, self.cross_weight)
+                         self.gate_class, self.cross, self.cross_weight, self.cross_skip)
 
 
 class TextStackHead(_WrapsHead):

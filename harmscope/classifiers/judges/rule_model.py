@@ -318,7 +318,13 @@ def data_pairs(df: pd.DataFrame, rules: dict[str, Rule]) -> pd.DataFrame:
                          "reply": d["reply"].tolist(), "prompt": d["prompt"].tolist(),
                          "y": d["violation"].astype(int).tolist(), "weight": 1.0, "kind": "data",
                          "source": d["source"].tolist(), "pid": d["pid"].astype(str).tolist(),
-                         "line": d["line"].astype(str).tolist() if "line" in d else ""})
+                         "line": d["line"].astype(str).tolist() if "line" in d else "",
+                         "head": _flags(d["_head"]) if "_head" in d else True})
+
+
+def _flags(col: pd.Series) -> list[bool]:
+    """A boolean column where missing values (rows of frames without it) count as True."""
+    return [bool(v) if isinstance(v, (bool, np.bool_)) else True for v in col.tolist()]
 
 
 def _pair_metrics(y: np.ndarray, s: np.ndarray, threshold: float = 0.5) -> dict[str, Any]:
@@ -342,11 +348,14 @@ def train_rule_head(rules: list[Rule], *, user_pairs: pd.DataFrame | None = None
     the held-out rows of the leave-one-source-out folds only; ``cv=False`` skips the grouped CV.
 
     ``cross`` (settings of :func:`~harmscope.classifiers.judges.crossenc.fit_cross_encoder` plus
-    ``weight`` and ``min_rows``): a cross-encoder on (prompt, reply) for every rule with at least
-    ``min_rows`` labelled data pairs of both classes in a training split; trained fold models are
-    cached under ``cache_dir``. With it the grouped CV is replaced by DiaSafety's own split
-    (train on ``train.json``, test on ``val.json``, dialogue contexts of the test rows removed from
-    training), which costs one training instead of five."""
+    ``weight``, ``min_rows``, ``single_source`` and ``rows``): a cross-encoder on (prompt, reply)
+    for every rule with at least ``min_rows`` labelled data pairs of both classes in a training
+    split (``single_source``: only rules whose labelled pairs all come from one data source);
+    trained fold models are cached under ``cache_dir``. Rows of ``data`` whose ``_head`` column is
+    False (``"rows": "all"``) train the cross-encoder only: the logistic head, and the
+    leave-one-source-out figures, use the other rows. With a cross-encoder the grouped CV is
+    replaced by DiaSafety's own split (train on ``train.json``, test on ``val.json``, dialogue
+    contexts of the test rows removed from training), which costs one training instead of five."""
     from sklearn.model_selection import GroupKFold
 
     ref = load_refusal_data()
@@ -364,6 +373,7 @@ def train_rule_head(rules: list[Rule], *, user_pairs: pd.DataFrame | None = None
         u["pid"] = "user:" + u.get("prompt", pd.Series([""] * len(u))).fillna("").astype(str) + u["reply"]
         pairs = pd.concat([pairs, u], ignore_index=True)
     pairs["prompt"] = pairs["prompt"].fillna("").astype(str)
+    pairs["head"] = _flags(pairs["head"]) if "head" in pairs else True
     if pairs["y"].nunique() < 2:
         raise HarmscopeError("rule judge training needs both violating and compliant examples")
     X = featurize_pairs(pairs["rule_text"].tolist(), pairs["reply"].tolist(),
@@ -375,11 +385,13 @@ def train_rule_head(rules: list[Rule], *, user_pairs: pd.DataFrame | None = None
     y, w = pairs["y"].to_numpy(), pairs["weight"].to_numpy()
     src = pairs["source"].to_numpy()
     rule_of = pairs["rule_id"].to_numpy()
-    evaluated = (pairs["kind"] == "own").to_numpy() | (pairs["kind"] == "data").to_numpy() | (src == "user")
+    in_head = pairs["head"].to_numpy(bool)  # False: cross-encoder training rows only
+    evaluated = ((pairs["kind"] == "own").to_numpy() | (pairs["kind"] == "data").to_numpy() | (src == "user")) & in_head
     blocks = sorted({str(r) for r in rule_of[(src != "catalog") & (src != "user")] if r in by_id}) if block_scale > 0 else []
     ce = _CrossRules(pairs, cross, cache_dir, seed, say) if cross else None
 
     def fit(idx: np.ndarray) -> RuleHead:
+        idx_all, idx = idx, idx[in_head[idx]]
         yy, ww = np.concatenate([y[idx], y[idx]]), np.concatenate([w[idx], w[idx]])
         h = fit_rule_head(np.vstack([X[idx], _zero_shot(X[idx])]), yy, ww, C=C, seed=seed)
         # rule blocks only for the rules with labelled data among these training rows
@@ -391,7 +403,7 @@ def train_rule_head(rules: list[Rule], *, user_pairs: pd.DataFrame | None = None
             h = RuleHead(h.coef, h.intercept, rules=have, scale=block_scale, rule_coef=rb.coef,
                          rule_intercept=rb.intercept)
         if ce is not None:
-            h.cross, h.cross_weight = ce.fit(idx), float(cross.get("weight", 1.0)) if cross else 1.0
+            h.cross, h.cross_weight = ce.fit(idx_all), float(cross.get("weight", 1.0)) if cross else 1.0
         return h
 
     def score(h: RuleHead, idx: np.ndarray, feats: np.ndarray, from_text: bool = False) -> np.ndarray:
@@ -418,7 +430,7 @@ def train_rule_head(rules: list[Rule], *, user_pairs: pd.DataFrame | None = None
                 say(f"rule LOSO held out {s_}: acc={loso[s_]['accuracy']:.3f} auc={loso[s_]['auc']} n={len(te)}")
         ok = ~np.isnan(scores)
         res["loso"] = {"pooled": _pair_metrics(y[ok], scores[ok]), "per_source": loso}
-        data_idx = np.flatnonzero(src != "catalog")
+        data_idx = np.flatnonzero((src != "catalog") & in_head)
         if ce is not None and cv:
             res.update(ce.split_figures(fit, score, X, y))
         elif len(data_idx) and cv:
@@ -471,20 +483,25 @@ class _CrossRules:
         replies = pairs["reply"].astype(str).to_numpy()[self.rows]
         if say:
             say(f"rule cross-encoder: lower MiniLM layers over {len(self.rows)} labelled (prompt, reply) pairs")
-        settings = {k: v for k, v in self.cfg.items() if k not in ("weight", "min_rows")}
+        settings = {k: v for k, v in self.cfg.items() if k not in ("weight", "min_rows", "single_source", "rows")}
         self.settings = settings
         self.states = lower_states(list(prompts), list(replies), **{k: int(settings[k]) for k in ("frozen", "max_length")
                                                                        if k in settings})
         self.keys = [f"{p}\x1f{r}" for p, r in zip(prompts, replies, strict=True)]
         self.rule = pairs["rule_id"].to_numpy()[self.rows]
         self.y = pairs["y"].to_numpy().astype(np.int64)[self.rows]
+        # rules whose labelled pairs come from more than one source (left out with single_source)
+        by_rule = pd.DataFrame({"rule": self.rule, "source": src[self.rows]}).groupby("rule")["source"].nunique()
+        self.multi_source = sorted(str(k) for k, v in by_rule.items() if v > 1)
 
     def fit(self, idx: np.ndarray) -> CrossEncoderHead | None:
         r = self.pos[np.asarray(idx)]
         r = r[r >= 0]
         min_rows = int(self.cfg.get("min_rows", 100))
+        skip = set(self.multi_source) if self.cfg.get("single_source") else set()
         outputs = sorted(str(k) for k in set(self.rule[r].tolist())
-                         if ((self.rule[r] == k).sum() >= min_rows and len(set(self.y[r][self.rule[r] == k])) == 2))
+                         if ((self.rule[r] == k).sum() >= min_rows and len(set(self.y[r][self.rule[r] == k])) == 2)
+                         and str(k) not in skip)
         if not outputs:
             return None
         r = r[np.isin(self.rule[r], outputs)]
@@ -512,11 +529,19 @@ class _CrossRules:
         pid = self.pairs["pid"].astype(str).to_numpy()
         train = ~test & ~((src == "diasafety") & np.isin(pid, pid[test]))
         te = np.flatnonzero(test)
-        s = score(fit(np.flatnonzero(train)), te, X)
+        h = fit(np.flatnonzero(train))
+        s = score(h, te, X)
+        h0 = RuleHead(h.coef, h.intercept, h.threshold, rules=h.rules, scale=h.scale, rule_coef=h.rule_coef,
+                      rule_intercept=h.rule_intercept)  # the same head without its cross-encoder
+        s0 = score(h0, te, X)
         rule = self.pairs["rule_id"].to_numpy()[te]
-        per_rule = {k: {m: v for m, v in _pair_metrics(y[te][rule == k], s[rule == k]).items()
-                        if m in ("n", "accuracy", "kappa", "auc")} for k in sorted(set(rule.tolist()))}
+        keep = ("n", "accuracy", "kappa", "auc")
+        per_rule = {k: {m: v for m, v in _pair_metrics(y[te][rule == k], s[rule == k]).items() if m in keep}
+                    for k in sorted(set(rule.tolist()))}
+        per_rule0 = {k: {m: v for m, v in _pair_metrics(y[te][rule == k], s0[rule == k]).items() if m in keep}
+                     for k in sorted(set(rule.tolist()))}
         return {"split": {"diasafety": _pair_metrics(y[te], s), "per_rule": per_rule,
+                          "head_only": {"diasafety": _pair_metrics(y[te], s0), "per_rule": per_rule0},
                           "how": "DiaSafety train.json -> val.json (dialogue contexts of val.json removed from training)",
                           "dropped_for_context": int(((src == "diasafety") & ~test & ~train).sum())}}
 
@@ -526,8 +551,9 @@ class RuleJudge(Judge):
     """P(reply violates rule) for any rule text, including rules it was not trained on."""
 
     name = "rule"
-    description = "rule-conditional P(violation): MiniLM [r, x, r*x, |r-x|, p, p*x] + prototypes, logistic head"
-    version = "3"
+    description = ("rule-conditional P(violation): MiniLM [r, x, r*x, |r-x|, p, p*x] + prototypes, logistic head "
+                   "(+ rule blocks; a (context, reply) cross-encoder for the catalog rules with dialogue labels)")
+    version = "4"
     kinds = ("rule",)
     per_rule = True
 

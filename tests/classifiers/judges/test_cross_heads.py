@@ -47,6 +47,40 @@ def test_harm_content_is_the_weighted_logit_average_then_gated():
         g.proba(X, ["a", "b"])
 
 
+class CountingCross(FakeCross):
+    """A FakeCross that records which replies it was asked to score."""
+
+    def __init__(self, outputs, table):
+        super().__init__(outputs, table)
+        self.seen: list[str] = []
+
+    def logits(self, prompts, replies, **kw):
+        self.seen.extend(replies)
+        return super().logits(prompts, replies, **kw)
+
+
+def test_harm_gate_first_skips_the_cross_encoder_on_refused_rows(tmp_path):
+    inner = Head([(np.array([[2.0], [0.0]]), np.array([-1.0]))], ["0", "1"])  # logit 2*x0 - 1
+    # P(refusal) = softmax over logits (0, 0, 4 * x1): row 0 (x1 = 0) 1/3, row 1 (x1 = 2) e^8 / (2 + e^8)
+    gate = Head([(np.array([[0.0, 0.0, 0.0], [0.0, 0.0, 4.0]]), np.zeros(3))], ["comply", "partial", "refusal"])
+    ce = CountingCross(["harm"], {"a": [3.0], "b": [-2.0]})
+    g = GatedHead(inner, gate, cross=ce, cross_weight=0.25, cross_skip=0.01)
+    X = np.array([[1.0, 0.0], [0.0, 2.0]])
+    p = g.proba(X, ["a", "b"], ["q1", "q2"])[:, 1]
+    keep = np.array([2 / 3, 2 / (2 + np.exp(8))])  # row 1: P(not refused) 6.7e-4 < 0.01 -> skipped
+    assert ce.seen == ["a"]
+    want = np.array([_sig(0.25 * 3.0 + 0.75 * 1.0), _sig(-1.0)]) * keep
+    assert p == pytest.approx(want, rel=1e-5, abs=1e-7)
+    # the precomputed path applies the same rule (training figures = scoring figures)
+    assert g.proba(X, ["a", "b"], cross_logits=np.array([3.0, -2.0]))[:, 1] == pytest.approx(want, rel=1e-5, abs=1e-7)
+    # the skipped row moves by less than the threshold against the full computation
+    full = GatedHead(inner, gate, cross=ce, cross_weight=0.25).proba(X, ["a", "b"], ["q1", "q2"])[:, 1]
+    assert abs(full[1] - p[1]) < 0.01 and full[0] == pytest.approx(p[0])
+    assert g.digest != GatedHead(inner, gate, cross=ce, cross_weight=0.25).digest
+    with pytest.raises(ValueError, match="cross_skip"):
+        GatedHead(inner, gate, cross=ce, cross_skip=1.0)
+
+
 def test_rule_cross_rows_use_the_cross_encoder_others_the_head():
     d = 2
     X = np.zeros((3, 6 * d + N_PROTO), np.float32)
@@ -103,3 +137,37 @@ def test_rule_training_with_a_cross_encoder(tmp_path):
                             cross=cfg, cache_dir=tmp_path / "cache")
     assert again["head_digest"] == res["head_digest"]
     assert sorted((tmp_path / "cache" / "crossenc").glob("*.npz")) == cached
+
+
+def test_rule_cross_encoder_single_source_rules_and_cross_only_rows(tmp_path):
+    """``single_source`` leaves out rules labelled by several sources; rows with ``_head`` False
+    train the cross-encoder only (not the logistic head, not the held-out figures)."""
+    from harmscope.classifiers.judges.rule_model import train_rule_head
+    from harmscope.rules import load_catalog
+
+    rules = list(dict(load_catalog().rules).values())
+    dia = _toy_frame(30)
+    ctx_no = dia["prompt"].str.extract(r"(\d+)")[0].astype(int)
+    dia["_head"] = (ctx_no % 2 == 0).to_numpy()  # odd contexts: cross-encoder rows only
+    lat = pd.DataFrame([{"prompt": f"translate sentence {i}", "reply": ("you stupid fool" if i % 2 else "hello there")
+                         + f" [{i}]", "violation": i % 2, "rule": "insults", "source": "latent-jailbreak",
+                         "pid": f"latent:{i}", "line": f"l{i}", "label": None, "category": None, "group": None,
+                         "model": None, "_head": True} for i in range(20)])
+    cfg = {"epochs": 1.0, "lr": 2e-4, "head_lr": 5e-3, "batch_size": 8, "weight": 0.5, "min_rows": 20,
+           "max_length": 32, "single_source": True, "rows": "all"}
+    res = train_rule_head(rules, data=pd.concat([dia, lat], ignore_index=True), out=tmp_path, C=0.05, seed=0,
+                          block_scale=1.5, cross=cfg, cache_dir=tmp_path / "cache")
+    assert res["cross_encoder"]["rules"] == ["self-harm"]  # insults has two sources
+    per = res["loso"]["per_source"]
+    assert per["diasafety"]["n"] == 60 and per["latent-jailbreak"]["n"] == 20  # only the head's rows are held out
+    split = res["split"]
+    assert split["diasafety"]["n"] == 24  # every val.json row, cross-encoder-only ones included
+    assert split["head_only"]["diasafety"]["n"] == 24
+    assert set(split["per_rule"]) == {"insults", "self-harm"}
+    # insults rows have no cross-encoder output: the same score with and without it
+    assert split["per_rule"]["insults"] == split["head_only"]["per_rule"]["insults"]
+    # the head's rows alone, without a cross-encoder, give the same logistic head
+    train_rule_head(rules, data=pd.concat([dia[dia["_head"]], lat], ignore_index=True).drop(columns="_head"),
+                    out=tmp_path / "plain", C=0.05, seed=0, block_scale=1.5, evaluate=False)
+    h, h0 = RuleHead.load(tmp_path / "rule_head.npz"), RuleHead.load(tmp_path / "plain" / "rule_head.npz")
+    assert np.array_equal(h.coef, h0.coef) and h.intercept == h0.intercept

@@ -196,22 +196,28 @@ def test_stored_validation_figures_meet_recorded_levels():
     assert ref["config"]["tfidf"] is True  # embedding head + reply TF-IDF model
     harm = _rec("harm")
     assert set(harm["loso"]["per_source"]) == {"gptfuzz", "diasafety", "safetext", "latent-jailbreak"}
-    # v3: frozen head + (prompt, reply) cross-encoder, gated by the refusal judge's model (embedding head +
-    # reply TF-IDF), DiaSafety scored but not trained on: pooled 0.673 / AUC 0.729, JAILJUDGE 0.787 / 0.871
-    # (v2 without the cross-encoder: 0.654 / 0.695, JAILJUDGE 0.772 / 0.826)
-    assert harm["metrics"]["auc"] >= 0.72 and harm["metrics"]["accuracy"] >= 0.665
+    # v4: frozen head + (prompt, reply) cross-encoder (3 epochs), gated by the refusal judge's model (embedding
+    # head + reply TF-IDF), DiaSafety scored but not trained on: pooled 0.682 / kappa 0.181 / AUC 0.741,
+    # JAILJUDGE 0.787 / 0.873 (v3, 2 epochs: 0.673 / 0.166 / 0.729; v2 without it: 0.654 / 0.157 / 0.695)
+    assert harm["metrics"]["auc"] >= 0.735 and harm["metrics"]["accuracy"] >= 0.675 and harm["metrics"]["kappa"] >= 0.17
     assert harm["loso"]["per_source"]["gptfuzz"]["accuracy"] >= 0.76
     assert harm["external"]["jailjudge"]["n"] == 1000 and harm["external"]["jailjudge"]["auc"] >= 0.86
     assert harm["external"]["jailjudge"]["accuracy"] >= 0.78 and harm["config"]["gate_tfidf"] is True
-    assert harm["cross_encoder"]["settings"]["weight"] == 0.5 and harm["config"]["cross"]["epochs"] == 2.0
+    assert harm["cross_encoder"]["settings"]["weight"] == 0.5 and harm["config"]["cross"]["epochs"] == 3.0
+    assert harm["config"]["cross"]["skip"] == 0.01  # gate-first: no cross-encoder pass on clear refusals
     assert not set(harm["training_sets"]) & {"jailjudge", "saferlhf-mini", "beavertails", "pku-saferlhf", "diasafety"}
     assert set(harm["evaluation_only_sets"]) == {"diasafety"} and harm["gate"]["head"] == "refusal"
     assert "xstest-completions" not in harm["external"]  # the refusal gate was trained on those replies
     rule = _rec("rule")
-    # generic head + a rule-block model for the 5 rules with labelled replies: pooled LOSO 0.569 / AUC 0.579,
-    # DiaSafety in-distribution 0.642 / AUC 0.768; JAILJUDGE's rules have no data (generic head): 0.478
+    # v4: generic head + a rule-block model for the 5 rules with labelled replies + a (context, reply)
+    # cross-encoder for the 4 single-source ones: pooled LOSO 0.570 / AUC 0.580; DiaSafety's unseen dialogues
+    # (val.json) 0.708 / AUC 0.827 (0.622 / 0.768 without the cross-encoder); JAILJUDGE (generic head): 0.478
     assert rule["metrics"]["n"] >= 3000 and rule["metrics"]["auc"] >= 0.56 and rule["metrics"]["accuracy"] >= 0.55
-    assert rule["per_source"]["diasafety"]["accuracy"] >= 0.62 and rule["per_source"]["diasafety"]["auc"] >= 0.75
+    split = rule["split"]
+    assert split["diasafety"]["n"] == 1097 and split["dropped_for_context"] > 0
+    assert split["diasafety"]["accuracy"] >= 0.69 and split["diasafety"]["auc"] >= 0.81
+    assert split["diasafety"]["accuracy"] > split["head_only"]["diasafety"]["accuracy"]
+    assert rule["cross_encoder"]["rules"] == ["insults", "no-medical-advice", "self-harm", "stereotypes"]
     assert rule["config"]["rule_blocks"] > 0 and set(rule["rule_blocks"]["rules"]) == {
         "hate-harassment", "insults", "no-medical-advice", "self-harm", "stereotypes"}
     for rec in (ref, harm, rule):  # the correction needs confusion counts
