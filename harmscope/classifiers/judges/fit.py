@@ -238,7 +238,7 @@ def _fit(X: np.ndarray, y: np.ndarray, cfg: dict[str, Any], seed: int, texts: np
         gate = _gate_head(str(cfg["gate"]), tfidf=bool(cfg.get("gate_tfidf"))) if cfg.get("gate") else None
         cc = cfg.get("cross") or {}
         return GatedHead(head, gate, cross=ce, cross_weight=float(cc.get("weight", 0.5)),
-                         cross_skip=float(cc.get("skip", 0.0)) if gate is not None else 0.0)
+                         cross_skip=float(cc.get("skip", 0.0)) if gate is not None and ce is not None else 0.0)
     return head
 
 
@@ -425,6 +425,9 @@ def _train_judge(kind: str, data: list[str] | None = None, *, out: Path | None =
     cfg = dict(CONFIG[kind], **(cfg or {}))
     sizes = {**SAMPLE, **JUDGE_SAMPLE.get(kind, {})}
     out_dir = Path(out) if out else DATA_DIR
+    if cross_all_rows(cfg) and kind != "rule":
+        raise InputError(f"config cross rows='all': only the rule judge trains a cross-encoder on rows outside "
+                         f"its head's sample, not {kind!r}")
     df = load_frame(names, seed=seed, on_bad=on_bad, judge=kind, mark_sample=cross_all_rows(cfg))
     eval_only = [n for n in EVAL_ONLY.get(kind, []) if n not in names] if not data else []
     rebuild = f"harmscope judges train --judge {kind} " + (" ".join(f"--data {n}" for n in names) if not eval_only else "")

@@ -289,6 +289,8 @@ class GatedHead(_WrapsHead):
         self.cross_skip = float(cross_skip)
         if not 0.0 <= self.cross_skip < 1.0:
             raise ValueError(f"cross_skip must be in [0, 1), got {cross_skip!r}")
+        if self.cross_skip > 0 and (gate is None or cross is None):
+            raise ValueError("cross_skip needs both a gate and a cross-encoder")
         if gate is not None and gate_class not in gate.classes:
             raise ValueError(f"gate head has no class {gate_class!r}")
 

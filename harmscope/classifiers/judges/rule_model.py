@@ -324,7 +324,7 @@ def data_pairs(df: pd.DataFrame, rules: dict[str, Rule]) -> pd.DataFrame:
 
 def _flags(col: pd.Series) -> list[bool]:
     """A boolean column where missing values (rows of frames without it) count as True."""
-    return [bool(v) if isinstance(v, (bool, np.bool_)) else True for v in col.tolist()]
+    return [True if v is None or (isinstance(v, float) and np.isnan(v)) else bool(v) for v in col.tolist()]
 
 
 def _pair_metrics(y: np.ndarray, s: np.ndarray, threshold: float = 0.5) -> dict[str, Any]:
@@ -387,7 +387,8 @@ def train_rule_head(rules: list[Rule], *, user_pairs: pd.DataFrame | None = None
     rule_of = pairs["rule_id"].to_numpy()
     in_head = pairs["head"].to_numpy(bool)  # False: cross-encoder training rows only
     evaluated = ((pairs["kind"] == "own").to_numpy() | (pairs["kind"] == "data").to_numpy() | (src == "user")) & in_head
-    blocks = sorted({str(r) for r in rule_of[(src != "catalog") & (src != "user")] if r in by_id}) if block_scale > 0 else []
+    blocks = sorted({str(r) for r in rule_of[(src != "catalog") & (src != "user") & in_head] if r in by_id}
+                    ) if block_scale > 0 else []
     ce = _CrossRules(pairs, cross, cache_dir, seed, say) if cross else None
 
     def fit(idx: np.ndarray) -> RuleHead:
@@ -433,17 +434,18 @@ def train_rule_head(rules: list[Rule], *, user_pairs: pd.DataFrame | None = None
         data_idx = np.flatnonzero((src != "catalog") & in_head)
         if ce is not None and cv:
             res.update(ce.split_figures(fit, score, X, y))
-        elif len(data_idx) and cv:
+        if "split" not in res and len(data_idx) and cv:  # no DiaSafety val.json rows (e.g. a user's file)
             cv_scores = np.full(len(y), np.nan)
             pid = pairs["pid"].to_numpy()
             cat_idx = np.flatnonzero(src == "catalog")
             for tr_d, te_d in GroupKFold(folds).split(data_idx, groups=pid[data_idx]):
                 tr = np.concatenate([cat_idx, data_idx[tr_d]])
                 cv_scores[data_idx[te_d]] = score(fit(tr), data_idx[te_d], X)
-            per = {s_: _pair_metrics(y[(src == s_)], cv_scores[src == s_]) for s_ in sorted(set(src[data_idx]))}
+            per = {s_: _pair_metrics(y[(src == s_) & in_head], cv_scores[(src == s_) & in_head])
+                   for s_ in sorted(set(src[data_idx]))}
             per_rule = {}
             for rid in sorted(set(pairs["rule_id"][data_idx])):
-                m = (src != "catalog") & (pairs["rule_id"].to_numpy() == rid)
+                m = (src != "catalog") & in_head & (pairs["rule_id"].to_numpy() == rid)
                 per_rule[rid] = {k: v for k, v in _pair_metrics(y[m], cv_scores[m]).items()
                                  if k in ("n", "accuracy", "kappa", "auc")}
             res["per_source"] = per
@@ -493,6 +495,8 @@ class _CrossRules:
         # rules whose labelled pairs come from more than one source (left out with single_source)
         by_rule = pd.DataFrame({"rule": self.rule, "source": src[self.rows]}).groupby("rule")["source"].nunique()
         self.multi_source = sorted(str(k) for k, v in by_rule.items() if v > 1)
+        if say and self.multi_source and self.cfg.get("single_source"):
+            say("rule cross-encoder: no output for rules labelled by several sources: " + ", ".join(self.multi_source))
 
     def fit(self, idx: np.ndarray) -> CrossEncoderHead | None:
         r = self.pos[np.asarray(idx)]
@@ -535,13 +539,12 @@ class _CrossRules:
                       rule_intercept=h.rule_intercept)  # the same head without its cross-encoder
         s0 = score(h0, te, X)
         rule = self.pairs["rule_id"].to_numpy()[te]
-        keep = ("n", "accuracy", "kappa", "auc")
-        per_rule = {k: {m: v for m, v in _pair_metrics(y[te][rule == k], s[rule == k]).items() if m in keep}
-                    for k in sorted(set(rule.tolist()))}
-        per_rule0 = {k: {m: v for m, v in _pair_metrics(y[te][rule == k], s0[rule == k]).items() if m in keep}
-                     for k in sorted(set(rule.tolist()))}
-        return {"split": {"diasafety": _pair_metrics(y[te], s), "per_rule": per_rule,
-                          "head_only": {"diasafety": _pair_metrics(y[te], s0), "per_rule": per_rule0},
+        def by_rule(scores: np.ndarray) -> dict[str, dict[str, Any]]:
+            return {k: {m: v for m, v in _pair_metrics(y[te][rule == k], scores[rule == k]).items()
+                        if m in ("n", "accuracy", "kappa", "auc")} for k in sorted(set(rule.tolist()))}
+
+        return {"split": {"diasafety": _pair_metrics(y[te], s), "per_rule": by_rule(s),
+                          "head_only": {"diasafety": _pair_metrics(y[te], s0), "per_rule": by_rule(s0)},
                           "how": "DiaSafety train.json -> val.json (dialogue contexts of val.json removed from training)",
                           "dropped_for_context": int(((src == "diasafety") & ~test & ~train).sum())}}
 

@@ -59,7 +59,7 @@ class CountingCross(FakeCross):
         return super().logits(prompts, replies, **kw)
 
 
-def test_harm_gate_first_skips_the_cross_encoder_on_refused_rows(tmp_path):
+def test_harm_gate_first_skips_the_cross_encoder_on_refused_rows():
     inner = Head([(np.array([[2.0], [0.0]]), np.array([-1.0]))], ["0", "1"])  # logit 2*x0 - 1
     # P(refusal) = softmax over logits (0, 0, 4 * x1): row 0 (x1 = 0) 1/3, row 1 (x1 = 2) e^8 / (2 + e^8)
     gate = Head([(np.array([[0.0, 0.0, 0.0], [0.0, 0.0, 4.0]]), np.zeros(3))], ["comply", "partial", "refusal"])
@@ -79,6 +79,23 @@ def test_harm_gate_first_skips_the_cross_encoder_on_refused_rows(tmp_path):
     assert g.digest != GatedHead(inner, gate, cross=ce, cross_weight=0.25).digest
     with pytest.raises(ValueError, match="cross_skip"):
         GatedHead(inner, gate, cross=ce, cross_skip=1.0)
+    with pytest.raises(ValueError, match="needs both a gate and a cross-encoder"):
+        GatedHead(inner, None, cross=ce, cross_skip=0.01)
+    # every row skipped: the cross-encoder is never run; P(not refused) exactly at the threshold is not skipped
+    ce.seen.clear()
+    X2 = np.array([[1.0, 2.0], [0.0, 2.0]])
+    assert GatedHead(inner, gate, cross=ce, cross_skip=0.5).proba(X2, ["a", "b"], ["q1", "q2"]).shape == (2, 2)
+    assert ce.seen == []
+    at = float(1.0 - gate.proba(X[:1])[0, 2])  # row 0's P(not refused), float32
+    GatedHead(inner, gate, cross=ce, cross_skip=at).proba(X[:1], ["a"], ["q1"])
+    assert ce.seen == ["a"]
+
+
+def test_shipped_harm_head_runs_gate_first():
+    from harmscope.classifiers.judges.harm import HEAD_PATH
+
+    head = GatedHead.load(HEAD_PATH)
+    assert head.cross_skip == 0.01 and head.gate is not None and head.cross is not None
 
 
 def test_rule_cross_rows_use_the_cross_encoder_others_the_head():
@@ -153,7 +170,8 @@ def test_rule_cross_encoder_single_source_rules_and_cross_only_rows(tmp_path):
                          + f" [{i}]", "violation": i % 2, "rule": "insults", "source": "latent-jailbreak",
                          "pid": f"latent:{i}", "line": f"l{i}", "label": None, "category": None, "group": None,
                          "model": None, "_head": True} for i in range(20)])
-    cfg = {"epochs": 1.0, "lr": 2e-4, "head_lr": 5e-3, "batch_size": 8, "weight": 0.5, "min_rows": 20,
+    # min_rows 40: self-harm has 48 training rows in the split only with the cross-encoder-only rows (24 without)
+    cfg = {"epochs": 1.0, "lr": 2e-4, "head_lr": 5e-3, "batch_size": 8, "weight": 0.5, "min_rows": 40,
            "max_length": 32, "single_source": True, "rows": "all"}
     res = train_rule_head(rules, data=pd.concat([dia, lat], ignore_index=True), out=tmp_path, C=0.05, seed=0,
                           block_scale=1.5, cross=cfg, cache_dir=tmp_path / "cache")
@@ -171,3 +189,19 @@ def test_rule_cross_encoder_single_source_rules_and_cross_only_rows(tmp_path):
                     out=tmp_path / "plain", C=0.05, seed=0, block_scale=1.5, evaluate=False)
     h, h0 = RuleHead.load(tmp_path / "rule_head.npz"), RuleHead.load(tmp_path / "plain" / "rule_head.npz")
     assert np.array_equal(h.coef, h0.coef) and h.intercept == h0.intercept
+
+
+def test_rule_cross_encoder_without_diasafety_val_rows_falls_back_to_grouped_cv(tmp_path):
+    """A user's own labelled file has no DiaSafety val.json rows: the in-distribution figures are the
+    grouped CV (with the cross-encoder in every fold), not missing."""
+    from harmscope.classifiers.judges.rule_model import train_rule_head
+    from harmscope.rules import load_catalog
+
+    rules = list(dict(load_catalog().rules).values())
+    df = _toy_frame(20).assign(source="user-file", line="mine.jsonl")
+    cfg = {"epochs": 1.0, "lr": 2e-4, "head_lr": 5e-3, "batch_size": 8, "weight": 0.5, "min_rows": 20,
+           "max_length": 32}
+    res = train_rule_head(rules, data=df, out=tmp_path, C=0.05, seed=0, cross=cfg, cache_dir=tmp_path / "cache",
+                          folds=2)
+    assert "split" not in res and res["per_source"]["user-file"]["n"] == 80
+    assert set(res["per_rule"]) == {"insults", "self-harm"} and res["cross_encoder"]["rules"] == ["insults", "self-harm"]
