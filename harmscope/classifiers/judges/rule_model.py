@@ -455,10 +455,12 @@ def train_rule_head(rules: list[Rule], *, user_pairs: pd.DataFrame | None = None
     head = fit(np.arange(len(y)))
     path = (out or DATA_DIR) / "rule_head.npz"
     head.save(path)
-    counts = pairs.groupby("source").size().to_dict()
+    counts = pairs[in_head].groupby("source").size().to_dict()
+    extra = int((~in_head).sum())
     return {
         "source": "leave-one-source-out over " + ", ".join(f"{k} ({v} pairs)" for k, v in sorted(counts.items()))
-                  + "; catalog pairs include cross-rule and refusal negatives; these figures drive the correction",
+                  + "; catalog pairs include cross-rule and refusal negatives; these figures drive the correction"
+                  + (f"; {extra} more labelled pairs train the cross-encoder only" if extra else ""),
         "metrics": {**res.get("loso", {}).get("pooled", {}), "positive": "reply violates the rule"},
         **res,
         "head_digest": head.digest,
