@@ -628,7 +628,11 @@ def model_card(records: dict[str, dict[str, Any]], runtimes: dict[str, dict[str,
               "templates) and SafeText advice; Latent-Jailbreak replies are mostly Chinese, which the "
               "English MiniLM encodes poorly. DiaSafety's dialogue-safety labels are a different notion "
               "(the harm judge scores about 0.57 on them).",
-              "- XSTest completions come from five 2023 models; other reply styles may differ.", ""]
+              "- XSTest completions come from five 2023 models; other reply styles may differ.",
+              "- `rule`'s cross-encoder serves four rules whose only labelled source is DiaSafety: the "
+              "leave-one-source-out figures (those of the correction) cannot show how it transfers to other "
+              "dialogues (with DiaSafety held out it is not trained); its evidence is DiaSafety's own val.json "
+              "split, from the same source.", ""]
     return "\n".join(lines)
 
 
