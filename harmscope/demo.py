@@ -36,6 +36,8 @@ def _step(title: str, args: list[str], timings: list[tuple[str, float]]) -> None
 
 def run_demo(out: Path, *, max_tokens: int = 48, preset: str = "smoke") -> list[tuple[str, float]]:
     """Run every step; returns ``(step, seconds)`` pairs."""
+    from harmscope.classifiers.judges.ensemble import DEFAULT_SPEC  # what `harmscope score` uses by default
+
     out.mkdir(parents=True, exist_ok=True)
     t: list[tuple[str, float]] = []
     _step("Compare clean+noisy training strategies on the embedded corpus",
@@ -55,8 +57,7 @@ def run_demo(out: Path, *, max_tokens: int = 48, preset: str = "smoke") -> list[
         run_dir = out / "runs" / name
         _step(f"Run {spec}", ["run", "--model", spec, "--probes", str(probes), "--max-tokens", str(max_tokens),
                               "--concurrency", "8", "--out", str(run_dir)], t)
-        _step(f"Score {spec}", ["score", str(run_dir), "--judges",
-                                "refusal,pattern,rule,toxicity,awareness"], t)
+        _step(f"Score {spec}", ["score", str(run_dir), "--judges", DEFAULT_SPEC], t)
         runs.append(run_dir)
     for run_dir in runs:
         _step(f"Report {run_dir.name}", ["report", str(run_dir), "--out", str(out / "reports" / run_dir.name)], t)

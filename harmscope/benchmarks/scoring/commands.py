@@ -35,7 +35,7 @@ def _open(run_dir: str, store_path: str | None):
 @click.command("score")
 @click.argument("run_dir", type=click.Path(file_okay=False))
 @click.option("--judges", "judges_spec", default=None,
-              help="judges spec (default: refusal,pattern,rule,toxicity,awareness) or a YAML file")
+              help="judges spec (default: refusal,harm,pattern,rule,toxicity,awareness) or a YAML file")
 @click.option("--store", "store_path", default=None, help="run store (default: from RUN_DIR/run.json)")
 @click.option("--reference", type=click.Path(dir_okay=False), default=None,
               help="result.json of a reference run: grades become relative to its area rates")
