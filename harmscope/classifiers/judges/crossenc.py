@@ -270,6 +270,16 @@ def _workers() -> int:
     return onnx_workers()
 
 
+# cross-encoder config keys that only decide how its output is used or which rows/rules it gets,
+# never how it trains: left out of the training settings (and so out of the fold-cache key)
+COMBINE_KEYS = frozenset({"weight", "skip", "min_rows", "single_source", "rows"})
+
+
+def training_settings(cfg: dict[str, Any]) -> dict[str, Any]:
+    """The part of a judge's ``cross`` config that :func:`fit_cached` trains with (and keys its cache by)."""
+    return {k: v for k, v in cfg.items() if k not in COMBINE_KEYS}
+
+
 def mix_logits(p: np.ndarray, z: np.ndarray, weight: float) -> np.ndarray:
     """sigmoid(weight * z + (1 - weight) * logit(p)): a probability ``p`` averaged in logit space with a
     cross-encoder's logit ``z`` (how the harm and rule heads combine theirs)."""

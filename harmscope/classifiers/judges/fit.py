@@ -30,6 +30,7 @@ from harmscope.classifiers.judges.crossenc import (
     fit_cached,
     lower_states,
     state_logits,
+    training_settings,
 )
 from harmscope.classifiers.judges.heads import (
     NO_PROMPT,
@@ -109,13 +110,18 @@ def emb_cache_dir() -> Path:
     return workspace_dir() / "judges" / "emb-cache"
 
 
+def sample_sizes(judge: str | None) -> dict[str, int | None]:
+    """Rows per set for ``judge``: :data:`SAMPLE` with its :data:`JUDGE_SAMPLE` overrides."""
+    return {**SAMPLE, **JUDGE_SAMPLE.get(judge or "", {})}
+
+
 def load_frame(names: list[str], *, sample: bool = True, seed: int = SEED, on_bad: str = "skip",
                judge: str | None = None, mark_sample: bool = False) -> pd.DataFrame:
     """Concatenated labelled-reply frames of ``names`` (reader names or files), sampled per
     :data:`SAMPLE` (and :data:`JUDGE_SAMPLE` of ``judge``). ``mark_sample``: every row instead,
     with a boolean ``_head`` column marking the sampled ones (a rule cross-encoder with
     ``"rows": "all"`` trains on every row, the heads on the sample)."""
-    sizes = {**SAMPLE, **JUDGE_SAMPLE.get(judge or "", {})}
+    sizes = sample_sizes(judge)
     frames = []
     for n in names:
         df = load_replies(n, on_bad=on_bad)  # type: ignore[arg-type]
@@ -203,8 +209,7 @@ def _fit_cross(cross: CrossData, rows: np.ndarray, y: np.ndarray, ccfg: dict[str
     full_y = np.zeros(len(cross.states), dtype=np.int64)
     full_y[rows] = y
     keys = [f"{p}\x1f{r}" for p, r in zip(cross.prompts, cross.replies, strict=True)]
-    settings = {k: v for k, v in ccfg.items() if k not in ("weight", "skip")}  # these only combine: no retraining
-    return fit_cached(emb_cache_dir(), cross.states, keys, rows, full_y, ["harm"], None, settings, seed)
+    return fit_cached(emb_cache_dir(), cross.states, keys, rows, full_y, ["harm"], None, training_settings(ccfg), seed)
 
 
 def _cross_logits(head: Any, cross: CrossData | None, rows: np.ndarray, *, from_text: bool = False) -> np.ndarray | None:
@@ -423,7 +428,7 @@ def _train_judge(kind: str, data: list[str] | None = None, *, out: Path | None =
     names = list(data) if data else list(TRAIN_SETS[kind])
     check_licences(names, kind, ship=ship)
     cfg = dict(CONFIG[kind], **(cfg or {}))
-    sizes = {**SAMPLE, **JUDGE_SAMPLE.get(kind, {})}
+    sizes = sample_sizes(kind)
     out_dir = Path(out) if out else DATA_DIR
     if cross_all_rows(cfg) and kind != "rule":
         raise InputError(f"config cross rows='all': only the rule judge trains a cross-encoder on rows outside "

@@ -34,7 +34,7 @@ class HarmJudge(Judge):
 
     name = "harm"
     description = ("P(reply gives harmful help | prompt): MiniLM [p, x, p*x] + patterns logistic head, averaged "
-                   "with a (prompt, reply) cross-encoder (skipped when P(not refused) < 0.01), x P(not refused) "
+                   "with a (prompt, reply) cross-encoder (not run on clear refusals), x P(not refused) "
                    "(refusal head + reply TF-IDF)")
     options = {"threshold": (float, 0.0, 1.0)}
     version = "4"

@@ -39,6 +39,7 @@ from harmscope.classifiers.judges.crossenc import (
     lower_states,
     mix_logits,
     state_logits,
+    training_settings,
 )
 from harmscope.classifiers.judges.labelled import read_labelled
 from harmscope.classifiers.judges.refusal import load_refusal_data
@@ -487,7 +488,7 @@ class _CrossRules:
         replies = pairs["reply"].astype(str).to_numpy()[self.rows]
         if say:
             say(f"rule cross-encoder: lower MiniLM layers over {len(self.rows)} labelled (prompt, reply) pairs")
-        settings = {k: v for k, v in self.cfg.items() if k not in ("weight", "min_rows", "single_source", "rows")}
+        settings = training_settings(self.cfg)
         self.settings = settings
         self.states = lower_states(list(prompts), list(replies), **{k: int(settings[k]) for k in ("frozen", "max_length")
                                                                        if k in settings})
