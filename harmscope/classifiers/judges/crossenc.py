@@ -24,13 +24,13 @@ from typing import Any
 
 import numpy as np
 
+from harmscope._torch import TRAIN_THREADS, pinned_threads
 from harmscope.errors import HarmscopeError, InputError
 
 MAX_LENGTH = 256
 FROZEN = 4  # of MiniLM's 6 layers; the top 2 are trained
 # torch's CPU kernels split reductions by thread count, so the trained weights depend on it: training
-# always runs on this many threads (the same weights on every machine; measured: 1 and 2 differ)
-TRAIN_THREADS = 2
+# always runs on TRAIN_THREADS threads (the same weights on every machine; measured: 1 and 2 differ)
 NO_PROMPT_TEXT = "(no prompt)"
 
 
@@ -325,21 +325,17 @@ def lower_states(prompts: Sequence[str], replies: Sequence[str], *, frozen: int 
     order = np.argsort([len(r) for r, _ in ids], kind="stable")
     lengths = np.array([len(r) for r, _ in ids], dtype=np.int64)
     parts: list[np.ndarray | None] = [None] * len(ids)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(TRAIN_THREADS)  # these states are training inputs: pinned like the training
-    try:
-        with torch.inference_mode():
-            for s in range(0, len(ids), batch_size):
-                idx = order[s:s + batch_size]
-                b = {k: torch.from_numpy(v) for k, v in _pad([ids[i] for i in idx]).items()}
-                h = base.embeddings(input_ids=b["input_ids"], token_type_ids=b["token_type_ids"])
-                h = _run_layers(base.encoder.layer[:frozen], h, b["attention_mask"])
-                for j, i in enumerate(idx):
-                    parts[i] = h[j, :lengths[i]].numpy().astype(np.float32)
-                if progress:
-                    progress(min(s + batch_size, len(ids)), len(ids))
-    finally:
-        torch.set_num_threads(threads)
+    # these states are training inputs: pinned like the training
+    with pinned_threads(TRAIN_THREADS), torch.inference_mode():
+        for s in range(0, len(ids), batch_size):
+            idx = order[s:s + batch_size]
+            b = {k: torch.from_numpy(v) for k, v in _pad([ids[i] for i in idx]).items()}
+            h = base.embeddings(input_ids=b["input_ids"], token_type_ids=b["token_type_ids"])
+            h = _run_layers(base.encoder.layer[:frozen], h, b["attention_mask"])
+            for j, i in enumerate(idx):
+                parts[i] = h[j, :lengths[i]].numpy().astype(np.float32)
+            if progress:
+                progress(min(s + batch_size, len(ids)), len(ids))
     dim = base.config.hidden_size
     hidden = np.concatenate([p for p in parts if p is not None]) if len(ids) else np.zeros((0, dim), np.float32)
     type_ids = np.concatenate([np.array(t) for _, t in ids]) if len(ids) else np.zeros(0, np.int64)
@@ -365,7 +361,6 @@ def fit_cross_encoder(states: LowerStates, y: np.ndarray, outputs: list[str], *,
     """Train the top layers and outputs on ``rows`` of ``states`` (binary targets ``y``; each row
     trains output ``output_index[row]``, default 0). AdamW, linear warm-up (10%) and decay;
     deterministic under ``seed`` for a given torch thread count."""
-    import torch
 
     y = np.asarray(y, dtype=np.float32)
     rows = np.arange(len(states)) if rows is None else np.asarray(rows)
@@ -373,13 +368,9 @@ def fit_cross_encoder(states: LowerStates, y: np.ndarray, outputs: list[str], *,
         raise InputError("cross-encoder training needs both classes among its rows")
     oi = np.zeros(len(states), dtype=np.int64) if output_index is None else np.asarray(output_index, dtype=np.int64)
     base = _base()
-    threads = torch.get_num_threads()
-    torch.set_num_threads(TRAIN_THREADS)
-    try:
+    with pinned_threads(TRAIN_THREADS):
         net = _train(base, states, y, oi, rows, len(outputs), epochs=epochs, lr=lr, head_lr=head_lr,
                      batch_size=batch_size, weight_decay=weight_decay, seed=seed, progress=progress)
-    finally:
-        torch.set_num_threads(threads)
     sd = {k: v.detach().numpy() for k, v in net.state_dict().items() if k.startswith(("top.", "out."))}
     state = {(k[4:] if k.startswith("top.") else k): v for k, v in sd.items()}
     return CrossEncoderHead(state, outputs, frozen=states.frozen, max_length=states.max_length,

@@ -46,6 +46,7 @@ from harmscope.classifiers.judges.replysets import licence, load_replies, sample
 from harmscope.classifiers.judges.rule_model import (
     RuleHead,
     _examples_of,
+    _flags,
     _pair_metrics,
     data_pairs,
     featurize_pairs,
@@ -100,6 +101,13 @@ CONFIG: dict[str, dict[str, Any]] = {
 def cross_all_rows(cfg: dict[str, Any]) -> bool:
     """Whether a judge config's cross-encoder trains on every row of the sampled sets (``"rows": "all"``)."""
     return (cfg.get("cross") or {}).get("rows") == "all"
+
+
+def head_mask(df: pd.DataFrame) -> np.ndarray | None:
+    """The rows a judge's head trains and is evaluated on: the ``_head`` flags of a frame loaded
+    with ``mark_sample`` (missing flags, e.g. evaluation-only rows, count as head rows), or None
+    (every row) for a frame without them."""
+    return np.asarray(_flags(df["_head"]), dtype=bool) if "_head" in df else None
 
 
 def emb_cache_dir() -> Path:
@@ -224,7 +232,10 @@ def _cross_logits(head: Any, cross: CrossData | None, rows: np.ndarray, *, from_
 
 
 def _fit(X: np.ndarray, y: np.ndarray, cfg: dict[str, Any], seed: int, texts: np.ndarray | None = None,
-         rows: np.ndarray | None = None, cross: CrossData | None = None) -> Head | GatedHead | TextStackHead:
+         rows: np.ndarray | None = None, cross: CrossData | None = None, cross_rows: np.ndarray | None = None,
+         cross_y: np.ndarray | None = None) -> Head | GatedHead | TextStackHead:
+    """A head on ``X``/``y`` (the rows ``rows`` of ``cross``), plus a cross-encoder trained on
+    ``cross_rows``/``cross_y`` where given (a config with ``"rows": "all"``), else on ``rows``/``y``."""
     head = fit_head(X, y, hidden=int(cfg.get("hidden", 0)), C=float(cfg.get("C", 1.0)),
                     alpha=float(cfg.get("alpha", 1e-3)), seed=seed)
     if cfg.get("tfidf") and cfg.get("cross"):
@@ -238,7 +249,8 @@ def _fit(X: np.ndarray, y: np.ndarray, cfg: dict[str, Any], seed: int, texts: np
     if cfg.get("cross"):  # + a cross-encoder on (prompt, reply), logits averaged with the head's
         if cross is None or rows is None:
             raise InputError("config cross: the (prompt, reply) pairs are needed")
-        ce = _fit_cross(cross, np.asarray(rows), y, dict(cfg["cross"]), seed)
+        ce_rows, ce_y = (rows, y) if cross_rows is None else (cross_rows, cross_y)
+        ce = _fit_cross(cross, np.asarray(ce_rows), np.asarray(ce_y), dict(cfg["cross"]), seed)
     if cfg.get("gate") or ce is not None:  # P(harmful) x P(not refused), refusal head trained on other data
         gate = _gate_head(str(cfg["gate"]), tfidf=bool(cfg.get("gate_tfidf"))) if cfg.get("gate") else None
         cc = cfg.get("cross") or {}
@@ -269,6 +281,8 @@ def loso(kind: str, df: pd.DataFrame, X: np.ndarray, y: np.ndarray, cfg: dict[st
     Where the held-out source shares prompt ids with the others (XSTest models), its prompts
     are split in ``folds`` groups and each group's prompts are also removed from training.
     Rows outside ``trainable`` (evaluation-only sources) are scored but never trained on.
+    Rows whose ``_head`` flag is False (:func:`head_mask`) only train the cross-encoder: they are
+    neither head training rows nor scored, so the figures cover the same rows as without them.
     ``X_eval`` (same rows as ``X``, e.g. features from another encoder runtime) replaces ``X``
     for the held-out rows only; training always uses ``X``.
     Returns (figures, out-of-source probabilities).
@@ -281,6 +295,7 @@ def loso(kind: str, df: pd.DataFrame, X: np.ndarray, y: np.ndarray, cfg: dict[st
     out = np.full((len(y), len(classes)), np.nan)
     per: dict[str, Any] = {}
     Xe = X if X_eval is None else X_eval
+    hm = head_mask(df)
     for s in sorted(set(src)):
         te_all = np.flatnonzero(src == s)
         others = src != s
@@ -291,10 +306,13 @@ def loso(kind: str, df: pd.DataFrame, X: np.ndarray, y: np.ndarray, cfg: dict[st
                                                  GroupKFold(min(folds, len(set(pid[te_all])))).split(te_all, groups=pid[te_all])]
         for te in splits:
             held = set(pid[te])
-            tr = np.flatnonzero(others & ~np.isin(pid, list(held)))
-            if len(set(y[tr].tolist())) < 2:
+            tr_all = np.flatnonzero(others & ~np.isin(pid, list(held)))
+            tr = tr_all if hm is None else tr_all[hm[tr_all]]
+            te = te if hm is None else te[hm[te]]
+            if len(set(y[tr].tolist())) < 2 or not len(te):
                 continue
-            head = _fit(X[tr], y[tr], cfg, seed, _take(texts, tr), rows=tr, cross=cross)
+            extra = {} if hm is None else {"cross_rows": tr_all, "cross_y": y[tr_all]}
+            head = _fit(X[tr], y[tr], cfg, seed, _take(texts, tr), rows=tr, cross=cross, **extra)
             out[te] = _aligned(head, Xe[te], classes, _take(texts, te),
                                cross_logits=_cross_logits(head, cross, te, from_text=Xe is not X))
         ok = te_all[~np.isnan(out[te_all, 0])]
@@ -315,7 +333,9 @@ def grouped_cv(kind: str, df: pd.DataFrame, X: np.ndarray, y: np.ndarray, cfg: d
                seed: int = SEED, folds: int = 5, texts: np.ndarray | None = None, cross: CrossData | None = None,
                rows: np.ndarray | None = None) -> dict[str, Any]:
     """In-distribution figures: 5-fold CV grouped by prompt id over all sources, split per source.
-    ``rows``: the rows of ``cross`` that ``df`` holds (default all)."""
+    ``rows``: the rows of ``cross`` that ``df`` holds (default all). Folds are cut over the head's
+    rows (:func:`head_mask`); rows outside it train each fold's cross-encoder when their prompt
+    is not in the fold's test part, and are not scored."""
     from sklearn.model_selection import GroupKFold
 
     pid = df["pid"].astype(str).to_numpy()
@@ -325,11 +345,18 @@ def grouped_cv(kind: str, df: pd.DataFrame, X: np.ndarray, y: np.ndarray, cfg: d
     if cross is not None and rows is None:
         raise ValueError("grouped_cv: with a cross-encoder, rows (the rows of the pairs that df holds) are needed")
     at = np.arange(len(y)) if rows is None else np.asarray(rows)
-    for tr, te in GroupKFold(folds).split(X, y, pid):
-        head = _fit(X[tr], y[tr], cfg, seed, _take(texts, tr), rows=at[tr], cross=cross)
+    hm = head_mask(df)
+    H = np.arange(len(y)) if hm is None else np.flatnonzero(hm)
+    for tr_i, te_i in GroupKFold(folds).split(H, y[H], pid[H]):
+        tr, te = H[tr_i], H[te_i]
+        extra = {}
+        if hm is not None:
+            tr_all = np.flatnonzero(~np.isin(pid, list(set(pid[te]))))
+            extra = {"cross_rows": at[tr_all], "cross_y": y[tr_all]}
+        head = _fit(X[tr], y[tr], cfg, seed, _take(texts, tr), rows=at[tr], cross=cross, **extra)
         out[te] = _aligned(head, X[te], classes, _take(texts, te), cross_logits=_cross_logits(head, cross, at[te]))
-    per = {s: _round(metrics(kind, y[src == s], out[src == s], classes)) for s in sorted(set(src))}
-    return {"pooled": _round(metrics(kind, y, out, classes)), "per_source": per}
+    per = {s: _round(metrics(kind, y[H][src[H] == s], out[H][src[H] == s], classes)) for s in sorted(set(src[H]))}
+    return {"pooled": _round(metrics(kind, y[H], out[H], classes)), "per_source": per}
 
 
 def _proba(head: Any, X: np.ndarray, texts: np.ndarray | None = None, prompts: np.ndarray | None = None,
@@ -430,9 +457,9 @@ def _train_judge(kind: str, data: list[str] | None = None, *, out: Path | None =
     cfg = dict(CONFIG[kind], **(cfg or {}))
     sizes = sample_sizes(kind)
     out_dir = Path(out) if out else DATA_DIR
-    if cross_all_rows(cfg) and kind != "rule":
-        raise InputError(f"config cross rows='all': only the rule judge trains a cross-encoder on rows outside "
-                         f"its head's sample, not {kind!r}")
+    if (cfg.get("cross") or {}).get("rows", "sample") not in ("sample", "all"):
+        raise InputError(f"config cross rows={cfg['cross']['rows']!r}: use 'sample' (the head's rows) or 'all' "
+                         "(every row of the sampled sets trains the cross-encoder)")
     df = load_frame(names, seed=seed, on_bad=on_bad, judge=kind, mark_sample=cross_all_rows(cfg))
     eval_only = [n for n in EVAL_ONLY.get(kind, []) if n not in names] if not data else []
     rebuild = f"harmscope judges train --judge {kind} " + (" ".join(f"--data {n}" for n in names) if not eval_only else "")
@@ -474,14 +501,18 @@ def _train_judge(kind: str, data: list[str] | None = None, *, out: Path | None =
         lo, _ = loso(kind, d, F, y, cfg, seed=seed, say=say, trainable=tr, texts=texts, cross=cross)
         record["loso"] = lo
     dt = d[tr].reset_index(drop=True)
-    rows = np.flatnonzero(tr)
+    hm = head_mask(d)
+    rows = np.flatnonzero(tr & (True if hm is None else hm))  # the head's training rows
+    if hm is not None:
+        record["cross_rows"] = {str(k): int(v) for k, v in d[tr]["source"].value_counts().sort_index().items()}
     if cross is None or "loso" not in record:  # one source only: the grouped CV is the held-out figure
         record["per_source"] = grouped_cv(kind, dt, F[tr], y[tr], cfg, seed=seed, texts=texts[tr], cross=cross,
                                           rows=np.flatnonzero(tr))
     else:  # five more cross-encoder trainings would double a CPU rebuild: the held-out figures are LOSO
         record["per_source_note"] = ("in-distribution grouped CV not run for the cross-encoder model (five more "
                                      "trainings); see the leave-one-source-out figures")
-    head = _fit(F[tr], y[tr], cfg, seed, texts[tr], rows=rows, cross=cross).rounded()
+    extra = {} if hm is None else {"cross_rows": np.flatnonzero(tr), "cross_y": y[tr]}
+    head = _fit(F[rows], y[rows], cfg, seed, texts[rows], rows=rows, cross=cross, **extra).rounded()
     if isinstance(head, GatedHead) and head.gate is not None:
         record["gate"] = {"head": "refusal", "digest": head.gate.digest}
     if isinstance(head, GatedHead) and head.cross is not None:
@@ -494,7 +525,8 @@ def _train_judge(kind: str, data: list[str] | None = None, *, out: Path | None =
     positive = "complied (not refusal or partial)" if kind == "refusal" else "harmful reply"
     record["metrics"] = {**pooled, "positive": positive}
     record["source"] = (("leave-one-source-out" if "loso" in record else "5-fold CV grouped by prompt")
-                        + f" on {len(d)} human-labelled replies ({', '.join(names + eval_only)}"
+                        + f" on {len(d) if hm is None else int(hm.sum())} human-labelled replies "
+                          f"({', '.join(names + eval_only)}"
                         + (f"; {', '.join(eval_only)} scored but never trained on" if eval_only else "")
                         + "); these figures drive the correction")
     if external and EXTERNAL_SETS.get(kind):
@@ -620,9 +652,10 @@ def model_card(records: dict[str, dict[str, Any]], runtimes: dict[str, dict[str,
                   "of the runtime in use (`Judge.validation()` reads `validation/<judge>.runtimes.json`, keyed by "
                   "the judge's full version, which ends in `+onnx.r3` on the int8 runtime): the same "
                   "leave-one-source-out folds, sample, seed and training, with the held-out rows featurised on "
-                  "each runtime. The torch rows reproduce the stored confusion counts (`revalidate` writes nothing "
-                  "otherwise); their AUC can differ in the 4th decimal, as torch embeddings move in the last float "
-                  "bits with their batch-mates. A judge without rows here reports its stored torch figures on "
+                  "each runtime. The torch rows reproduce the stored figures exactly (`revalidate` writes nothing "
+                  "unless the confusion counts match): every training feature is embedded one text per pass on "
+                  "2 torch threads, so it depends on its text alone. A judge without rows here reports its stored "
+                  "torch figures on "
                   "every runtime. Rebuild (after retraining a head; needs `$HARMSCOPE_DATA`):", "",
                   "    python -m harmscope.classifiers.runtime_check revalidate --judge JUDGE --loso "
                   "--runtime torch --runtime onnx", "", *rt_lines, ""]

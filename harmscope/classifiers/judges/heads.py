@@ -11,6 +11,7 @@ input standardisation folded into the first layer, and stored as float16 ``.npz`
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -20,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from harmscope._torch import TRAIN_THREADS, pinned_threads
 from harmscope.classifiers.judges.base import user_judges_dir
 from harmscope.classifiers.judges.crossenc import CrossEncoderHead, mix_logits
 from harmscope.errors import HarmscopeError
@@ -108,6 +110,20 @@ def _key(text: str) -> str:
     return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=12).hexdigest()
 
 
+_TRAINING_ENCODERS: dict[str, Any] = {}
+
+
+def _training_encoder() -> Any:
+    """The process's cache-less encoder for training features, on the runtime in use."""
+    from harmscope.classifiers.encoder import MiniLMEncoder
+    from harmscope.classifiers.onnx_runtime import resolve_runtime
+
+    rt = resolve_runtime()
+    if rt not in _TRAINING_ENCODERS:
+        _TRAINING_ENCODERS[rt] = MiniLMEncoder(runtime=rt, cache=False)
+    return _TRAINING_ENCODERS[rt]
+
+
 def embed_cached(texts: list[str], cache_dir: str | Path | None, *, empty: str = EMPTY_REPLY,
                  chunk: int = 256, progress: Callable[[int, int], None] | None = None) -> np.ndarray:
     """Like :func:`embed`, with a resumable on-disk cache of ``.npz`` chunks in ``cache_dir``.
@@ -115,13 +131,19 @@ def embed_cached(texts: list[str], cache_dir: str | Path | None, *, empty: str =
     Each encoder (weights digest, runtime and graph recipe, max length) gets its own sub-folder, so
     embeddings of different runtimes never mix. Only float arrays and hex keys are stored
     (``allow_pickle=False`` on load).
+
+    These are training features, so each text is embedded on its own by an encoder that keeps no
+    in-memory cache (one text per pass, see :mod:`harmscope.classifiers.encoder`), on torch with
+    :data:`~harmscope._torch.TRAIN_THREADS` threads: a vector depends on its text alone, never on
+    what the cache or the process saw before, and a rebuild from an empty cache gives the same
+    weights.
     """
     texts = _clean([str(t) for t in texts], empty)
     if cache_dir is None:
         return embed(texts, empty=empty)
-    from harmscope.classifiers.encoder import default_encoder
-
-    d = Path(cache_dir) / re.sub(r"[^A-Za-z0-9_.@+-]+", "_", default_encoder().id)
+    enc = _training_encoder()
+    name = enc.id + (f"/t{TRAIN_THREADS}" if enc.runtime == "torch" else "")
+    d = Path(cache_dir) / re.sub(r"[^A-Za-z0-9_.@+-]+", "_", name)
     d.mkdir(parents=True, exist_ok=True)
     known: dict[str, np.ndarray] = {}
     for f in sorted(d.glob("emb-*.npz")):
@@ -137,12 +159,11 @@ def embed_cached(texts: list[str], cache_dir: str | Path | None, *, empty: str =
         if k not in known and k not in todo:
             todo[k] = t
     items = list(todo.items())
-    from harmscope.classifiers.encoder import encode
-
     done = 0
     for s in range(0, len(items), chunk):
         part = items[s:s + chunk]
-        e = encode([t for _, t in part]).astype(np.float32)
+        with pinned_threads(TRAIN_THREADS) if enc.runtime == "torch" else contextlib.nullcontext():
+            e = enc.encode([t for _, t in part]).astype(np.float32)
         n = len(list(d.glob("emb-*.npz")))
         tmp = d / f".tmp-{os.getpid()}.npz"
         np.savez(tmp, keys=np.array([k for k, _ in part]), emb=e)

@@ -205,3 +205,63 @@ def test_rule_cross_encoder_without_diasafety_val_rows_falls_back_to_grouped_cv(
                           folds=2)
     assert "split" not in res and res["per_source"]["user-file"]["n"] == 80
     assert set(res["per_rule"]) == {"insults", "self-harm"} and res["cross_encoder"]["rules"] == ["insults", "self-harm"]
+
+
+def _cross_only_frame() -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """Two sources of 20 rows; even rows are the head's sample, odd rows cross-encoder-only."""
+    df = pd.DataFrame({"source": ["a"] * 20 + ["b"] * 20,
+                       "pid": [f"a{i % 10}" for i in range(20)] + [f"b{i % 10}" for i in range(20)],
+                       "_head": [i % 2 == 0 for i in range(40)]})
+    X = np.random.default_rng(0).normal(size=(40, 4)).astype(np.float32)
+    y = np.array([(i // 2) % 2 for i in range(40)])
+    return df, X, y
+
+
+def _recording_fit(monkeypatch):
+    from harmscope.classifiers.judges import fit as F
+
+    calls = []
+
+    def fake_fit(X, y, cfg, seed, texts=None, rows=None, cross=None, cross_rows=None, cross_y=None):
+        calls.append({"n": len(X), "rows": np.asarray(rows),
+                      "cross_rows": None if cross_rows is None else np.asarray(cross_rows), "cross_y": cross_y})
+        return F.fit_head(X, y, hidden=0, C=1.0, seed=seed)
+
+    monkeypatch.setattr(F, "_fit", fake_fit)
+    return F, calls
+
+
+def test_reply_judge_cross_only_rows_train_the_cross_encoder_only(monkeypatch):
+    """``"rows": "all"`` for a reply judge (harm): in every leave-one-source-out fold the head trains
+    on the other source's sample rows, the cross-encoder on all its rows, and only the held-out
+    source's sample rows are scored; the held-out source never trains either."""
+    F, calls = _recording_fit(monkeypatch)
+    df, X, y = _cross_only_frame()
+    lo, out = F.loso("harm", df, X, y, {"C": 1.0}, cross=object())
+    assert lo["per_source"]["a"]["n"] == 10 and lo["per_source"]["b"]["n"] == 10 and lo["pooled"]["n"] == 20
+    assert np.isnan(out[1::2, 0]).all() and not np.isnan(out[0::2, 0]).any()
+    assert len(calls) == 2
+    for c in calls:
+        held = "a" if c["rows"][0] >= 20 else "b"
+        other = np.flatnonzero(df["source"].to_numpy() != held)
+        assert c["n"] == len(c["rows"]) == 10 and set(c["rows"]) == set(other[0::2])  # head: sample rows
+        assert set(c["cross_rows"]) == set(other) and np.array_equal(c["cross_y"], y[other])  # CE: all rows
+    # without the flags every row is a head row and no separate cross-encoder rows are passed
+    calls.clear()
+    lo, _ = F.loso("harm", df.drop(columns="_head"), X, y, {"C": 1.0}, cross=object())
+    assert lo["pooled"]["n"] == 40 and all(c["cross_rows"] is None and c["n"] == 20 for c in calls)
+
+
+def test_reply_judge_cross_only_rows_in_grouped_cv(monkeypatch):
+    """The grouped CV folds over the sample rows; each fold's cross-encoder also gets the
+    cross-encoder-only rows whose prompt is not in the fold's test part."""
+    F, calls = _recording_fit(monkeypatch)
+    df, X, y = _cross_only_frame()
+    res = F.grouped_cv("harm", df, X, y, {"C": 1.0}, folds=2, cross=object(), rows=np.arange(40))
+    assert res["pooled"]["n"] == 20 and res["per_source"]["a"]["n"] == 10
+    pid = df["pid"].to_numpy()
+    for c in calls:
+        test_pids = set(pid[0::2]) - set(pid[c["rows"]])
+        assert all(r % 2 == 0 for r in c["rows"])
+        assert not set(pid[c["cross_rows"]]) & test_pids
+        assert set(c["cross_rows"]) == {i for i in range(40) if pid[i] not in test_pids}
