@@ -15,7 +15,8 @@ from collections.abc import Iterator
 
 _done = False
 # torch CPU threads of everything that feeds training (judge features, cross-encoder states and
-# steps): the same count on every machine gives the same floats, hence the same weights.
+# steps): the same count everywhere gives the same floats, hence the same weights, on the same
+# kind of CPU with the same package versions (kernels may differ between instruction sets).
 TRAIN_THREADS = 2
 
 

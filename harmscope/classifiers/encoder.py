@@ -9,7 +9,8 @@ onnxruntime is installed; ``onnx-fp32``; ``torch`` = the fp32 reference), chosen
 Texts are tokenised once and sorted by length. On the CPU every runtime embeds one text per
 forward pass, so a text's embedding depends on that text alone, never on its batch-mates (with
 padded batches torch's last float bits moved with them, and int8 activation scales too); only an
-explicitly requested accelerator (``device="cuda"``) runs padded length-bucketed batches.
+accelerator (``device="cuda"``, or CUDA found when no device is given) runs padded
+length-bucketed batches, under its own id (``torch.cuda``).
 Embeddings are cached in memory by text hash, so every
 judge of a ``score`` call shares one encoding per distinct text, and, inside
 :func:`persistent_cache` (``score`` opens one beside the run store), in an SQLite file keyed by
@@ -201,12 +202,12 @@ class MiniLMEncoder:
 
     def __init__(self, *, model_path: str | Path | None = None, batch_size: int = 64,
                  max_length: int = 128, device: str | None = None, cache: bool = True,
-                 runtime: str | None = None):
+                 runtime: str | None = None, persist: bool = True):
         self.model_path = Path(model_path) if model_path else minilm_path()
         self.batch_size = batch_size
         self.max_length = max_length
         self.device = device
-        self._requested_device = device
+        self.persist = persist  # False: never the SQLite cache of persistent_cache() (training features)
         self.cache = cache
         self.runtime = resolve_runtime(runtime)
         if device not in (None, "cpu") and self.runtime != "torch":
@@ -227,8 +228,10 @@ class MiniLMEncoder:
                 packaged = False
             name = ENCODER_NAME if packaged else self.model_path.name
             rt = runtime_tag(self.runtime) or self.runtime
-            if self.runtime == "torch" and not self._batched():
-                rt = f"torch.b{TORCH_CPU_BATCH}"  # not the padded-batch embeddings of earlier caches
+            if self.runtime == "torch":
+                # CPU: one text per pass (not the padded-batch embeddings of earlier caches); an
+                # accelerator runs batches and gets its own tag, never mixed with CPU vectors
+                rt = "torch.cuda" if self._batched() else f"torch.b{TORCH_CPU_BATCH}"
             self._id = f"{name}@{folder_digest(self.model_path)}/{rt}/L{self.max_length}"
         return self._id
 
@@ -275,7 +278,7 @@ class MiniLMEncoder:
         for k, t in zip(keys, texts, strict=True):
             if k not in self._cache and k not in todo:
                 todo[k] = t
-        persist = _PERSIST
+        persist = _PERSIST if self.persist else None
         if todo and persist is not None:
             for k, v in persist.get_many(self.id, list(todo)).items():
                 self._cache[k] = v
@@ -339,8 +342,13 @@ class MiniLMEncoder:
         return result
 
     def _batched(self) -> bool:
-        """Whether torch runs padded batches: only on an explicitly requested accelerator."""
-        return self._requested_device not in (None, "cpu")
+        """Whether torch runs padded batches: only on an accelerator (the device asked for, or
+        CUDA when none was asked for and one is present)."""
+        if self.device is None and self.runtime == "torch":
+            import torch
+
+            self.device = "cuda" if torch.cuda.is_available() else "cpu"
+        return self.device not in (None, "cpu")
 
     def _workers(self) -> int:
         """Parallel one-text ONNX calls: ``$HARMSCOPE_TORCH_THREADS`` (``auto``: one per core);

@@ -111,6 +111,9 @@ def loso_validator(judge: str, *, seed: int | None = None,
             h = hashlib.blake2b(X.tobytes(), digest_size=16)
             h.update(np.asarray(yy).astype(str).tobytes())
             h.update("\0".join(map(str, [] if texts is None else texts)).encode("utf-8", "surrogatepass"))
+            for name in ("rows", "cross_rows", "cross_y"):  # the cross-encoder's rows are part of the fold
+                v = kw.get(name)
+                h.update(name.encode() + (b"-" if v is None else np.asarray(v).astype(np.int64).tobytes()))
             key = f"{h.hexdigest()}:{sd}:{sorted(cfg.items())}"
             if key not in heads:
                 heads[key] = fit_once(X, yy, cfg, sd, texts, **kw)
@@ -124,7 +127,9 @@ def loso_validator(judge: str, *, seed: int | None = None,
         finally:
             F._fit = fit_once
         positive = "complied (not refusal or partial)" if judge == "refusal" else "harmful reply"
-        return {"source": f"leave-one-source-out on {len(d)} human-labelled replies (heads trained on torch fp32 "
+        hm = F.head_mask(d)
+        n = len(d) if hm is None else int(hm.sum())
+        return {"source": f"leave-one-source-out on {n} human-labelled replies (heads trained on torch fp32 "
                           f"features as shipped, held-out rows featurised on {rt!r})",
                 "metrics": {**lo["pooled"], "positive": positive}, "per_source": lo["per_source"]}
 

@@ -275,14 +275,18 @@ def test_torch_cpu_embeds_each_text_on_its_own():
     """On the CPU the torch runtime gives a text the same vector alone and among batch-mates of
     other lengths (padded batches moved the last float bits); its id says so, so old batched
     cache entries are never reused."""
-    enc = MiniLMEncoder(runtime="torch", cache=False)
+    enc = MiniLMEncoder(runtime="torch", cache=False, device="cpu")
     together = enc.encode(_MIXED)
     for i, t in enumerate(_MIXED):
         assert np.array_equal(enc.encode([t])[0], together[i])
     assert "/torch.b1/" in enc.id
     batched = MiniLMEncoder(runtime="torch", device="cpu", cache=False)
     assert batched.id == enc.id  # "cpu" asked for explicitly is still the CPU path
-    assert "/torch/" in MiniLMEncoder(runtime="torch", device="cuda", cache=False).id
+    assert "/torch.cuda/" in MiniLMEncoder(runtime="torch", device="cuda", cache=False).id  # batched: apart
+    auto = MiniLMEncoder(runtime="torch", cache=False)  # no device asked for: CUDA where present, else CPU
+    import torch
+
+    assert ("/torch.cuda/" if torch.cuda.is_available() else "/torch.b1/") in auto.id
 
 
 @needs_neural
@@ -292,10 +296,11 @@ def test_training_features_ignore_history_and_thread_setting(tmp_path, monkeypat
     TRAIN_THREADS); the caller's thread count is restored."""
     import torch
 
-    from harmscope._torch import TRAIN_THREADS
+    from harmscope._torch import TRAIN_THREADS, configure_threads
     from harmscope.classifiers.judges.heads import embed_cached
 
     monkeypatch.setenv(ENV_RUNTIME, "torch")
+    configure_threads()  # the process's own setting first, so the pin restores what the test sets
     old = torch.get_num_threads()
     try:
         torch.set_num_threads(1)

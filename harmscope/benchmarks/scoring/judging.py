@@ -41,8 +41,8 @@ def warm_catalog_embeddings(store: Any, run_id: str, js: JudgeSet, rules: dict[s
     """Load the embeddings of the rule texts and examples that the ``rule`` judge reads for this
     run from a machine-wide cache (computing and adding the missing ones) into the shared
     encoder's memory, so a new run store does not re-encode the catalogue (459 texts, ~1 CPU-s
-    for the smoke preset's rules). Only on the ONNX runtimes, where each text is encoded alone:
-    torch batches texts, and encoding them in other batches could move the last float bits.
+    for the smoke preset's rules). Only on the ONNX runtimes: torch's last float bits depend on
+    its thread count (and on a GPU on the batch), so a machine-wide torch cache could mix them.
     Returns the number of texts warmed (0 when skipped)."""
     if not any(j.name == "rule" for j in js.judges):
         return 0

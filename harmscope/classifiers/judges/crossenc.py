@@ -30,7 +30,7 @@ from harmscope.errors import HarmscopeError, InputError
 MAX_LENGTH = 256
 FROZEN = 4  # of MiniLM's 6 layers; the top 2 are trained
 # torch's CPU kernels split reductions by thread count, so the trained weights depend on it: training
-# always runs on TRAIN_THREADS threads (the same weights on every machine; measured: 1 and 2 differ)
+# always runs on TRAIN_THREADS threads (the same weights whatever the thread setting; measured: 1 and 2 differ)
 NO_PROMPT_TEXT = "(no prompt)"
 
 
@@ -361,7 +361,6 @@ def fit_cross_encoder(states: LowerStates, y: np.ndarray, outputs: list[str], *,
     """Train the top layers and outputs on ``rows`` of ``states`` (binary targets ``y``; each row
     trains output ``output_index[row]``, default 0). AdamW, linear warm-up (10%) and decay;
     deterministic under ``seed`` for a given torch thread count."""
-
     y = np.asarray(y, dtype=np.float32)
     rows = np.arange(len(states)) if rows is None else np.asarray(rows)
     if len(rows) == 0 or len(set(y[rows].tolist())) < 2:
@@ -446,13 +445,14 @@ def fit_cached(cache_dir: Path | None, states: LowerStates, keys: Sequence[str],
 
 
 def state_logits(head: CrossEncoderHead, states: LowerStates, rows: np.ndarray, *, batch_size: int = 64) -> np.ndarray:
-    """Logits of ``head`` on cached lower states (torch; the training-time path, for validation)."""
+    """Logits of ``head`` on cached lower states (torch; the training-time path, for validation;
+    pinned to TRAIN_THREADS like the training, so the figures do not depend on the thread setting)."""
     import torch
 
     net = head.torch_net()
     out = np.zeros((len(rows), len(head.outputs)), dtype=np.float32)
     order = np.argsort(states.lengths[rows], kind="stable")
-    with torch.inference_mode():
+    with pinned_threads(TRAIN_THREADS), torch.inference_mode():
         for s in range(0, len(rows), batch_size):
             pos = order[s:s + batch_size]
             h, mask = states.batch(rows[pos])

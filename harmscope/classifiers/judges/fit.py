@@ -441,7 +441,7 @@ def train_judge(kind: str, data: list[str] | None = None, **kw: Any) -> dict[str
     return the validation record (``metrics`` = pooled leave-one-source-out figures).
 
     Features always come from the torch fp32 encoder (the reference path), whatever runtime is in
-    use: the same command gives the same weights on every machine, and the figures of the other
+    use: the same command gives the same weights on every machine of the same CPU type, and the figures of the other
     runtimes are recomputed from these by ``runtime_check revalidate --loso``."""
     with using_runtime("torch"):
         return _train_judge(kind, data, **kw)

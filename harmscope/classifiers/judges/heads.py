@@ -120,7 +120,8 @@ def _training_encoder() -> Any:
 
     rt = resolve_runtime()
     if rt not in _TRAINING_ENCODERS:
-        _TRAINING_ENCODERS[rt] = MiniLMEncoder(runtime=rt, cache=False)
+        # the CPU even where CUDA is present (GPU vectors differ), no in-memory or SQLite cache
+        _TRAINING_ENCODERS[rt] = MiniLMEncoder(runtime=rt, cache=False, persist=False, device="cpu")
     return _TRAINING_ENCODERS[rt]
 
 

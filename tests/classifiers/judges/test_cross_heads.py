@@ -265,3 +265,12 @@ def test_reply_judge_cross_only_rows_in_grouped_cv(monkeypatch):
         assert all(r % 2 == 0 for r in c["rows"])
         assert not set(pid[c["cross_rows"]]) & test_pids
         assert set(c["cross_rows"]) == {i for i in range(40) if pid[i] not in test_pids}
+
+
+def test_cross_rows_setting_is_checked(tmp_path):
+    from harmscope.classifiers.judges.fit import train_judge
+    from harmscope.errors import InputError
+
+    with pytest.raises(InputError, match="config cross rows='every'"):
+        train_judge("harm", [str(tmp_path / "unused.jsonl")], out=tmp_path / "h",
+                    cfg={"cross": {"epochs": 1.0, "rows": "every"}})

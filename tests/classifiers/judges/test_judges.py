@@ -192,7 +192,7 @@ def test_stored_validation_figures_meet_recorded_levels():
                                               ("gpt4", "llama2new", "llama2orig", "mistralguard", "mistralinstruct")
                                               } | {"harmscope-written:written"}
     assert ref["per_source"]["pooled"]["accuracy"] >= 0.91  # unseen prompts, models seen: 0.933
-    assert ref["fresh_written"]["metrics"]["accuracy"] >= 0.8  # 30 fresh written replies: 0.833
+    assert ref["fresh_written"]["metrics"]["accuracy"] >= 0.8  # 30 fresh written replies: 0.867
     assert ref["config"]["tfidf"] is True  # embedding head + reply TF-IDF model
     harm = _rec("harm")
     assert set(harm["loso"]["per_source"]) == {"gptfuzz", "diasafety", "safetext", "latent-jailbreak"}
@@ -290,29 +290,35 @@ def test_embedding_cache_keeps_each_encoder_apart(tmp_path, monkeypatch):
     """Embeddings cached on disk live under the encoder's id: another runtime never reads them."""
     import numpy as np
 
+    from harmscope._torch import TRAIN_THREADS
     from harmscope.classifiers import encoder
     from harmscope.classifiers.judges import heads
 
-    class Fake:
-        def __init__(self, ident, value):
-            self.id, self.value = ident, value
-
     calls = []
 
-    def fake_encode(texts):
-        calls.append(list(texts))
-        return np.full((len(texts), 384), current.value, np.float32)
+    class Fake:
+        def __init__(self, ident, runtime, value):
+            self.id, self.runtime, self.value = ident, runtime, value
 
-    current = Fake("enc@1/onnx.r3/L128", 1.0)
-    monkeypatch.setattr(encoder, "default_encoder", lambda runtime=None: current)
-    monkeypatch.setattr(encoder, "encode", fake_encode)
+        def encode(self, texts):
+            calls.append(list(texts))
+            return np.full((len(texts), 384), self.value, np.float32)
+
+    def boom(*a, **k):
+        raise AssertionError("training features must not come from the shared (cached) encoder")
+
+    current = Fake("enc@1/onnx.r3/L128", "onnx", 1.0)
+    monkeypatch.setattr(heads, "_training_encoder", lambda: current)
+    monkeypatch.setattr(encoder, "default_encoder", boom)
+    monkeypatch.setattr(encoder, "encode", boom)
     a = heads.embed_cached(["hello", "world"], tmp_path)
     again = heads.embed_cached(["hello"], tmp_path)
     assert float(a[0, 0]) == float(again[0, 0]) == 1.0 and len(calls) == 1  # second call from disk
-    current = Fake("enc@1/torch/L128", 2.0)
+    current = Fake("enc@1/torch.b1/L128", "torch", 2.0)
     b = heads.embed_cached(["hello"], tmp_path)
     assert float(b[0, 0]) == 2.0 and len(calls) == 2  # another runtime: its own folder, encoded again
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["enc@1_onnx.r3_L128", "enc@1_torch_L128"]
+    # torch folders also name the pinned thread count the vectors were computed with
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["enc@1_onnx.r3_L128", f"enc@1_torch.b1_L128_t{TRAIN_THREADS}"]
 
 
 def test_training_always_encodes_on_the_torch_reference(monkeypatch):

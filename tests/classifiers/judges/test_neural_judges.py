@@ -64,8 +64,24 @@ def test_training_is_deterministic_and_writes_a_loadable_head(tmp_path, monkeypa
                      "violation": 0})
     f = tmp_path / "toy.jsonl"
     f.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    import torch
+
+    from harmscope._torch import configure_threads
+
     a = train_judge("harm", [str(f)], out=tmp_path / "a", external=False)
-    b = train_judge("harm", [str(f)], out=tmp_path / "b", external=False)
+    # a second build into an empty embedding (and fold-model) cache under another torch thread
+    # setting, after other texts were embedded in this process: the same weights and figures
+    monkeypatch.setenv("HARMSCOPE_EMB_CACHE", str(tmp_path / "emb2"))
+    from harmscope.classifiers.judges.heads import embed_cached
+
+    embed_cached(["an unrelated text", rows[1]["reply"]], tmp_path / "emb2")
+    configure_threads()
+    old = torch.get_num_threads()
+    torch.set_num_threads(1 if old != 1 else 2)
+    try:
+        b = train_judge("harm", [str(f)], out=tmp_path / "b", external=False)
+    finally:
+        torch.set_num_threads(old)
     assert a["head_digest"] == b["head_digest"] and a["metrics"] == b["metrics"]
     assert a["metrics"]["n"] == 36 and a["per_source"]["pooled"]["accuracy"] >= 0.9
     j = HarmJudge(head_path=tmp_path / "a" / "harm_head.npz")
