@@ -94,3 +94,13 @@ def test_parallel_onnx_calls_give_the_serial_outputs(trained, monkeypatch):
     monkeypatch.setenv("HARMSCOPE_TORCH_THREADS", "2")
     parallel = trained.logits(prompts, replies, runtime="onnx")
     np.testing.assert_array_equal(serial, parallel)
+
+
+def test_torch_logits_do_not_depend_on_batch_mates(trained):
+    """On torch (CPU) each pair runs alone, as on ONNX: a pair scored with others of other lengths
+    gets exactly the logits it gets alone (padded batches moved the last float bits)."""
+    prompts = PROMPTS[:4] + ["A much longer prompt about locks, doors, keys and many other things " * 3]
+    replies = REPLIES[:4] + ["short"]
+    together = trained.logits(prompts, replies, runtime="torch")
+    for i in range(len(replies)):
+        np.testing.assert_array_equal(trained.logits([prompts[i]], [replies[i]], runtime="torch")[0], together[i])

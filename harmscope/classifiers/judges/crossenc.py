@@ -217,8 +217,9 @@ class CrossEncoderHead:
 
     def logits(self, prompts: Sequence[str], replies: Sequence[str], *, runtime: str | None = None,
                batch_size: int = 32) -> np.ndarray:
-        """(n, len(outputs)) logits for aligned prompt / reply lists."""
-        from harmscope.classifiers.encoder import ONNX_BATCH
+        """(n, len(outputs)) logits for aligned prompt / reply lists. One pair per pass on every
+        runtime (torch runs here on the CPU), so a pair's logits never depend on its batch-mates."""
+        from harmscope.classifiers.encoder import ONNX_BATCH, TORCH_CPU_BATCH
         from harmscope.classifiers.onnx_runtime import resolve_runtime
 
         n = len(replies)
@@ -228,7 +229,7 @@ class CrossEncoderHead:
         rt = resolve_runtime(runtime)
         ids = encode_pairs(prompts, replies, self.max_length)
         order = np.argsort([len(r) for r, _ in ids], kind="stable")
-        bs = batch_size if rt == "torch" else ONNX_BATCH  # one pair per ONNX call: batch-independent
+        bs = min(batch_size, TORCH_CPU_BATCH if rt == "torch" else ONNX_BATCH)  # batch-independent
         if rt == "torch":
             import torch
 
