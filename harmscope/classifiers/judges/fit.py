@@ -98,9 +98,15 @@ CONFIG: dict[str, dict[str, Any]] = {
 }
 
 
-def cross_all_rows(cfg: dict[str, Any]) -> bool:
-    """Whether a judge config's cross-encoder trains on every row of the sampled sets (``"rows": "all"``)."""
-    return (cfg.get("cross") or {}).get("rows") == "all"
+def cross_all_rows(cfg: dict[str, Any]) -> bool | list[str]:
+    """Which sampled sets a judge config's cross-encoder trains on every row of: True for
+    ``"rows": "all"`` (every set), the listed set names for ``"rows": [names]``, else False."""
+    rows = (cfg.get("cross") or {}).get("rows")
+    if rows == "all":
+        return True
+    if isinstance(rows, (list, tuple)):
+        return [str(r) for r in rows]
+    return False
 
 
 def head_mask(df: pd.DataFrame) -> np.ndarray | None:
@@ -124,19 +130,21 @@ def sample_sizes(judge: str | None) -> dict[str, int | None]:
 
 
 def load_frame(names: list[str], *, sample: bool = True, seed: int = SEED, on_bad: str = "skip",
-               judge: str | None = None, mark_sample: bool = False) -> pd.DataFrame:
+               judge: str | None = None, mark_sample: bool | list[str] = False) -> pd.DataFrame:
     """Concatenated labelled-reply frames of ``names`` (reader names or files), sampled per
-    :data:`SAMPLE` (and :data:`JUDGE_SAMPLE` of ``judge``). ``mark_sample``: every row instead,
-    with a boolean ``_head`` column marking the sampled ones (a rule cross-encoder with
-    ``"rows": "all"`` trains on every row, the heads on the sample)."""
+    :data:`SAMPLE` (and :data:`JUDGE_SAMPLE` of ``judge``). ``mark_sample``: every row instead
+    (True: of every set; a list: of the sets named in it, the others sampled as usual), with a
+    boolean ``_head`` column marking the sampled ones (a cross-encoder with ``"rows": "all"``
+    trains on every row, the heads on the sample)."""
     sizes = sample_sizes(judge)
     frames = []
     for n in names:
         df = load_replies(n, on_bad=on_bad)  # type: ignore[arg-type]
-        if mark_sample:
+        if mark_sample is True or (isinstance(mark_sample, list) and n in mark_sample):
             frames.append(df.assign(_head=df.index.isin(sample_rows(df, sizes.get(n)).index)))
             continue
-        frames.append(sample_rows(df, sizes.get(n)) if sample else df)
+        df = sample_rows(df, sizes.get(n)) if sample else df
+        frames.append(df.assign(_head=True) if mark_sample else df)
     if not frames:
         raise InputError("--data: no labelled-reply set given")
     return pd.concat(frames, ignore_index=True)
@@ -457,9 +465,11 @@ def _train_judge(kind: str, data: list[str] | None = None, *, out: Path | None =
     cfg = dict(CONFIG[kind], **(cfg or {}))
     sizes = sample_sizes(kind)
     out_dir = Path(out) if out else DATA_DIR
-    if (cfg.get("cross") or {}).get("rows", "sample") not in ("sample", "all"):
-        raise InputError(f"config cross rows={cfg['cross']['rows']!r}: use 'sample' (the head's rows) or 'all' "
-                         "(every row of the sampled sets trains the cross-encoder)")
+    rows_cfg = (cfg.get("cross") or {}).get("rows", "sample")
+    if rows_cfg not in ("sample", "all") and not (isinstance(rows_cfg, (list, tuple))
+                                                  and all(isinstance(r, str) for r in rows_cfg)):
+        raise InputError(f"config cross rows={rows_cfg!r}: use 'sample' (the head's rows), 'all' (every row of "
+                         "the sampled sets trains the cross-encoder) or a list of set names (every row of those)")
     df = load_frame(names, seed=seed, on_bad=on_bad, judge=kind, mark_sample=cross_all_rows(cfg))
     eval_only = [n for n in EVAL_ONLY.get(kind, []) if n not in names] if not data else []
     rebuild = f"harmscope judges train --judge {kind} " + (" ".join(f"--data {n}" for n in names) if not eval_only else "")

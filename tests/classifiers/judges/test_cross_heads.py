@@ -274,3 +274,23 @@ def test_cross_rows_setting_is_checked(tmp_path):
     with pytest.raises(InputError, match="config cross rows='every'"):
         train_judge("harm", [str(tmp_path / "unused.jsonl")], out=tmp_path / "h",
                     cfg={"cross": {"epochs": 1.0, "rows": "every"}})
+
+
+def test_cross_rows_of_listed_sets_only(monkeypatch):
+    """``"rows": ["a"]``: every row of set a comes with ``_head`` flags marking its sample; set b
+    is sampled as usual (all its rows are head rows); ``"all"`` keeps every row of both."""
+    from harmscope.classifiers.judges import fit as F
+
+    frames = {n: pd.DataFrame({"reply": [f"{n}{i}" for i in range(10)], "source": n}) for n in ("a", "b")}
+    monkeypatch.setattr(F, "load_replies", lambda n, on_bad="skip": frames[n])
+    monkeypatch.setattr(F, "sample_sizes", lambda judge: {"a": 4, "b": 3})
+    assert F.cross_all_rows({"cross": {"rows": ["a"]}}) == ["a"] and F.cross_all_rows({"cross": {}}) is False
+    d = F.load_frame(["a", "b"], judge="harm", mark_sample=F.cross_all_rows({"cross": {"rows": ["a"]}}))
+    a, b = d[d["source"] == "a"], d[d["source"] == "b"]
+    assert len(a) == 10 and int(a["_head"].sum()) == 4
+    assert len(b) == 3 and bool(b["_head"].all())
+    assert set(a[a["_head"]]["reply"]) == set(F.sample_rows(frames["a"], 4)["reply"])  # the usual sample
+    every = F.load_frame(["a", "b"], judge="harm", mark_sample=True)
+    assert len(every) == 20 and int(every["_head"].sum()) == 7
+    plain = F.load_frame(["a", "b"], judge="harm")
+    assert len(plain) == 7 and "_head" not in plain
