@@ -84,8 +84,10 @@ CONFIG: dict[str, dict[str, Any]] = {
     "refusal": {"hidden": 0, "C": 0.05, "tfidf": True, "Ct": 4.0, "tfidf_weight": 0.5},
     "harm": {"hidden": 0, "C": 0.05, "gate": "refusal", "gate_tfidf": True,
              # skip: replies with P(not refused) < 0.01 keep the frozen head's content score (gate-first, no
-             # cross-encoder pass; their score moves by < 0.01)
-             "cross": {"epochs": 3.0, "lr": 5e-5, "head_lr": 1e-3, "batch_size": 16, "weight": 0.5, "skip": 0.01}},
+             # cross-encoder pass; their score moves by < 0.01). rows: the cross-encoder trains on every
+             # GPTFuzz reply (7,700), the head on the 2,500-row sample (docs/judges.md, sixth round)
+             "cross": {"epochs": 3.0, "lr": 5e-5, "head_lr": 1e-3, "batch_size": 16, "weight": 0.5, "skip": 0.01,
+                       "rows": ["gptfuzz"]}},
     # rule v4 (docs/judges.md, fifth round): the v3 head (rule blocks, 2,000 DiaSafety rows) plus a
     # (context, reply) cross-encoder trained on every row of the sampled sets ("rows": "all") for the
     # rules whose labelled replies all come from one source ("single_source": DiaSafety's insults,
@@ -617,6 +619,9 @@ def model_card(records: dict[str, dict[str, Any]], runtimes: dict[str, dict[str,
                   f"- head digest `{rec.get('head_digest')}`, seed {rec.get('seed')}, config `{rec.get('config')}`",
                   f"- rebuild: `{rec.get('rebuild')}` (needs `$HARMSCOPE_DATA`)",
                   f"- rows used per set (deterministic samples, seed 0): `{rec.get('sample')}`",
+                  *([f"- cross-encoder training rows per source (the sample plus every row of "
+                     f"`{(rec.get('config') or {}).get('cross', {}).get('rows')}`; those extra rows train the "
+                     f"cross-encoder only and are never scored): `{rec['cross_rows']}`"] if rec.get("cross_rows") else []),
                   "- training sets and licences:"]
         lines += [f"  - {n}: {lic}" for n, lic in (rec.get("training_sets") or {}).items()]
         if rec.get("evaluation_only_sets"):
