@@ -102,13 +102,17 @@ CONFIG: dict[str, dict[str, Any]] = {
 
 def cross_all_rows(cfg: dict[str, Any]) -> bool | list[str]:
     """Which sampled sets a judge config's cross-encoder trains on every row of: True for
-    ``"rows": "all"`` (every set), the listed set names for ``"rows": [names]``, else False."""
-    rows = (cfg.get("cross") or {}).get("rows")
+    ``"rows": "all"`` (every set), the listed set names for ``"rows": [names]``, False for
+    ``"sample"`` (or no setting); anything else is an InputError."""
+    rows = (cfg.get("cross") or {}).get("rows", "sample")
     if rows == "all":
         return True
-    if isinstance(rows, (list, tuple)):
-        return [str(r) for r in rows]
-    return False
+    if isinstance(rows, (list, tuple)) and all(isinstance(r, str) for r in rows):
+        return list(rows)
+    if rows == "sample":
+        return False
+    raise InputError(f"config cross rows={rows!r}: use 'sample' (the head's rows), 'all' (every row of the "
+                     "sampled sets trains the cross-encoder) or a list of set names (every row of those)")
 
 
 def head_mask(df: pd.DataFrame) -> np.ndarray | None:
@@ -467,11 +471,6 @@ def _train_judge(kind: str, data: list[str] | None = None, *, out: Path | None =
     cfg = dict(CONFIG[kind], **(cfg or {}))
     sizes = sample_sizes(kind)
     out_dir = Path(out) if out else DATA_DIR
-    rows_cfg = (cfg.get("cross") or {}).get("rows", "sample")
-    if rows_cfg not in ("sample", "all") and not (isinstance(rows_cfg, (list, tuple))
-                                                  and all(isinstance(r, str) for r in rows_cfg)):
-        raise InputError(f"config cross rows={rows_cfg!r}: use 'sample' (the head's rows), 'all' (every row of "
-                         "the sampled sets trains the cross-encoder) or a list of set names (every row of those)")
     df = load_frame(names, seed=seed, on_bad=on_bad, judge=kind, mark_sample=cross_all_rows(cfg))
     eval_only = [n for n in EVAL_ONLY.get(kind, []) if n not in names] if not data else []
     rebuild = f"harmscope judges train --judge {kind} " + (" ".join(f"--data {n}" for n in names) if not eval_only else "")
