@@ -85,9 +85,12 @@ CONFIG: dict[str, dict[str, Any]] = {
     "harm": {"hidden": 0, "C": 0.05, "gate": "refusal", "gate_tfidf": True,
              # skip: replies with P(not refused) < 0.01 keep the frozen head's content score (gate-first, no
              # cross-encoder pass; their score moves by < 0.01). rows: the cross-encoder trains on every
-             # GPTFuzz reply (7,700), the head on the 2,500-row sample (docs/judges.md, sixth round)
+             # GPTFuzz reply (7,700), the head on the 2,500-row sample (docs/judges.md, sixth round); "all"
+             # (every Latent-Jailbreak reply too) loses leave-one-source-out (seventh round)
              "cross": {"epochs": 3.0, "lr": 5e-5, "head_lr": 1e-3, "batch_size": 16, "weight": 0.5, "skip": 0.01,
                        "rows": ["gptfuzz"]}},
+    # rule v5 (docs/judges.md, seventh round): the v4 recipe with the cross-encoder's top 4 layers trained
+    # for 3 epochs ("frozen": 2; v4: top 2 layers, 2 epochs), chosen on a dev split of DiaSafety train.json.
     # rule v4 (docs/judges.md, fifth round): the v3 head (rule blocks, 2,000 DiaSafety rows) plus a
     # (context, reply) cross-encoder trained on every row of the sampled sets ("rows": "all") for the
     # rules whose labelled replies all come from one source ("single_source": DiaSafety's insults,
@@ -95,8 +98,8 @@ CONFIG: dict[str, dict[str, Any]] = {
     # A cross-encoder for all five rules wins on unseen dialogues but loses leave-one-source-out
     # (fourth round): not shipped.
     "rule": {"hidden": 0, "C": 0.05, "rule_blocks": 1.5,
-             "cross": {"epochs": 2.0, "lr": 5e-5, "head_lr": 1e-3, "batch_size": 16, "weight": 0.5, "min_rows": 100,
-                       "single_source": True, "rows": "all"}},
+             "cross": {"epochs": 3.0, "lr": 5e-5, "head_lr": 1e-3, "batch_size": 16, "weight": 0.5, "min_rows": 100,
+                       "single_source": True, "rows": "all", "frozen": 2}},
 }
 
 
@@ -544,6 +547,21 @@ def _train_judge(kind: str, data: list[str] | None = None, *, out: Path | None =
         seen = names + eval_only + (TRAIN_SETS["refusal"] if "gate" in record else [])  # the gate saw XSTest
         record["external"] = external_figures(kind, head, [n for n in EXTERNAL_SETS[kind] if n not in seen], say=say)
     return record
+
+
+def rule_dev_figures(cross: dict[str, Any] | None = None, *, fraction: float = 0.2, seed: int = SEED,
+                     say: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Figures of the rule judge's recipe with ``cross`` merged over its cross-encoder settings, on a
+    dev split of DiaSafety ``train.json`` (a seeded ``fraction`` of its dialogue contexts held out;
+    ``val.json``, the unseen-dialogue test split, never read): how cross-encoder settings are chosen
+    (docs/judges.md, seventh round). One cross-encoder training, cached like the fold models."""
+    cfg = dict(CONFIG["rule"])
+    ccfg = {**cfg["cross"], **(cross or {})}
+    df = load_frame(list(TRAIN_SETS["rule"]), seed=seed, judge="rule", mark_sample=cross_all_rows({"cross": ccfg}))
+    rules = dict(load_catalog().rules)
+    return train_rule_head(list(rules.values()), data=df.assign(_train=True), C=float(cfg.get("C", 0.05)), seed=seed,
+                           embed_fn=_cached_embed, block_scale=float(cfg.get("rule_blocks", 0.0)), say=say,
+                           cross=ccfg, cache_dir=emb_cache_dir(), dev=fraction)
 
 
 def _licence(name: str) -> str:

@@ -323,6 +323,12 @@ def data_pairs(df: pd.DataFrame, rules: dict[str, Rule]) -> pd.DataFrame:
                          "head": _flags(d["_head"]) if "_head" in d else True})
 
 
+def _val_rows(df: pd.DataFrame) -> np.ndarray:
+    """The rows of DiaSafety's ``val.json`` (the rule judge's unseen-dialogue test split)."""
+    line = df["line"].fillna("").astype(str) if "line" in df else pd.Series([""] * len(df), index=df.index)
+    return ((df["source"] == "diasafety") & line.str.startswith("val.json")).to_numpy(bool)
+
+
 def _flags(col: pd.Series) -> list[bool]:
     """A boolean column where missing values (rows of frames without it) count as True."""
     return [True if v is None or (isinstance(v, float) and np.isnan(v)) else bool(v) for v in col.tolist()]
@@ -339,8 +345,8 @@ def train_rule_head(rules: list[Rule], *, user_pairs: pd.DataFrame | None = None
                     out: Path | None = None, C: float = 0.05, seed: int = 0, folds: int = 5,
                     embed_fn: EmbedFn | None = None, evaluate: bool = True, block_scale: float = 0.0,
                     say: Callable[[str], None] | None = None, eval_embed_fn: EmbedFn | None = None,
-                    cv: bool = True, cross: dict[str, Any] | None = None, cache_dir: Path | None = None
-                    ) -> dict[str, Any]:
+                    cv: bool = True, cross: dict[str, Any] | None = None, cache_dir: Path | None = None,
+                    dev: float | None = None) -> dict[str, Any]:
     """Fit the rule head on catalog pairs + human-labelled pairs (``data``: a labelled-reply frame)
     + user pairs; saves ``rule_head.npz``. Evaluation: leave-one-source-out over the sources
     (``catalog``, each data set, ``user``) and 5-fold CV grouped by prompt id per data source.
@@ -356,8 +362,20 @@ def train_rule_head(rules: list[Rule], *, user_pairs: pd.DataFrame | None = None
     False (``"rows": "all"``) train the cross-encoder only: the logistic head, and the
     leave-one-source-out figures, use the other rows. With a cross-encoder the grouped CV is
     replaced by DiaSafety's own split (train on ``train.json``, test on ``val.json``, dialogue
-    contexts of the test rows removed from training), which costs one training instead of five."""
+    contexts of the test rows removed from training), which costs one training instead of five.
+
+    ``dev`` (a fraction, e.g. 0.2): choose cross-encoder settings without touching the test split.
+    DiaSafety's ``val.json`` rows are dropped; a seeded ``dev`` share of the ``train.json`` dialogue
+    contexts is held out and the rest trains (one training); only these figures are returned
+    (``{"dev": ...}``): no leave-one-source-out folds, no head saved."""
     from sklearn.model_selection import GroupKFold
+
+    if dev is not None:
+        if not cross or data is None:
+            raise InputError("dev split: compares cross-encoder settings on labelled DiaSafety rows; give both")
+        if not 0.0 < float(dev) < 1.0:
+            raise InputError(f"dev split: fraction {dev!r} must be between 0 and 1")
+        data = data[~_val_rows(data)]
 
     ref = load_refusal_data()
     refusals = ref.loc[(ref["label"] == "refusal") & (ref["source"] == "written"), "text"].tolist()
@@ -417,6 +435,9 @@ def train_rule_head(rules: list[Rule], *, user_pairs: pd.DataFrame | None = None
         return h.proba(feats[idx], rule_of[idx], pairs["prompt"].to_numpy()[idx], pairs["reply"].to_numpy()[idx],
                        cross_logits=ce.logits(h.cross, idx))
 
+    if ce is not None and dev is not None:
+        return {"dev": ce.dev_figures(fit, score, X, y, fraction=float(dev), seed=seed), "settings": cross,
+                "seed": seed}
     res: dict[str, Any] = {}
     if evaluate and len(set(src)) > 1:
         loso: dict[str, Any] = {}
@@ -525,12 +546,28 @@ class _CrossRules:
             out[ok] = z[np.arange(len(ok)), [head.outputs.index(k) for k in self.rule[p[ok]]]]
         return out
 
-    def split_figures(self, fit: Callable[[np.ndarray], RuleHead], score: Callable[..., np.ndarray],
-                      X: np.ndarray, y: np.ndarray) -> dict[str, Any]:
-        """DiaSafety's own split: train without ``val.json`` (and its dialogue contexts), test on it."""
-        line = self.pairs["line"].fillna("").astype(str).to_numpy()
+    def dev_figures(self, fit: Callable[[np.ndarray], RuleHead], score: Callable[..., np.ndarray],
+                    X: np.ndarray, y: np.ndarray, *, fraction: float, seed: int) -> dict[str, Any]:
+        """A dev split of DiaSafety's ``train.json`` (the caller dropped ``val.json``): a seeded
+        ``fraction`` of its dialogue contexts tested, the rest trained (with every other source)."""
         src = self.pairs["source"].to_numpy()
-        test = (src == "diasafety") & np.char.startswith(line.astype(str), "val.json")
+        pid = self.pairs["pid"].astype(str).to_numpy()
+        ctx = sorted(set(pid[src == "diasafety"].tolist()))
+        if len(ctx) < 2:
+            raise InputError("dev split: needs labelled DiaSafety rows from at least two dialogue contexts")
+        held = np.random.default_rng(seed).choice(ctx, size=max(1, int(len(ctx) * fraction + 1e-9)), replace=False)
+        res = self.split_figures(fit, score, X, y, test=(src == "diasafety") & np.isin(pid, held))
+        res["split"]["how"] = (f"DiaSafety train.json only (val.json dropped): {len(held)} of {len(ctx)} dialogue "
+                               f"contexts held out (fraction {fraction}, seed {seed}), the rest trains")
+        return res["split"]
+
+    def split_figures(self, fit: Callable[[np.ndarray], RuleHead], score: Callable[..., np.ndarray],
+                      X: np.ndarray, y: np.ndarray, test: np.ndarray | None = None) -> dict[str, Any]:
+        """DiaSafety's own split: train without ``val.json`` (and its dialogue contexts), test on it
+        (or on the rows of ``test``, without their dialogue contexts)."""
+        src = self.pairs["source"].to_numpy()
+        if test is None:
+            test = _val_rows(self.pairs)
         if not test.any():
             return {}
         pid = self.pairs["pid"].astype(str).to_numpy()
@@ -559,7 +596,7 @@ class RuleJudge(Judge):
     name = "rule"
     description = ("rule-conditional P(violation): MiniLM [r, x, r*x, |r-x|, p, p*x] + prototypes, logistic head "
                    "(+ rule blocks; a (context, reply) cross-encoder for the catalog rules with dialogue labels)")
-    version = "4"
+    version = "5"
     kinds = ("rule",)
     per_rule = True
 

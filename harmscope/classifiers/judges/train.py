@@ -8,6 +8,7 @@ Run ``python -m harmscope.classifiers.judges.train [refusal harm rule pattern to
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ import yaml
 
 from harmscope.classifiers.judges.awareness import find_awareness
 from harmscope.classifiers.judges.base import DATA_DIR, VALIDATION_DIR, JudgeItem, save_validation
-from harmscope.classifiers.judges.fit import train_judge, write_model_card
+from harmscope.classifiers.judges.fit import rule_dev_figures, train_judge, write_model_card
 from harmscope.classifiers.judges.pattern import DETECTORS, PatternJudge
 from harmscope.classifiers.judges.refusal import RefusalJudge
 from harmscope.classifiers.judges.toxicity import _fit_default
@@ -129,6 +130,10 @@ def main(argv: list[str] | None = None) -> int:
     names = (argv if argv is not None else sys.argv[1:]) or ["refusal", "harm", "rule", "pattern", "toxicity",
                                                             "awareness", "card"]
 
+    if names[0] == "rule-dev":  # choose rule cross-encoder settings on a dev split: rule-dev ['{"frozen": 2}']
+        res = rule_dev_figures(json.loads(names[1]) if len(names) > 1 else None, say=print)
+        print(json.dumps(res, indent=1, default=str))
+        return 0
     catalog = load_catalog()
     for name in names:
         if name in ("refusal", "harm", "rule"):

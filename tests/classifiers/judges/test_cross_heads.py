@@ -156,6 +156,37 @@ def test_rule_training_with_a_cross_encoder(tmp_path):
     assert sorted((tmp_path / "cache" / "crossenc").glob("*.npz")) == cached
 
 
+def test_rule_dev_split_never_reads_the_val_split(tmp_path):
+    """``dev``: a seeded share of train.json dialogue contexts is the test; val.json rows neither
+    train nor test (the same figures with them removed from the input), and no head is saved."""
+    from harmscope.classifiers.judges.crossenc import CrossEncoderHead
+    from harmscope.classifiers.judges.rule_model import train_rule_head
+    from harmscope.errors import InputError
+    from harmscope.rules import load_catalog
+
+    rules = list(dict(load_catalog().rules).values())
+    cfg = {"epochs": 1.0, "lr": 2e-4, "head_lr": 5e-3, "batch_size": 8, "weight": 0.5, "min_rows": 20,
+           "max_length": 32}
+    df = _toy_frame(30)  # 6 val.json contexts, 24 train.json contexts, 4 replies each
+    res = train_rule_head(rules, data=df, out=tmp_path, C=0.05, seed=0, cross=cfg, cache_dir=tmp_path / "c", dev=0.2)
+    assert set(res) == {"dev", "settings", "seed"} and not (tmp_path / "rule_head.npz").exists()
+    dev = res["dev"]
+    assert dev["diasafety"]["n"] == 16 and dev["dropped_for_context"] == 0  # int(24 * 0.2) = 4 contexts x 4
+    assert "4 of 24 dialogue contexts" in dev["how"]
+    (model,) = (tmp_path / "c" / "crossenc").glob("*.npz")
+    assert CrossEncoderHead.load(model).meta["trained_rows"] == 80  # the other 20 train.json contexts only
+    no_val = df[~df["line"].str.startswith("val.json")].reset_index(drop=True)
+    again = train_rule_head(rules, data=no_val, out=tmp_path, C=0.05, seed=0, cross=cfg, cache_dir=tmp_path / "c",
+                            dev=0.2)
+    assert again["dev"] == dev
+    other = train_rule_head(rules, data=df, C=0.05, seed=1, cross=cfg, cache_dir=tmp_path / "c", dev=0.2)
+    assert other["dev"]["diasafety"]["n"] == 16 and "seed 1" in other["dev"]["how"]
+    with pytest.raises(InputError, match="dev split"):
+        train_rule_head(rules, data=df, C=0.05, dev=0.2)  # no cross-encoder settings to compare
+    with pytest.raises(InputError, match="between 0 and 1"):
+        train_rule_head(rules, data=df, C=0.05, cross=cfg, dev=1.5)
+
+
 def test_rule_cross_encoder_single_source_rules_and_cross_only_rows(tmp_path):
     """``single_source`` leaves out rules labelled by several sources; rows with ``_head`` False
     train the cross-encoder only (not the logistic head, not the held-out figures)."""
