@@ -553,8 +553,10 @@ def rule_dev_figures(cross: dict[str, Any] | None = None, *, fraction: float = 0
                      say: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Figures of the rule judge's recipe with ``cross`` merged over its cross-encoder settings, on a
     dev split of DiaSafety ``train.json`` (a seeded ``fraction`` of its dialogue contexts held out;
-    ``val.json``, the unseen-dialogue test split, never read): how cross-encoder settings are chosen
+    ``val.json``, the unseen-dialogue test split, neither trained nor tested on): how cross-encoder settings are chosen
     (docs/judges.md, seventh round). One cross-encoder training, cached like the fold models."""
+    if cross is not None and not isinstance(cross, dict):
+        raise InputError(f"rule-dev: settings {cross!r} must be a JSON object, e.g. '{{\"frozen\": 2}}'")
     cfg = dict(CONFIG["rule"])
     ccfg = {**cfg["cross"], **(cross or {})}
     df = load_frame(list(TRAIN_SETS["rule"]), seed=seed, judge="rule", mark_sample=cross_all_rows({"cross": ccfg}))
@@ -617,8 +619,9 @@ def model_card(records: dict[str, dict[str, Any]], runtimes: dict[str, dict[str,
              "Cross-encoders (`harm`; `rule` for the catalog rules whose labelled dialogues come from one source, "
              "trained on every row of the sampled sets): "
              "the packaged MiniLM reads `[CLS] prompt [SEP] reply [SEP]` (max 256 tokens, the "
-             "longer side truncated first); its lower 4 layers stay frozen, the top 2 layers, a mean-pooling and "
-             "one linear output per task (`harm`, or one per rule) are trained (AdamW, lr 5e-5 / 1e-3 for the "
+             "longer side truncated first); its lower layers stay frozen (config `frozen`: 4 unless "
+             "set), the layers above them, a mean-pooling and one linear output per task (`harm`, or one per "
+             "rule) are trained (AdamW, lr 5e-5 / 1e-3 for the "
              "outputs, epochs as in the config, batch 16, warm-up 10% then linear decay, dropout 0.1, always on "
              "2 torch threads "
              "so the weights do not depend on the machine), stored float16 in the head's file; its logit "

@@ -18,7 +18,7 @@ rule), so it learns a per-rule correction on top of rule-conditional features; a
 
 Where enough labelled dialogue exists (``cross`` settings), those rules are scored by a MiniLM
 cross-encoder instead (:mod:`harmscope.classifiers.judges.crossenc`): it reads the prompt (the
-dialogue context) and the reply together, with one output per rule, its top two layers trained;
+dialogue context) and the reply together, with one output per rule, its top layers (config ``frozen``) trained;
 the rule-block model's logit is averaged in with weight ``1 - cross_weight``.
 """
 
@@ -372,10 +372,20 @@ def train_rule_head(rules: list[Rule], *, user_pairs: pd.DataFrame | None = None
 
     if dev is not None:
         if not cross or data is None:
-            raise InputError("dev split: compares cross-encoder settings on labelled DiaSafety rows; give both")
-        if not 0.0 < float(dev) < 1.0:
+            raise InputError("dev split: needs cross-encoder settings (cross) and labelled rows (data)")
+        try:
+            dev = float(dev)
+        except (TypeError, ValueError):
+            raise InputError(f"dev split: fraction {dev!r} is not a number") from None
+        if not 0.0 < dev < 1.0:
             raise InputError(f"dev split: fraction {dev!r} must be between 0 and 1")
-        data = data[~_val_rows(data)]
+        # DiaSafety rows of train.json only (val.json, and rows of unknown origin, neither train nor test)
+        line = data["line"].fillna("").astype(str) if "line" in data else pd.Series([""] * len(data), index=data.index)
+        dia = (data["source"] == "diasafety").to_numpy(bool)
+        keep = ~dia | line.str.startswith("train.json").to_numpy(bool)
+        if not (dia & keep).any():
+            raise InputError("dev split: no DiaSafety train.json rows among the labelled rows")
+        data = data[keep]
 
     ref = load_refusal_data()
     refusals = ref.loc[(ref["label"] == "refusal") & (ref["source"] == "written"), "text"].tolist()

@@ -3,7 +3,9 @@
 Run ``python -m harmscope.classifiers.judges.train [refusal harm rule pattern toxicity awareness card]``
 (needs ``$HARMSCOPE_DATA``). Heads land in ``data/<judge>_head.npz``, figures in
 ``data/validation/<judge>.json`` (re-checked by tests/classifiers/judges), the model card in
-``data/MODEL_CARD.md``.
+``data/MODEL_CARD.md``. Maintainers choose the rule cross-encoder's settings with
+``python -m harmscope.classifiers.judges.train rule-dev ['{"frozen": 2}']``: figures on a dev split of
+DiaSafety ``train.json`` (``val.json``, the unseen-dialogue test, is neither trained nor tested on).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from harmscope.classifiers.judges.pattern import DETECTORS, PatternJudge
 from harmscope.classifiers.judges.refusal import RefusalJudge
 from harmscope.classifiers.judges.toxicity import _fit_default
 from harmscope.classifiers.judges.validate import validate_judge
+from harmscope.errors import InputError
 from harmscope.rules import load_catalog
 from harmscope.types import Message, Probe, Response
 
@@ -131,7 +134,16 @@ def main(argv: list[str] | None = None) -> int:
                                                             "awareness", "card"]
 
     if names[0] == "rule-dev":  # choose rule cross-encoder settings on a dev split: rule-dev ['{"frozen": 2}']
-        res = rule_dev_figures(json.loads(names[1]) if len(names) > 1 else None, say=print)
+        try:
+            cross = json.loads(names[1]) if len(names) > 1 else None
+        except json.JSONDecodeError as e:
+            print(f"error: rule-dev: settings {names[1]!r} are not JSON ({e.msg})", file=sys.stderr)
+            return 2
+        try:
+            res = rule_dev_figures(cross, say=print)
+        except InputError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
         print(json.dumps(res, indent=1, default=str))
         return 0
     catalog = load_catalog()

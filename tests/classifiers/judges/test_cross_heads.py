@@ -185,6 +185,10 @@ def test_rule_dev_split_never_reads_the_val_split(tmp_path):
         train_rule_head(rules, data=df, C=0.05, dev=0.2)  # no cross-encoder settings to compare
     with pytest.raises(InputError, match="between 0 and 1"):
         train_rule_head(rules, data=df, C=0.05, cross=cfg, dev=1.5)
+    with pytest.raises(InputError, match="not a number"):
+        train_rule_head(rules, data=df, C=0.05, cross=cfg, dev="a fifth")
+    with pytest.raises(InputError, match="no DiaSafety train.json rows"):  # e.g. a copy without line numbers
+        train_rule_head(rules, data=df.assign(line="mine.jsonl"), C=0.05, cross=cfg, dev=0.2)
 
 
 def test_rule_cross_encoder_single_source_rules_and_cross_only_rows(tmp_path):
