@@ -489,10 +489,7 @@ def _train_judge(kind: str, data: list[str] | None = None, *, out: Path | None =
         df = df.assign(_train=True)
     if kind == "rule":
         rules = dict(load_catalog().rules)
-        res = train_rule_head(list(rules.values()), data=df, out=out_dir, C=float(cfg.get("C", 0.05)), seed=seed,
-                              embed_fn=_cached_embed, block_scale=float(cfg.get("rule_blocks", 0.0)), say=say,
-                              cross=cfg.get("cross"), cache_dir=emb_cache_dir())
-        record.update(res)
+        record.update(_train_rule(rules, df, cfg, seed=seed, say=say, out=out_dir))
         if external:
             head = RuleHead.load(out_dir / "rule_head.npz")
             record["external"] = external_figures("rule", head, EXTERNAL_SETS["rule"], say=say, rules=rules)
@@ -557,13 +554,18 @@ def rule_dev_figures(cross: dict[str, Any] | None = None, *, fraction: float = 0
     (docs/judges.md, seventh round). One cross-encoder training, cached like the fold models."""
     if cross is not None and not isinstance(cross, dict):
         raise InputError(f"rule-dev: settings {cross!r} must be a JSON object, e.g. '{{\"frozen\": 2}}'")
-    cfg = dict(CONFIG["rule"])
-    ccfg = {**cfg["cross"], **(cross or {})}
-    df = load_frame(list(TRAIN_SETS["rule"]), seed=seed, judge="rule", mark_sample=cross_all_rows({"cross": ccfg}))
-    rules = dict(load_catalog().rules)
-    return train_rule_head(list(rules.values()), data=df.assign(_train=True), C=float(cfg.get("C", 0.05)), seed=seed,
+    cfg = {**CONFIG["rule"], "cross": {**CONFIG["rule"]["cross"], **(cross or {})}}
+    df = load_frame(list(TRAIN_SETS["rule"]), seed=seed, judge="rule", mark_sample=cross_all_rows(cfg))
+    return _train_rule(dict(load_catalog().rules), df.assign(_train=True), cfg, seed=seed, say=say, dev=fraction)
+
+
+def _train_rule(rules: dict[str, Any], df: pd.DataFrame, cfg: dict[str, Any], *, seed: int,
+                say: Callable[[str], None] | None, out: Path | None = None, dev: float | None = None
+                ) -> dict[str, Any]:
+    """:func:`train_rule_head` with a judge config's settings and the shared caches."""
+    return train_rule_head(list(rules.values()), data=df, out=out, C=float(cfg.get("C", 0.05)), seed=seed,
                            embed_fn=_cached_embed, block_scale=float(cfg.get("rule_blocks", 0.0)), say=say,
-                           cross=ccfg, cache_dir=emb_cache_dir(), dev=fraction)
+                           cross=cfg.get("cross"), cache_dir=emb_cache_dir(), dev=dev)
 
 
 def _licence(name: str) -> str:

@@ -323,10 +323,11 @@ def data_pairs(df: pd.DataFrame, rules: dict[str, Rule]) -> pd.DataFrame:
                          "head": _flags(d["_head"]) if "_head" in d else True})
 
 
-def _val_rows(df: pd.DataFrame) -> np.ndarray:
-    """The rows of DiaSafety's ``val.json`` (the rule judge's unseen-dialogue test split)."""
+def _diasafety_file(df: pd.DataFrame, name: str) -> np.ndarray:
+    """The DiaSafety rows read from file ``name`` (``val.json``: the rule judge's unseen-dialogue
+    test split; ``train.json``: its training rows)."""
     line = df["line"].fillna("").astype(str) if "line" in df else pd.Series([""] * len(df), index=df.index)
-    return ((df["source"] == "diasafety") & line.str.startswith("val.json")).to_numpy(bool)
+    return ((df["source"] == "diasafety") & line.str.startswith(name)).to_numpy(bool)
 
 
 def _flags(col: pd.Series) -> list[bool]:
@@ -380,12 +381,10 @@ def train_rule_head(rules: list[Rule], *, user_pairs: pd.DataFrame | None = None
         if not 0.0 < dev < 1.0:
             raise InputError(f"dev split: fraction {dev!r} must be between 0 and 1")
         # DiaSafety rows of train.json only (val.json, and rows of unknown origin, neither train nor test)
-        line = data["line"].fillna("").astype(str) if "line" in data else pd.Series([""] * len(data), index=data.index)
-        dia = (data["source"] == "diasafety").to_numpy(bool)
-        keep = ~dia | line.str.startswith("train.json").to_numpy(bool)
-        if not (dia & keep).any():
+        train_rows = _diasafety_file(data, "train.json")
+        if not train_rows.any():
             raise InputError("dev split: no DiaSafety train.json rows among the labelled rows")
-        data = data[keep]
+        data = data[train_rows | (data["source"] != "diasafety").to_numpy(bool)]
 
     ref = load_refusal_data()
     refusals = ref.loc[(ref["label"] == "refusal") & (ref["source"] == "written"), "text"].tolist()
@@ -446,7 +445,7 @@ def train_rule_head(rules: list[Rule], *, user_pairs: pd.DataFrame | None = None
                        cross_logits=ce.logits(h.cross, idx))
 
     if ce is not None and dev is not None:
-        return {"dev": ce.dev_figures(fit, score, X, y, fraction=float(dev), seed=seed), "settings": cross,
+        return {"dev": ce.dev_figures(fit, score, X, y, fraction=dev, seed=seed), "settings": cross,
                 "seed": seed}
     res: dict[str, Any] = {}
     if evaluate and len(set(src)) > 1:
@@ -577,7 +576,7 @@ class _CrossRules:
         (or on the rows of ``test``, without their dialogue contexts)."""
         src = self.pairs["source"].to_numpy()
         if test is None:
-            test = _val_rows(self.pairs)
+            test = _diasafety_file(self.pairs, "val.json")
         if not test.any():
             return {}
         pid = self.pairs["pid"].astype(str).to_numpy()
