@@ -104,3 +104,48 @@ def test_torch_logits_do_not_depend_on_batch_mates(trained):
     together = trained.logits(prompts, replies, runtime="torch")
     for i in range(len(replies)):
         np.testing.assert_array_equal(trained.logits([prompts[i]], [replies[i]], runtime="torch")[0], together[i])
+
+
+def test_int8_storage_halves_the_file_and_keeps_the_logits(tmp_path, trained):
+    """int8 storage: each trained weight matrix becomes int8 with a float32 scale per row (max-abs
+    / 127, checked by hand on one row); biases, LayerNorms and the output layer stay float16."""
+    q = trained.quantize("int8")
+    assert q.storage == "int8" and trained.storage == "fp16" and q.quantize("int8") is q
+    assert trained.quantize("fp16") is trained
+    name = next(k for k, v in trained.state.items() if v.ndim == 2 and not k.startswith("out."))
+    assert name in q.quantized and name not in q.state and "out.weight" in q.state
+    w = trained.state[name].astype(np.float32)
+    qi, sc = q.quantized[name]
+    assert qi.dtype == np.int8 and sc.shape == (w.shape[0],)
+    assert sc[0] == np.float32(np.abs(w[0]).max() / 127.0)
+    assert int(np.abs(qi[0]).max()) == 127
+    np.testing.assert_allclose(q.weights()[name], w, atol=float(sc.max()) / 2 + 1e-7)
+    assert q.digest != trained.digest
+    a, b = tmp_path / "fp16.npz", tmp_path / "int8.npz"
+    trained.save(a)
+    q.save(b)
+    assert b.stat().st_size < 0.6 * a.stat().st_size
+    back = CrossEncoderHead.load(b)
+    assert back.storage == "int8" and back.digest == q.digest
+    t = trained.logits(PROMPTS[:8], REPLIES[:8], runtime="torch")[:, 0]
+    i8 = back.logits(PROMPTS[:8], REPLIES[:8], runtime="torch")[:, 0]
+    np.testing.assert_array_equal(i8, q.logits(PROMPTS[:8], REPLIES[:8], runtime="torch")[:, 0])
+    np.testing.assert_allclose(i8, t, atol=0.05)
+    assert ((i8 >= 0) == (t >= 0)).all()
+
+
+def test_int8_storage_refuses_bad_values_and_malformed_files(tmp_path, trained):
+    from harmscope.errors import HarmscopeError, InputError
+
+    with pytest.raises(InputError, match="storage"):
+        trained.quantize("int4")
+    arrays = trained.quantize("int8").arrays()
+    name = next(k for k in arrays if k.startswith("ce_q:"))
+    broken = {k: v for k, v in arrays.items() if k != "ce_s:" + name[5:]}
+    np.savez(tmp_path / "noscale.npz", **broken)
+    with pytest.raises(HarmscopeError, match="no scale"):
+        CrossEncoderHead.load(tmp_path / "noscale.npz")
+    arrays[name] = arrays[name].astype(np.float32)
+    np.savez(tmp_path / "float.npz", **arrays)
+    with pytest.raises(HarmscopeError, match="malformed"):
+        CrossEncoderHead.load(tmp_path / "float.npz")

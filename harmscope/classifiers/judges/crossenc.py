@@ -7,7 +7,8 @@ across both. Training on two CPU cores is made tractable by running the packaged
 mean-pooling and one linear output per task (:func:`fit_cross_encoder`).
 
 A :class:`CrossEncoderHead` stores only what was trained (the top layers' weights and the
-output layer, float16, in an ``.npz`` without pickle) and rebuilds the full network from the
+output layer, float16 — or the weight matrices as int8 with a scale per row, ``"storage": "int8"``
+in a judge's ``cross`` config — in an ``.npz`` without pickle) and rebuilds the full network from the
 packaged encoder. Scoring runs on the encoder runtime in use: ONNX Runtime int8 (exported and
 quantised once, cached like the encoder) or the torch fp32 reference. Outputs are named: ``harm``
 for the harm judge, rule ids for the rule judge; ``logits(prompts, replies)`` returns one column
@@ -138,8 +139,14 @@ class CrossEncoderHead:
     """Trained top layers + outputs of a MiniLM cross-encoder; ``logits(prompts, replies)``."""
 
     def __init__(self, state: dict[str, np.ndarray], outputs: list[str], *, frozen: int = FROZEN,
-                 max_length: int = MAX_LENGTH, meta: dict[str, Any] | None = None):
+                 max_length: int = MAX_LENGTH, meta: dict[str, Any] | None = None,
+                 quantized: dict[str, tuple[np.ndarray, np.ndarray]] | None = None):
         self.state = {k: np.asarray(v, dtype=np.float16) for k, v in state.items()}
+        # int8 storage (see quantize): weight name -> (int8 matrix, float32 scale per output row)
+        self.quantized = {k: (np.asarray(q, dtype=np.int8), np.asarray(sc, dtype=np.float32))
+                          for k, (q, sc) in (quantized or {}).items()}
+        if set(self.state) & set(self.quantized):
+            raise HarmscopeError("cross-encoder weights: a weight is stored both as float16 and as int8")
         self.outputs = list(outputs)
         self.frozen = int(frozen)
         self.max_length = int(max_length)
@@ -154,10 +161,50 @@ class CrossEncoderHead:
         for k in sorted(self.state):
             h.update(k.encode())
             h.update(np.ascontiguousarray(self.state[k]).tobytes())
+        for k in sorted(self.quantized):  # nothing for float16 heads: their digests are unchanged
+            q, sc = self.quantized[k]
+            h.update(f"int8:{k}".encode())
+            h.update(np.ascontiguousarray(q).tobytes())
+            h.update(np.ascontiguousarray(sc).tobytes())
         return h.hexdigest()[:8]
+
+    @property
+    def storage(self) -> str:
+        """``"int8"`` when the top layers' weight matrices are stored as int8, else ``"fp16"``."""
+        return "int8" if self.quantized else "fp16"
+
+    def quantize(self, storage: str = "int8") -> CrossEncoderHead:
+        """This head with the given storage: ``"int8"`` stores every weight matrix of the trained
+        layers as int8 with one float32 scale per output row (symmetric, max-abs / 127: half the
+        float16 size; biases, LayerNorms and the output layer stay float16); ``"fp16"`` is this head.
+        The figures a judge stores are computed with the stored weights, so they hold for the file."""
+        if storage == "fp16" or storage == self.storage:
+            return self
+        if storage != "int8":
+            raise InputError(f"cross-encoder storage {storage!r}: use 'fp16' or 'int8'")
+        state, quant = {}, {}
+        for k, v in self.state.items():
+            if v.ndim == 2 and not k.startswith("out.") and min(v.shape) >= 64:
+                w = v.astype(np.float32)
+                scale = np.abs(w).max(axis=1) / 127.0
+                scale[scale == 0] = 1.0
+                quant[k] = (np.clip(np.rint(w / scale[:, None]), -127, 127).astype(np.int8), scale.astype(np.float32))
+            else:
+                state[k] = v
+        return CrossEncoderHead(state, self.outputs, frozen=self.frozen, max_length=self.max_length,
+                                meta=dict(self.meta), quantized=quant)
+
+    def weights(self) -> dict[str, np.ndarray]:
+        """Every stored weight as float32 (int8 ones dequantised): what the network computes with."""
+        out = {k: v.astype(np.float32) for k, v in self.state.items()}
+        out.update({k: q.astype(np.float32) * sc[:, None] for k, (q, sc) in self.quantized.items()})
+        return out
 
     def arrays(self, prefix: str = "ce_") -> dict[str, np.ndarray]:
         out = {f"{prefix}p:{k}": v for k, v in self.state.items()}
+        for k, (q, sc) in self.quantized.items():
+            out[f"{prefix}q:{k}"] = q
+            out[f"{prefix}s:{k}"] = sc
         out[f"{prefix}outputs"] = np.array(self.outputs)
         out[f"{prefix}config"] = np.array([json.dumps({"frozen": self.frozen, "max_length": self.max_length,
                                                         "meta": self.meta}, sort_keys=True)])
@@ -173,10 +220,20 @@ class CrossEncoderHead:
     @classmethod
     def from_arrays(cls, z: Any, prefix: str = "ce_") -> CrossEncoderHead:
         cfg = json.loads(str(z[f"{prefix}config"][0]))
-        pre = f"{prefix}p:"
+        pre, qpre, spre = f"{prefix}p:", f"{prefix}q:", f"{prefix}s:"
         state = {k[len(pre):]: z[k] for k in z.files if k.startswith(pre)}
+        quant = {}
+        for k in z.files:
+            if k.startswith(qpre):
+                name = k[len(qpre):]
+                if f"{spre}{name}" not in z.files:
+                    raise HarmscopeError(f"cross-encoder weights: int8 weight {name!r} has no scale")
+                q, sc = z[k], z[f"{spre}{name}"]
+                if q.dtype != np.int8 or q.ndim != 2 or sc.shape != (q.shape[0],):
+                    raise HarmscopeError(f"cross-encoder weights: int8 weight {name!r} is malformed")
+                quant[name] = (q, sc)
         return cls(state, [str(o) for o in z[f"{prefix}outputs"]], frozen=cfg["frozen"],
-                   max_length=cfg["max_length"], meta=cfg.get("meta"))
+                   max_length=cfg["max_length"], meta=cfg.get("meta"), quantized=quant)
 
     @classmethod
     def load(cls, path: Path) -> CrossEncoderHead:
@@ -194,8 +251,8 @@ class CrossEncoderHead:
             import torch
 
             net = _net(_base(), self.frozen, len(self.outputs))
-            own = {f"top.{k}" if not k.startswith("out.") else k: torch.from_numpy(v.astype(np.float32))
-                   for k, v in self.state.items()}
+            own = {f"top.{k}" if not k.startswith("out.") else k: torch.from_numpy(v)
+                   for k, v in self.weights().items()}
             want = {k for k in net.state_dict() if k.startswith(("top.", "out."))}
             if set(own) != want:
                 bad = sorted(set(own) ^ want)
@@ -273,7 +330,7 @@ def _workers() -> int:
 
 # cross-encoder config keys that only decide how its output is used or which rows/rules it gets,
 # never how it trains: left out of the training settings (and so out of the fold-cache key)
-COMBINE_KEYS = frozenset({"weight", "skip", "min_rows", "single_source", "rows"})
+COMBINE_KEYS = frozenset({"weight", "skip", "min_rows", "single_source", "rows", "storage"})
 
 
 def training_settings(cfg: dict[str, Any]) -> dict[str, Any]:
@@ -412,11 +469,13 @@ def _train(base: Any, states: LowerStates, y: np.ndarray, oi: np.ndarray, rows: 
 
 
 def fit_cached(cache_dir: Path | None, states: LowerStates, keys: Sequence[str], rows: np.ndarray, y: np.ndarray,
-               outputs: list[str], output_index: np.ndarray | None, settings: dict[str, Any], seed: int
-               ) -> CrossEncoderHead:
+               outputs: list[str], output_index: np.ndarray | None, settings: dict[str, Any], seed: int,
+               *, storage: str = "fp16") -> CrossEncoderHead:
     """:func:`fit_cross_encoder` on ``rows`` (``y``, ``output_index``: aligned with all of ``states``),
     read back from ``cache_dir`` when the same rows (by their text ``keys``), labels, outputs,
-    settings and seed were trained before: a long rebuild resumes where it stopped."""
+    settings and seed were trained before: a long rebuild resumes where it stopped. The cache
+    keeps the float16 model; ``storage`` (:meth:`CrossEncoderHead.quantize`) applies to what is
+    returned, so a fold model serves both storages."""
     rows = np.asarray(rows)
     oi = np.zeros(len(states), dtype=np.int64) if output_index is None else np.asarray(output_index, dtype=np.int64)
     h = hashlib.blake2b(digest_size=16)
@@ -428,9 +487,11 @@ def fit_cached(cache_dir: Path | None, states: LowerStates, keys: Sequence[str],
     path = None if cache_dir is None else Path(cache_dir) / "crossenc" / f"{h.hexdigest()}.npz"
     if path is not None and path.is_file():
         try:
-            return CrossEncoderHead.load(path)
+            cached = CrossEncoderHead.load(path)
         except Exception:  # a truncated or foreign file in the cache: train again
             path.unlink(missing_ok=True)
+        else:
+            return cached.quantize(storage)
     from harmscope.progress import progress_bar
 
     with progress_bar(None, f"cross-encoder ({', '.join(outputs[:3])}{', ...' if len(outputs) > 3 else ''}; "
@@ -442,7 +503,7 @@ def fit_cached(cache_dir: Path | None, states: LowerStates, keys: Sequence[str],
                                  progress=lambda done, total: bar.update(completed=done, total=total))
     if path is not None:
         head.save(path)
-    return head
+    return head.quantize(storage)
 
 
 def state_logits(head: CrossEncoderHead, states: LowerStates, rows: np.ndarray, *, batch_size: int = 64) -> np.ndarray:

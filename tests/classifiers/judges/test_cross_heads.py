@@ -154,6 +154,14 @@ def test_rule_training_with_a_cross_encoder(tmp_path):
                             cross=cfg, cache_dir=tmp_path / "cache")
     assert again["head_digest"] == res["head_digest"]
     assert sorted((tmp_path / "cache" / "crossenc").glob("*.npz")) == cached
+    # int8 storage is not a training setting: the cached fold models serve it, quantised on the way out
+    small = train_rule_head(rules, data=_toy_frame(), out=tmp_path / "int8", C=0.05, seed=0, block_scale=1.5,
+                            cross={**cfg, "storage": "int8"}, cache_dir=tmp_path / "cache")
+    assert sorted((tmp_path / "cache" / "crossenc").glob("*.npz")) == cached
+    head8 = RuleHead.load(tmp_path / "int8" / "rule_head.npz")
+    assert head8.cross.storage == "int8" and head8.digest == small["head_digest"] != res["head_digest"]
+    assert (tmp_path / "int8" / "rule_head.npz").stat().st_size < 0.7 * (tmp_path / "rule_head.npz").stat().st_size
+    assert small["split"]["diasafety"]["accuracy"] >= 0.9
 
 
 def test_rule_dev_split_never_reads_the_val_split(tmp_path):
