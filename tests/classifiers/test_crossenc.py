@@ -112,6 +112,10 @@ def test_int8_storage_halves_the_file_and_keeps_the_logits(tmp_path, trained):
     q = trained.quantize("int8")
     assert q.storage == "int8" and trained.storage == "fp16" and q.quantize("int8") is q
     assert trained.quantize("fp16") is trained
+    from harmscope.errors import InputError
+
+    with pytest.raises(InputError, match="cannot be undone"):
+        q.quantize("fp16")
     name = next(k for k, v in trained.state.items() if v.ndim == 2 and not k.startswith("out."))
     assert name in q.quantized and name not in q.state and "out.weight" in q.state
     w = trained.state[name].astype(np.float32)
@@ -145,7 +149,28 @@ def test_int8_storage_refuses_bad_values_and_malformed_files(tmp_path, trained):
     np.savez(tmp_path / "noscale.npz", **broken)
     with pytest.raises(HarmscopeError, match="no scale"):
         CrossEncoderHead.load(tmp_path / "noscale.npz")
-    arrays[name] = arrays[name].astype(np.float32)
-    np.savez(tmp_path / "float.npz", **arrays)
-    with pytest.raises(HarmscopeError, match="malformed"):
-        CrossEncoderHead.load(tmp_path / "float.npz")
+    sname = "ce_s:" + name[5:]
+    for i, bad in enumerate([{name: arrays[name].astype(np.float32)},  # not int8
+                             {sname: np.full_like(arrays[sname], np.nan)},  # NaN scales would score NaN
+                             {sname: -arrays[sname]},  # negative scales flip the weights
+                             {sname: arrays[sname].astype(str)},  # not a float
+                             {sname + "x": arrays[sname]}]):  # a scale without its int8 weight
+        np.savez(tmp_path / f"bad{i}.npz", **{**arrays, **bad})
+        with pytest.raises(HarmscopeError, match="malformed"):
+            CrossEncoderHead.load(tmp_path / f"bad{i}.npz")
+    # a matrix of the wrong width loads, and is refused (not a torch error) when the network is built
+    wide = {**arrays, name: arrays[name][:, :10].copy()}
+    np.savez(tmp_path / "wide.npz", **wide)
+    with pytest.raises(HarmscopeError, match="shapes differ"):
+        CrossEncoderHead.load(tmp_path / "wide.npz").torch_net()
+
+
+def test_bad_storage_is_refused_before_training(tmp_path, states):
+    from harmscope.classifiers.judges.crossenc import fit_cached
+    from harmscope.errors import InputError
+
+    for storage in ("int4", None):
+        with pytest.raises(InputError, match="storage"):
+            fit_cached(tmp_path, states, [str(i) for i in range(len(Y))], np.arange(len(Y)), Y, ["harm"], None,
+                       {"epochs": 1.0}, 0, storage=storage)
+    assert not (tmp_path / "crossenc").exists()  # nothing was trained

@@ -178,10 +178,11 @@ class CrossEncoderHead:
         layers as int8 with one float32 scale per output row (symmetric, max-abs / 127: half the
         float16 size; biases, LayerNorms and the output layer stay float16); ``"fp16"`` is this head.
         The figures a judge stores are computed with the stored weights, so they hold for the file."""
-        if storage == "fp16" or storage == self.storage:
+        check_storage(storage)
+        if storage == self.storage:
             return self
-        if storage != "int8":
-            raise InputError(f"cross-encoder storage {storage!r}: use 'fp16' or 'int8'")
+        if storage == "fp16":
+            raise InputError("cross-encoder storage 'fp16': this head is stored as int8, which cannot be undone")
         state, quant = {}, {}
         for k, v in self.state.items():
             if v.ndim == 2 and not k.startswith("out.") and min(v.shape) >= 64:
@@ -224,12 +225,15 @@ class CrossEncoderHead:
         state = {k[len(pre):]: z[k] for k in z.files if k.startswith(pre)}
         quant = {}
         for k in z.files:
+            if k.startswith(spre) and f"{qpre}{k[len(spre):]}" not in z.files:
+                raise HarmscopeError(f"cross-encoder weights: scale {k[len(spre):]!r} has no int8 weight (malformed)")
             if k.startswith(qpre):
                 name = k[len(qpre):]
                 if f"{spre}{name}" not in z.files:
                     raise HarmscopeError(f"cross-encoder weights: int8 weight {name!r} has no scale")
                 q, sc = z[k], z[f"{spre}{name}"]
-                if q.dtype != np.int8 or q.ndim != 2 or sc.shape != (q.shape[0],):
+                if (q.dtype != np.int8 or q.ndim != 2 or sc.shape != (q.shape[0],) or sc.dtype.kind != "f"
+                        or not np.isfinite(sc).all() or (sc <= 0).any()):
                     raise HarmscopeError(f"cross-encoder weights: int8 weight {name!r} is malformed")
                 quant[name] = (q, sc)
         return cls(state, [str(o) for o in z[f"{prefix}outputs"]], frozen=cfg["frozen"],
@@ -257,6 +261,11 @@ class CrossEncoderHead:
             if set(own) != want:
                 bad = sorted(set(own) ^ want)
                 raise HarmscopeError(f"cross-encoder weights do not fit MiniLM ({len(bad)} keys differ, e.g. {bad[:2]})")
+            shapes = net.state_dict()
+            bad = sorted(k for k in own if tuple(own[k].shape) != tuple(shapes[k].shape))
+            if bad:
+                raise HarmscopeError(f"cross-encoder weights do not fit MiniLM ({len(bad)} shapes differ, e.g. "
+                                     f"{bad[0]}: {tuple(own[bad[0]].shape)} for {tuple(shapes[bad[0]].shape)})")
             net.load_state_dict(own, strict=False)
             self._torch_net = net.eval()
         return self._torch_net
@@ -331,6 +340,16 @@ def _workers() -> int:
 # cross-encoder config keys that only decide how its output is used or which rows/rules it gets,
 # never how it trains: left out of the training settings (and so out of the fold-cache key)
 COMBINE_KEYS = frozenset({"weight", "skip", "min_rows", "single_source", "rows", "storage"})
+
+
+STORAGES = ("fp16", "int8")
+
+
+def check_storage(storage: Any) -> str:
+    """``storage`` if it names a cross-encoder storage (:data:`STORAGES`), else an InputError."""
+    if storage not in STORAGES:
+        raise InputError(f"cross-encoder storage {storage!r}: use 'fp16' or 'int8'")
+    return str(storage)
 
 
 def training_settings(cfg: dict[str, Any]) -> dict[str, Any]:
@@ -476,6 +495,7 @@ def fit_cached(cache_dir: Path | None, states: LowerStates, keys: Sequence[str],
     settings and seed were trained before: a long rebuild resumes where it stopped. The cache
     keeps the float16 model; ``storage`` (:meth:`CrossEncoderHead.quantize`) applies to what is
     returned, so a fold model serves both storages."""
+    check_storage(storage)  # before a training, not after it
     rows = np.asarray(rows)
     oi = np.zeros(len(states), dtype=np.int64) if output_index is None else np.asarray(output_index, dtype=np.int64)
     h = hashlib.blake2b(digest_size=16)

@@ -235,7 +235,7 @@ def _fit_cross(cross: CrossData, rows: np.ndarray, y: np.ndarray, ccfg: dict[str
     full_y[rows] = y
     keys = [f"{p}\x1f{r}" for p, r in zip(cross.prompts, cross.replies, strict=True)]
     return fit_cached(emb_cache_dir(), cross.states, keys, rows, full_y, ["harm"], None, training_settings(ccfg), seed,
-                      storage=str(ccfg.get("storage", "fp16")))
+                      storage=ccfg.get("storage", "fp16"))
 
 
 def _cross_logits(head: Any, cross: CrossData | None, rows: np.ndarray, *, from_text: bool = False) -> np.ndarray | None:

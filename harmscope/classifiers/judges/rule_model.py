@@ -544,7 +544,7 @@ class _CrossRules:
         r = r[np.isin(self.rule[r], outputs)]
         oi = np.array([outputs.index(k) if k in outputs else 0 for k in self.rule], dtype=np.int64)
         return fit_cached(self.cache_dir, self.states, self.keys, r, self.y, outputs, oi, self.settings, self.seed,
-                          storage=str(self.cfg.get("storage", "fp16")))
+                          storage=self.cfg.get("storage", "fp16"))
 
     def logits(self, head: CrossEncoderHead, idx: np.ndarray) -> np.ndarray:
         """Per pair of ``idx``: the logit of its own rule's output (NaN where there is none)."""
