@@ -86,9 +86,10 @@ CONFIG: dict[str, dict[str, Any]] = {
              # skip: replies with P(not refused) < 0.01 keep the frozen head's content score (gate-first, no
              # cross-encoder pass; their score moves by < 0.01). rows: the cross-encoder trains on every
              # GPTFuzz reply (7,700), the head on the 2,500-row sample (docs/judges.md, sixth round); "all"
-             # (every Latent-Jailbreak reply too) loses leave-one-source-out (seventh round)
+             # (every Latent-Jailbreak reply too) loses leave-one-source-out (seventh round). harm v6 (eighth
+             # round): the cross-encoder's top 4 layers trained ("frozen": 2), stored int8 (within the 25 MB budget)
              "cross": {"epochs": 3.0, "lr": 5e-5, "head_lr": 1e-3, "batch_size": 16, "weight": 0.5, "skip": 0.01,
-                       "rows": ["gptfuzz"]}},
+                       "rows": ["gptfuzz"], "frozen": 2, "storage": "int8"}},
     # rule v5 (docs/judges.md, seventh round): the v4 recipe with the cross-encoder's top 4 layers trained
     # for 3 epochs ("frozen": 2; v4: top 2 layers, 2 epochs), chosen on a dev split of DiaSafety train.json.
     # rule v4 (docs/judges.md, fifth round): the v3 head (rule blocks, 2,000 DiaSafety rows) plus a

@@ -37,7 +37,7 @@ class HarmJudge(Judge):
                    "with a (prompt, reply) cross-encoder (not run on clear refusals), x P(not refused) "
                    "(refusal head + reply TF-IDF)")
     options = {"threshold": (float, 0.0, 1.0)}
-    version = "5"
+    version = "6"
     kinds: ClassVar[tuple[str, ...]] = ("harm",)
     per_rule = False
 

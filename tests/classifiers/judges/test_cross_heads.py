@@ -96,6 +96,8 @@ def test_shipped_harm_head_runs_gate_first():
 
     head = GatedHead.load(HEAD_PATH)
     assert head.cross_skip == 0.01 and head.gate is not None and head.cross is not None
+    # v6: the top 4 layers trained, their weight matrices stored int8 (24 of them: 6 per layer)
+    assert head.cross.frozen == 2 and head.cross.storage == "int8" and len(head.cross.quantized) == 24
 
 
 def test_rule_cross_rows_use_the_cross_encoder_others_the_head():

@@ -196,15 +196,17 @@ def test_stored_validation_figures_meet_recorded_levels():
     assert ref["config"]["tfidf"] is True  # embedding head + reply TF-IDF model
     harm = _rec("harm")
     assert set(harm["loso"]["per_source"]) == {"gptfuzz", "diasafety", "safetext", "latent-jailbreak"}
-    # v5: frozen head + (prompt, reply) cross-encoder (3 epochs, every GPTFuzz reply), gated by the refusal
-    # judge's model (embedding head + reply TF-IDF), DiaSafety scored but not trained on: pooled 0.693 / kappa
-    # 0.185 / AUC 0.765, JAILJUDGE 0.798 / 0.869 (v4, the 2,500-row GPTFuzz sample: 0.683 / 0.182 / 0.741;
-    # v3, 2 epochs: 0.673 / 0.166 / 0.729; v2 without it: 0.654 / 0.157 / 0.695)
-    assert harm["metrics"]["auc"] >= 0.76 and harm["metrics"]["accuracy"] >= 0.69 and harm["metrics"]["kappa"] >= 0.18
+    # v6: frozen head + (prompt, reply) cross-encoder (top 4 layers, 3 epochs, every GPTFuzz reply, stored
+    # int8), gated by the refusal judge's model (embedding head + reply TF-IDF), DiaSafety scored but not
+    # trained on: pooled 0.695 / kappa 0.192 / AUC 0.775, JAILJUDGE 0.796 / 0.884 (v5, top 2 layers: 0.693 /
+    # 0.185 / 0.765; v4, the 2,500-row GPTFuzz sample: 0.683 / 0.182 / 0.741; v3, 2 epochs: 0.673 / 0.166 /
+    # 0.729; v2 without it: 0.654 / 0.157 / 0.695)
+    assert harm["metrics"]["auc"] >= 0.77 and harm["metrics"]["accuracy"] >= 0.69 and harm["metrics"]["kappa"] >= 0.19
+    assert harm["config"]["cross"]["frozen"] == 2 and harm["config"]["cross"]["storage"] == "int8"
     assert harm["config"]["cross"]["rows"] == ["gptfuzz"] and harm["cross_rows"]["gptfuzz"] == 7700
     assert harm["metrics"]["n"] == 6765  # the head's sample rows only: comparable row for row with v4
     assert harm["loso"]["per_source"]["gptfuzz"]["accuracy"] >= 0.76
-    assert harm["external"]["jailjudge"]["n"] == 1000 and harm["external"]["jailjudge"]["auc"] >= 0.86
+    assert harm["external"]["jailjudge"]["n"] == 1000 and harm["external"]["jailjudge"]["auc"] >= 0.88
     assert harm["external"]["jailjudge"]["accuracy"] >= 0.79 and harm["config"]["gate_tfidf"] is True
     assert harm["cross_encoder"]["settings"]["weight"] == 0.5 and harm["config"]["cross"]["epochs"] == 3.0
     assert harm["config"]["cross"]["skip"] == 0.01  # gate-first: no cross-encoder pass on clear refusals
