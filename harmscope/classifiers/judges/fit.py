@@ -706,7 +706,7 @@ def model_card(records: dict[str, dict[str, Any]], runtimes: dict[str, dict[str,
               "- The harm training data is dominated by GPTFuzz (ChatGPT replies to 100 questions under jailbreak "
               "templates) and SafeText advice; Latent-Jailbreak replies are mostly Chinese, which the "
               "English MiniLM encodes poorly. DiaSafety's dialogue-safety labels are a different notion "
-              "(the harm judge scores about 0.57 on them).",
+              "(the harm judge scores about 0.58 on them).",
               "- XSTest completions come from five 2023 models; other reply styles may differ.",
               "- `rule`'s cross-encoder serves four rules whose only labelled source is DiaSafety: the "
               "leave-one-source-out figures (those of the correction) cannot show how it transfers to other "
