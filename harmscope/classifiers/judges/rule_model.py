@@ -326,7 +326,7 @@ def data_pairs(df: pd.DataFrame, rules: dict[str, Rule]) -> pd.DataFrame:
 def _diasafety_file(df: pd.DataFrame, name: str) -> np.ndarray:
     """The DiaSafety rows read from file ``name`` (``val.json``: the rule judge's unseen-dialogue
     test split; ``train.json``: its training rows)."""
-    line = df["line"].fillna("").astype(str) if "line" in df else pd.Series([""] * len(df), index=df.index)
+    line = df["line"].fillna("").astype(str) if "line" in df else pd.Series("", index=df.index)
     return ((df["source"] == "diasafety") & line.str.startswith(name)).to_numpy(bool)
 
 
