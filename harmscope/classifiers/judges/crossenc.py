@@ -339,7 +339,7 @@ def _workers() -> int:
 
 # cross-encoder config keys that only decide how its output is used or which rows/rules it gets,
 # never how it trains: left out of the training settings (and so out of the fold-cache key)
-COMBINE_KEYS = frozenset({"weight", "skip", "min_rows", "single_source", "rows", "storage"})
+COMBINE_KEYS = frozenset({"weight", "skip", "min_rows", "single_source", "rows", "storage", "band", "vs"})
 
 
 STORAGES = ("fp16", "int8")

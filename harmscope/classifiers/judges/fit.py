@@ -34,6 +34,7 @@ from harmscope.classifiers.judges.crossenc import (
 )
 from harmscope.classifiers.judges.heads import (
     NO_PROMPT,
+    CrossStackHead,
     GatedHead,
     Head,
     TextStackHead,
@@ -102,6 +103,17 @@ CONFIG: dict[str, dict[str, Any]] = {
              "cross": {"epochs": 3.0, "lr": 5e-5, "head_lr": 1e-3, "batch_size": 16, "weight": 0.5, "min_rows": 100,
                        "single_source": True, "rows": "all", "frozen": 2}},
 }
+
+
+# tried for refusal in the ninth round (docs/judges.md), not shipped: it loses on XSTest held-out models
+# (0.927 -> 0.924) while the pooled figure rises through the replies written here. A (prompt, reply)
+# cross-encoder, MiniLM's top 2 layers trained on refused-or-partial vs comply, stored int8, refines
+# P(comply) (logit average, weight 0.5) only where the stacked head gives it 0.05-0.95.
+# train_judge("refusal", cfg=REFUSAL_CROSS_TRIED) rebuilds it; grouped_cv adds the unseen-prompt figure.
+REFUSAL_CROSS_TRIED: dict[str, Any] = {
+    "grouped_cv": True,
+    "cross": {"epochs": 3.0, "lr": 5e-5, "head_lr": 1e-3, "batch_size": 16, "frozen": 4, "weight": 0.5,
+              "band": [0.05, 0.95], "vs": "comply", "storage": "int8"}}
 
 
 def cross_all_rows(cfg: dict[str, Any]) -> bool | list[str]:
@@ -229,13 +241,14 @@ class CrossData:
         return cls(prompts, replies, st)
 
 
-def _fit_cross(cross: CrossData, rows: np.ndarray, y: np.ndarray, ccfg: dict[str, Any], seed: int
-               ) -> CrossEncoderHead:
-    """Train (or read back from the fold cache under the embedding cache) a cross-encoder on ``rows``."""
+def _fit_cross(cross: CrossData, rows: np.ndarray, y: np.ndarray, ccfg: dict[str, Any], seed: int,
+               output: str = "harm") -> CrossEncoderHead:
+    """Train (or read back from the fold cache under the embedding cache) a one-output
+    cross-encoder named ``output`` on ``rows`` (binary ``y``)."""
     full_y = np.zeros(len(cross.states), dtype=np.int64)
     full_y[rows] = y
     keys = [f"{p}\x1f{r}" for p, r in zip(cross.prompts, cross.replies, strict=True)]
-    return fit_cached(emb_cache_dir(), cross.states, keys, rows, full_y, ["harm"], None, training_settings(ccfg), seed,
+    return fit_cached(emb_cache_dir(), cross.states, keys, rows, full_y, [output], None, training_settings(ccfg), seed,
                       storage=ccfg.get("storage", "fp16"))
 
 
@@ -252,18 +265,30 @@ def _cross_logits(head: Any, cross: CrossData | None, rows: np.ndarray, *, from_
 
 def _fit(X: np.ndarray, y: np.ndarray, cfg: dict[str, Any], seed: int, texts: np.ndarray | None = None,
          rows: np.ndarray | None = None, cross: CrossData | None = None, cross_rows: np.ndarray | None = None,
-         cross_y: np.ndarray | None = None) -> Head | GatedHead | TextStackHead:
+         cross_y: np.ndarray | None = None) -> Head | GatedHead | TextStackHead | CrossStackHead:
     """A head on ``X``/``y`` (the rows ``rows`` of ``cross``), plus a cross-encoder trained on
     ``cross_rows``/``cross_y`` where given (a config with ``"rows": "all"``), else on ``rows``/``y``."""
     head = fit_head(X, y, hidden=int(cfg.get("hidden", 0)), C=float(cfg.get("C", 1.0)),
                     alpha=float(cfg.get("alpha", 1e-3)), seed=seed)
-    if cfg.get("tfidf") and cfg.get("cross"):
-        raise InputError("config: tfidf and cross cannot be combined")
     if cfg.get("tfidf"):  # + a hashed word/char TF-IDF logistic model of the reply (log-probabilities averaged)
         if texts is None:
             raise InputError("config tfidf: the reply texts are needed")
-        return fit_text_stack(head, list(texts), y, C=float(cfg.get("Ct", 4.0)),
-                              weight=float(cfg.get("tfidf_weight", 0.5)), seed=seed)
+        stack = fit_text_stack(head, list(texts), y, C=float(cfg.get("Ct", 4.0)),
+                               weight=float(cfg.get("tfidf_weight", 0.5)), seed=seed)
+        if not cfg.get("cross"):
+            return stack
+        # + a binary cross-encoder ("any class but vs" against "vs") refining P(vs) where the stack is unsure
+        cc = dict(cfg["cross"])
+        vs = str(cc.get("vs", ""))
+        if vs not in stack.classes:
+            raise InputError(f"config cross vs {vs!r}: with tfidf, name the class the cross-encoder separates "
+                             f"({', '.join(stack.classes)})")
+        if cross is None or rows is None:
+            raise InputError("config cross: the (prompt, reply) pairs are needed")
+        ce_rows, ce_y = (rows, y) if cross_rows is None else (cross_rows, cross_y)
+        ce = _fit_cross(cross, np.asarray(ce_rows), (np.asarray(ce_y).astype(str) != vs).astype(np.int64), cc,
+                        seed, output=f"not {vs}")
+        return CrossStackHead(stack, ce, vs, float(cc.get("weight", 0.5)), tuple(cc.get("band", (0.05, 0.95))))
     ce = None
     if cfg.get("cross"):  # + a cross-encoder on (prompt, reply), logits averaged with the head's
         if cross is None or rows is None:
@@ -382,6 +407,9 @@ def _proba(head: Any, X: np.ndarray, texts: np.ndarray | None = None, prompts: n
            cross_logits: np.ndarray | None = None) -> np.ndarray:
     """``head.proba``, with the reply texts (and prompts) for heads that read them."""
     if isinstance(head, GatedHead) and head.reads_texts:
+        return head.proba(X, None if texts is None else list(texts), None if prompts is None else list(prompts),
+                          cross_logits=cross_logits)
+    if isinstance(head, CrossStackHead):
         return head.proba(X, None if texts is None else list(texts), None if prompts is None else list(prompts),
                           cross_logits=cross_logits)
     if isinstance(head, TextStackHead) and head.tfidf is not None:
@@ -518,7 +546,8 @@ def _train_judge(kind: str, data: list[str] | None = None, *, out: Path | None =
     rows = np.flatnonzero(tr & (True if hm is None else hm))  # the head's training rows
     if hm is not None:
         record["cross_rows"] = {str(k): int(v) for k, v in d[tr]["source"].value_counts().sort_index().items()}
-    if cross is None or "loso" not in record:  # one source only: the grouped CV is the held-out figure
+    if cross is None or "loso" not in record or cfg.get("grouped_cv"):  # one source only: the grouped CV is
+        # the held-out figure (refusal: unseen prompts, every model seen, as the issue's target reads)
         record["per_source"] = grouped_cv(kind, dt, F[tr], y[tr], cfg, seed=seed, texts=texts[tr], cross=cross,
                                           rows=np.flatnonzero(tr))
     else:  # five more cross-encoder trainings would double a CPU rebuild: the held-out figures are LOSO
@@ -528,7 +557,7 @@ def _train_judge(kind: str, data: list[str] | None = None, *, out: Path | None =
     head = _fit(F[rows], y[rows], cfg, seed, texts[rows], rows=rows, cross=cross, **extra).rounded()
     if isinstance(head, GatedHead) and head.gate is not None:
         record["gate"] = {"head": "refusal", "digest": head.gate.digest}
-    if isinstance(head, GatedHead) and head.cross is not None:
+    if isinstance(head, (GatedHead, CrossStackHead)) and head.cross is not None:
         record["cross_encoder"] = {"digest": head.cross.digest, "settings": cfg["cross"]}
     head.threshold = 0.5
     out_dir.mkdir(parents=True, exist_ok=True)

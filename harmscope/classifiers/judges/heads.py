@@ -490,6 +490,112 @@ class TextStackHead(_WrapsHead):
         return TextStackHead(self.head.rounded(), self.tfidf, W, self.b, self.weight)
 
 
+class CrossStackHead(_WrapsHead):
+    """A multi-class :class:`TextStackHead` whose probability of one class is refined by a binary
+    cross-encoder on (prompt, reply), only where the stacked model is unsure.
+
+    The cross-encoder (``cross``, one output) was trained on "any class but ``positive``" (the
+    ``refusal`` judge: refused or partial, against ``positive`` = comply). On rows whose stacked
+    P(positive) lies strictly inside ``band``, P(positive) is averaged in logit space with the
+    negated cross-encoder logit (weight ``cross_weight``) and the other classes are rescaled so the
+    row still sums to 1; elsewhere the cross-encoder does not run and the stacked probabilities
+    are kept. Stored in the same ``.npz`` as the stack (keys ``ce_*``, ``cross_*``), which
+    :meth:`TextStackHead.load` ignores, so a copy of the stack (the ``harm`` judge's gate) is
+    unchanged. Without a cross-encoder it behaves (and hashes) exactly like its stack.
+    """
+
+    def __init__(self, stack: TextStackHead, cross: CrossEncoderHead | None = None, positive: str = "comply",
+                 cross_weight: float = 0.5, band: tuple[float, float] = (0.05, 0.95)):
+        self.stack = stack
+        self.head = stack.head
+        self.cross = cross
+        self.positive = str(positive)
+        self.cross_weight = float(cross_weight)
+        lo, hi = (float(v) for v in band)
+        if not 0.0 <= lo < hi <= 1.0:
+            raise ValueError(f"band must satisfy 0 <= low < high <= 1, got {band!r}")
+        self.band = (lo, hi)
+        if cross is not None and (self.positive not in stack.classes or len(cross.outputs) != 1):
+            raise ValueError(f"a one-output cross-encoder and a class {positive!r} of the stack are needed")
+
+    @property
+    def tfidf(self) -> Any:
+        return self.stack.tfidf
+
+    @property
+    def reads_prompts(self) -> bool:
+        """Whether :meth:`proba` needs the prompts (the cross-encoder reads prompt and reply)."""
+        return self.cross is not None
+
+    def unsure(self, p: np.ndarray) -> np.ndarray:
+        """The rows of stacked probabilities ``p`` that the cross-encoder refines (a boolean mask)."""
+        pc = p[:, self.classes.index(self.positive)]
+        return (pc > self.band[0]) & (pc < self.band[1])
+
+    def proba(self, X: np.ndarray, texts: list[str] | None = None, prompts: list[str] | None = None,
+              cross_logits: np.ndarray | None = None) -> np.ndarray:
+        """Class probabilities; ``texts`` are the replies, ``prompts`` their prompts (needed with a
+        cross-encoder unless ``cross_logits``, its logits for every row, are given)."""
+        p = self.stack.proba(X, texts)
+        if self.cross is None:
+            return p
+        run = self.unsure(p)
+        if cross_logits is not None:
+            z = np.asarray(cross_logits, dtype=np.float64)
+            if z.shape != (len(p),):
+                raise ValueError("cross_logits: one logit per row is needed")
+        else:
+            z = np.zeros(len(p))
+            idx = np.flatnonzero(run)
+            if len(idx):
+                if texts is None or prompts is None:
+                    raise ValueError("this head's cross-encoder reads the prompts and the replies")
+                z[idx] = self.cross.logits([prompts[i] for i in idx], [texts[i] for i in idx])[:, 0]
+        ci = self.classes.index(self.positive)
+        pc = p[:, ci]
+        pm = np.where(run, mix_logits(pc, -z, self.cross_weight), pc)
+        out = p * np.where(run, (1.0 - pm) / np.clip(1.0 - pc, 1e-12, None), 1.0)[:, None]
+        out[:, ci] = pm
+        return out
+
+    def arrays(self, prefix: str = "") -> dict[str, np.ndarray]:
+        arrays = self.stack.arrays(prefix)
+        if self.cross is not None:
+            arrays.update({f"{prefix}{k}": v for k, v in self.cross.arrays("ce_").items()})
+            arrays.update({f"{prefix}cross_weight": np.array([self.cross_weight]),
+                           f"{prefix}cross_band": np.array(self.band, dtype=np.float64),
+                           f"{prefix}cross_class": np.array([self.positive])})
+        return arrays
+
+    def save(self, path: Path) -> None:
+        save_arrays(path, self.arrays())
+
+    @classmethod
+    def load(cls, path: Path) -> CrossStackHead:
+        with np.load(path, allow_pickle=False) as z:
+            stack = TextStackHead.from_arrays(z)
+            if not CrossEncoderHead.present(z, "ce_"):
+                return cls(stack)
+            try:
+                w = float(z["cross_weight"][0])
+                lo, hi = (float(v) for v in z["cross_band"])
+                positive = str(z["cross_class"][0])
+                return cls(stack, CrossEncoderHead.from_arrays(z, "ce_"), positive, w, (lo, hi))
+            except (KeyError, ValueError, IndexError, TypeError) as e:
+                raise HarmscopeError(f"{path}: malformed cross-encoder settings ({e})") from None
+
+    @property
+    def digest(self) -> str:
+        if self.cross is None:
+            return self.stack.digest
+        text = (f"{self.stack.digest}|ce{self.cross.digest}@{self.cross_weight:g}|{self.positive}"
+                f"|band{self.band[0]:g},{self.band[1]:g}")
+        return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+    def rounded(self) -> CrossStackHead:
+        return CrossStackHead(self.stack.rounded(), self.cross, self.positive, self.cross_weight, self.band)
+
+
 def fit_text_stack(head: Head, X_texts: list[str], y: np.ndarray, *, C: float = 4.0, bits: int = 18,
                    weight: float = 0.5, seed: int = 0) -> TextStackHead:
     """Add a hashed TF-IDF logistic model of ``X_texts`` (labels ``y``) to ``head``."""

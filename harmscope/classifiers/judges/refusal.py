@@ -19,7 +19,7 @@ import pandas as pd
 import yaml
 
 from harmscope.classifiers.judges.base import DATA_DIR, JUDGES, Judge, JudgeItem
-from harmscope.classifiers.judges.heads import TextStackHead, featurize_replies, load_head
+from harmscope.classifiers.judges.heads import CrossStackHead, featurize_replies, load_head
 from harmscope.errors import HarmscopeError
 from harmscope.types import Judgment
 
@@ -79,7 +79,7 @@ class RefusalJudge(Judge):
 
     def __init__(self, args: str = "", *, head_path: Path | None = None):
         self.args = args
-        self.head: TextStackHead = load_head("refusal", "refusal_head.npz", HEAD_PATH, head_path, TextStackHead)
+        self.head: CrossStackHead = load_head("refusal", "refusal_head.npz", HEAD_PATH, head_path, CrossStackHead)
 
     @property
     def full_version(self) -> str:
@@ -91,7 +91,8 @@ class RefusalJudge(Judge):
         """Labels and class probabilities (columns in ``self.head.classes`` order)."""
         if not texts:
             return [], np.zeros((0, len(self.head.classes)))
-        p = self.head.proba(featurize_replies(prompts or [""] * len(texts), texts), texts)
+        prompts = prompts or [""] * len(texts)
+        p = self.head.proba(featurize_replies(prompts, texts), texts, prompts)
         labels = [self.head.classes[i] for i in p.argmax(1)]
         for i, t in enumerate(texts):
             if not t.strip():

@@ -81,7 +81,7 @@ def validate_refusal_fresh(path: Path | None = None) -> dict[str, Any]:
     path = path or REFUSAL_FRESH_PATH
     res = validate_judge("refusal", path, save=False)
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    labels, _ = RefusalJudge().classify([r["reply"] for r in rows])
+    labels, _ = RefusalJudge().classify([r["reply"] for r in rows], [str(r.get("prompt") or "") for r in rows])
     acc3 = sum(a == r["label"] for a, r in zip(labels, rows, strict=True)) / len(rows)
     return {"source": f"{len(rows)} replies written for harmscope (data/refusal_fresh.jsonl)",
             "metrics": {**res["metrics"], "accuracy_3class": acc3}}
