@@ -15,6 +15,8 @@ import contextlib
 import hashlib
 import os
 import re
+import zipfile
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -91,7 +93,7 @@ def load_head(name: str, filename: str, shipped: Path, head_path: Path | None, c
         raise HarmscopeError(f"{path}: {name} head missing; run `harmscope judges train --judge {name}`")
     try:
         return (cls or Head).load(path)
-    except (OSError, ValueError, KeyError) as exc:
+    except (OSError, ValueError, KeyError, IndexError, TypeError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
         raise HarmscopeError(f"{path}: not a harmscope judge head ({exc.__class__.__name__})") from None
 
 
@@ -263,6 +265,28 @@ class Head:
                      for w, b in self.layers], self.classes, self.threshold, self.meta)
 
 
+def cross_logits_for(cross: CrossEncoderHead, run: np.ndarray, prompts: list[str] | None,
+                     texts: list[str] | None, cross_logits: np.ndarray | None = None) -> np.ndarray:
+    """One cross-encoder logit per row: ``cross_logits`` (precomputed for every row) when given, else
+    the cross-encoder run on the rows of the boolean mask ``run`` only (0 elsewhere)."""
+    n = len(run)
+    if cross_logits is not None:
+        z = np.asarray(cross_logits, dtype=np.float64)
+        if z.shape != (n,):
+            raise ValueError("cross_logits: one logit per row is needed")
+        return z
+    z = np.zeros(n)
+    idx = np.flatnonzero(run)
+    if len(idx):
+        if prompts is None or texts is None:
+            raise ValueError("a cross-encoder head needs the prompts and the replies")
+        if len(prompts) != n or len(texts) != n:
+            raise ValueError(f"a cross-encoder head needs one prompt and one reply per row ({n} rows, "
+                             f"{len(prompts)} prompts, {len(texts)} replies)")
+        z[idx] = cross.logits([prompts[i] for i in idx], [texts[i] for i in idx])[:, 0]
+    return z
+
+
 class _WrapsHead:
     """Classes, threshold and feature count of the wrapped embedding head ``self.head``."""
 
@@ -336,15 +360,7 @@ class GatedHead(_WrapsHead):
         if self.cross is None:
             return p
         run = np.ones(len(p), bool) if rows is None else np.asarray(rows, bool)
-        if cross_logits is None:
-            if prompts is None or texts is None:
-                raise ValueError("a cross-encoder head needs the prompts and the replies")
-            idx = np.flatnonzero(run)
-            z = np.zeros(len(p))
-            if len(idx):
-                z[idx] = self.cross.logits([prompts[i] for i in idx], [texts[i] for i in idx])[:, 0]
-        else:
-            z = np.asarray(cross_logits, dtype=np.float64)
+        z = cross_logits_for(self.cross, run, prompts, texts, cross_logits)
         return np.where(run, mix_logits(p, z, self.cross_weight), p)
 
     def proba(self, X: np.ndarray, texts: list[str] | None = None, prompts: list[str] | None = None,
@@ -511,6 +527,8 @@ class CrossStackHead(_WrapsHead):
         self.cross = cross
         self.positive = str(positive)
         self.cross_weight = float(cross_weight)
+        if not 0.0 <= self.cross_weight <= 1.0:  # NaN fails too
+            raise ValueError(f"cross_weight must be in [0, 1], got {cross_weight!r}")
         lo, hi = (float(v) for v in band)
         if not 0.0 <= lo < hi <= 1.0:
             raise ValueError(f"band must satisfy 0 <= low < high <= 1, got {band!r}")
@@ -540,21 +558,13 @@ class CrossStackHead(_WrapsHead):
         if self.cross is None:
             return p
         run = self.unsure(p)
-        if cross_logits is not None:
-            z = np.asarray(cross_logits, dtype=np.float64)
-            if z.shape != (len(p),):
-                raise ValueError("cross_logits: one logit per row is needed")
-        else:
-            z = np.zeros(len(p))
-            idx = np.flatnonzero(run)
-            if len(idx):
-                if texts is None or prompts is None:
-                    raise ValueError("this head's cross-encoder reads the prompts and the replies")
-                z[idx] = self.cross.logits([prompts[i] for i in idx], [texts[i] for i in idx])[:, 0]
+        z = cross_logits_for(self.cross, run, prompts, texts, cross_logits)
         ci = self.classes.index(self.positive)
+        p = p.astype(np.float64)
         pc = p[:, ci]
         pm = np.where(run, mix_logits(pc, -z, self.cross_weight), pc)
-        out = p * np.where(run, (1.0 - pm) / np.clip(1.0 - pc, 1e-12, None), 1.0)[:, None]
+        others = p.sum(axis=1) - pc  # the other classes share 1 - P(positive) in their old ratio
+        out = p * np.where(run, (1.0 - pm) / np.clip(others, 1e-12, None), 1.0)[:, None]
         out[:, ci] = pm
         return out
 
@@ -582,7 +592,7 @@ class CrossStackHead(_WrapsHead):
                 positive = str(z["cross_class"][0])
                 return cls(stack, CrossEncoderHead.from_arrays(z, "ce_"), positive, w, (lo, hi))
             except (KeyError, ValueError, IndexError, TypeError) as e:
-                raise HarmscopeError(f"{path}: malformed cross-encoder settings ({e})") from None
+                raise HarmscopeError(f"{path}: malformed cross-encoder settings ({e.__class__.__name__}: {e})") from None
 
     @property
     def digest(self) -> str:
