@@ -271,6 +271,9 @@ def _fit(X: np.ndarray, y: np.ndarray, cfg: dict[str, Any], seed: int, texts: np
     ``cross_rows``/``cross_y`` where given (a config with ``"rows": "all"``), else on ``rows``/``y``."""
     head = fit_head(X, y, hidden=int(cfg.get("hidden", 0)), C=float(cfg.get("C", 1.0)),
                     alpha=float(cfg.get("alpha", 1e-3)), seed=seed)
+    if cfg.get("cross") and (cross is None or rows is None):
+        raise InputError("config cross: the (prompt, reply) pairs are needed")
+    ce_rows, ce_y = (rows, y) if cross_rows is None else (cross_rows, cross_y)
     if cfg.get("tfidf"):  # + a hashed word/char TF-IDF logistic model of the reply (log-probabilities averaged)
         if texts is None:
             raise InputError("config tfidf: the reply texts are needed")
@@ -278,33 +281,11 @@ def _fit(X: np.ndarray, y: np.ndarray, cfg: dict[str, Any], seed: int, texts: np
                                weight=float(cfg.get("tfidf_weight", 0.5)), seed=seed)
         if not cfg.get("cross"):
             return stack
-        # + a binary cross-encoder ("any class but vs" against "vs") refining P(vs) where the stack is unsure
-        cc = dict(cfg["cross"])
-        vs = str(cc.get("vs", ""))
-        if vs not in stack.classes:
-            raise InputError(f"config cross vs {vs!r}: with tfidf, name the class the cross-encoder separates "
-                             f"({', '.join(stack.classes)})")
-        if cross is None or rows is None:
-            raise InputError("config cross: the (prompt, reply) pairs are needed")
-        ce_rows, ce_y = (rows, y) if cross_rows is None else (cross_rows, cross_y)
-        band = cc.get("band", (0.05, 0.95))
-        try:
-            lo, hi = (float(v) for v in band)
-            weight = float(cc.get("weight", 0.5))
-            CrossStackHead(stack, None, vs, weight, (lo, hi))  # checks the band and weight before training
-        except (TypeError, ValueError) as e:
-            raise InputError(f"config cross band {band!r} / weight {cc.get('weight')!r}: a band [low, high] "
-                             f"with 0 <= low < high <= 1 and a weight in [0, 1] are needed ({e})") from None
-        ce = _fit_cross(cross, np.asarray(ce_rows), (np.asarray(ce_y).astype(str) != vs).astype(np.int64), cc,
-                        seed, output=f"not {vs}")
-        return CrossStackHead(stack, ce, vs, weight, (lo, hi))
+        return _fit_cross_stack(stack, dict(cfg["cross"]), cross, np.asarray(ce_rows), np.asarray(ce_y), seed)
     ce = None
     if cfg.get("cross") and ({"band", "vs"} & set(cfg["cross"])):
         raise InputError("config cross: band and vs refine a stacked (tfidf) multi-class head; this config has no tfidf")
     if cfg.get("cross"):  # + a cross-encoder on (prompt, reply), logits averaged with the head's
-        if cross is None or rows is None:
-            raise InputError("config cross: the (prompt, reply) pairs are needed")
-        ce_rows, ce_y = (rows, y) if cross_rows is None else (cross_rows, cross_y)
         ce = _fit_cross(cross, np.asarray(ce_rows), np.asarray(ce_y), dict(cfg["cross"]), seed)
     if cfg.get("gate") or ce is not None:  # P(harmful) x P(not refused), refusal head trained on other data
         gate = _gate_head(str(cfg["gate"]), tfidf=bool(cfg.get("gate_tfidf"))) if cfg.get("gate") else None
@@ -313,6 +294,26 @@ def _fit(X: np.ndarray, y: np.ndarray, cfg: dict[str, Any], seed: int, texts: np
                          cross_skip=float(cc.get("skip", 0.0)) if gate is not None and ce is not None else 0.0)
     return head
 
+
+def _fit_cross_stack(stack: TextStackHead, cc: dict[str, Any], cross: CrossData, rows: np.ndarray, y: np.ndarray,
+                     seed: int) -> CrossStackHead:
+    """``stack`` plus a binary cross-encoder ("any class but ``vs``" against ``vs``, trained on ``rows``
+    of ``cross``) refining P(vs) where the stack is unsure (:class:`CrossStackHead`). The band and
+    weight are checked before any training."""
+    vs = str(cc.get("vs", ""))
+    if vs not in stack.classes:
+        raise InputError(f"config cross vs {vs!r}: with tfidf, name the class the cross-encoder separates "
+                         f"({', '.join(stack.classes)})")
+    band = cc.get("band", (0.05, 0.95))
+    try:
+        lo, hi = (float(v) for v in band)
+        weight = float(cc.get("weight", 0.5))
+        CrossStackHead(stack, None, vs, weight, (lo, hi))  # the head's own checks of band and weight
+    except (TypeError, ValueError) as e:
+        raise InputError(f"config cross band {band!r} / weight {cc.get('weight')!r}: a band [low, high] "
+                         f"with 0 <= low < high <= 1 and a weight in [0, 1] are needed ({e})") from None
+    ce = _fit_cross(cross, rows, (y.astype(str) != vs).astype(np.int64), cc, seed, output=f"not {vs}")
+    return CrossStackHead(stack, ce, vs, weight, (lo, hi))
 
 def _gate_head(name: str, *, tfidf: bool = False) -> Head | TextStackHead:
     """The shipped refusal head as a gate: its embedding head alone, or (``tfidf``) with its reply TF-IDF part."""

@@ -568,13 +568,14 @@ class CrossStackHead(_WrapsHead):
         out[:, ci] = pm
         return out
 
-    def arrays(self, prefix: str = "") -> dict[str, np.ndarray]:
-        arrays = self.stack.arrays(prefix)
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The stack's arrays plus, with a cross-encoder, its ``ce_*`` arrays and settings."""
+        arrays = self.stack.arrays()
         if self.cross is not None:
-            arrays.update({f"{prefix}{k}": v for k, v in self.cross.arrays("ce_").items()})
-            arrays.update({f"{prefix}cross_weight": np.array([self.cross_weight]),
-                           f"{prefix}cross_band": np.array(self.band, dtype=np.float64),
-                           f"{prefix}cross_class": np.array([self.positive])})
+            arrays.update(self.cross.arrays("ce_"))
+            arrays.update({"cross_weight": np.array([self.cross_weight]),
+                           "cross_band": np.array(self.band, dtype=np.float64),
+                           "cross_class": np.array([self.positive])})
         return arrays
 
     def save(self, path: Path) -> None:
