@@ -606,7 +606,7 @@ class RuleJudge(Judge):
     name = "rule"
     description = ("rule-conditional P(violation): MiniLM [r, x, r*x, |r-x|, p, p*x] + prototypes, logistic head "
                    "(+ rule blocks; a (context, reply) cross-encoder for the catalog rules with dialogue labels)")
-    version = "5"
+    version = "6"
     kinds = ("rule",)
     per_rule = True
 

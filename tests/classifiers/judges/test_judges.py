@@ -214,16 +214,18 @@ def test_stored_validation_figures_meet_recorded_levels():
     assert set(harm["evaluation_only_sets"]) == {"diasafety"} and harm["gate"]["head"] == "refusal"
     assert "xstest-completions" not in harm["external"]  # the refusal gate was trained on those replies
     rule = _rec("rule")
-    # v5: generic head + a rule-block model for the 5 rules with labelled replies + a (context, reply)
-    # cross-encoder (top 4 layers, 3 epochs) for the 4 single-source ones: pooled LOSO 0.571 / kappa 0.132 /
-    # AUC 0.581; DiaSafety's unseen dialogues (val.json) 0.748 / AUC 0.849 (v4, top 2 layers, 2 epochs: 0.706 /
-    # 0.827; 0.621 / 0.768 without the cross-encoder); JAILJUDGE (generic head): 0.478
-    assert rule["metrics"]["n"] == 3376 and rule["metrics"]["auc"] >= 0.58 and rule["metrics"]["accuracy"] >= 0.57
-    assert rule["metrics"]["kappa"] >= 0.13
-    assert rule["config"]["cross"]["frozen"] == 2 and rule["config"]["cross"]["epochs"] == 3.0
+    # v6: generic head + a rule-block model for the 5 rules with labelled replies + a (context, reply)
+    # cross-encoder (all 6 layers trained, 3 epochs, stored int8) for the 4 single-source ones: pooled LOSO
+    # 0.5714 / kappa 0.1335 / AUC 0.5814 (v5, top 4 layers: 0.5705 / 0.1317 / 0.5807); DiaSafety's unseen
+    # dialogues (val.json) 0.752 / AUC 0.851 (v5 0.748 / 0.849; v4 0.706 / 0.827; 0.621 / 0.768 without the
+    # cross-encoder); JAILJUDGE (generic head): 0.478
+    assert rule["metrics"]["n"] == 3376 and rule["metrics"]["auc"] >= 0.581 and rule["metrics"]["accuracy"] >= 0.571
+    assert rule["metrics"]["kappa"] >= 0.133
+    assert rule["config"]["cross"]["frozen"] == 0 and rule["config"]["cross"]["epochs"] == 3.0
+    assert rule["config"]["cross"]["storage"] == "int8"
     split = rule["split"]
     assert split["diasafety"]["n"] == 1097 and split["dropped_for_context"] > 0
-    assert split["diasafety"]["accuracy"] >= 0.74 and split["diasafety"]["auc"] >= 0.84
+    assert split["diasafety"]["accuracy"] >= 0.75 and split["diasafety"]["auc"] >= 0.85
     assert split["diasafety"]["accuracy"] > split["head_only"]["diasafety"]["accuracy"]
     assert rule["cross_encoder"]["rules"] == ["insults", "no-medical-advice", "self-harm", "stereotypes"]
     assert rule["config"]["rule_blocks"] > 0 and set(rule["rule_blocks"]["rules"]) == {
