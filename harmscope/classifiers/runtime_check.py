@@ -97,8 +97,8 @@ def loso_validator(judge: str, *, seed: int | None = None,
             with using_runtime("torch"):
                 P, X = F.encode_frame(d)
             cfg = F.CONFIG[judge]
-            state.update(d=d, y=y[m], F=F.features(d, P, X),
-                         cross=F.CrossData.of(d, cfg["cross"], say) if cfg.get("cross") else None)
+            Ft = F.features(d, P, X)
+            state.update(d=d, y=y[m], F=Ft, cross=F.cross_data(d, cfg, Ft, say))
         d, y, Ft = state["d"], state["y"], state["F"]
         rt = resolve_runtime(None)
         Fe = Ft if rt == "torch" else F.features(d, *F.encode_frame(d))

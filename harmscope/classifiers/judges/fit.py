@@ -232,6 +232,7 @@ class CrossData:
     prompts: np.ndarray
     replies: np.ndarray
     states: LowerStates
+    keep: np.ndarray | None = None  # P(not refused) by the judge's gate, where ``train_keep`` selects rows by it
 
     @classmethod
     def of(cls, d: pd.DataFrame, cfg: dict[str, Any], say: Callable[[str], None] | None = None) -> CrossData:
@@ -245,10 +246,37 @@ class CrossData:
         return cls(prompts, replies, st)
 
 
+def cross_data(d: pd.DataFrame, cfg: dict[str, Any], F: np.ndarray,
+               say: Callable[[str], None] | None = None) -> CrossData | None:
+    """The :class:`CrossData` of a judge config (None without ``cross``). With ``cross.train_keep``
+    the gate's P(not refused) of every row is computed once (features ``F``, the replies of ``d``),
+    so that the cross-encoder trains only on the rows the gate would pass to it at scoring time."""
+    cc = cfg.get("cross")
+    if not cc:
+        return None
+    if "train_keep" in cc and not cfg.get("gate"):
+        raise InputError("config cross train_keep: selects rows by the gate, and this config has no gate")
+    cross = CrossData.of(d, cc, say)
+    if "train_keep" in cc:
+        gate = _gate_head(str(cfg["gate"]), tfidf=bool(cfg.get("gate_tfidf")))
+        texts = d["reply"].fillna("").astype(str).tolist()
+        g = gate.proba(F, texts) if isinstance(gate, TextStackHead) else gate.proba(F)
+        cross.keep = 1.0 - g[:, gate.classes.index("refusal")]
+    return cross
+
+
 def _fit_cross(cross: CrossData, rows: np.ndarray, y: np.ndarray, ccfg: dict[str, Any], seed: int,
                output: str = "harm") -> CrossEncoderHead:
     """Train (or read back from the fold cache under the embedding cache) a one-output
-    cross-encoder named ``output`` on ``rows`` (binary ``y``)."""
+    cross-encoder named ``output`` on ``rows`` (binary ``y``); with ``train_keep``, only on the rows whose
+    gate P(not refused) is at least that value."""
+    if "train_keep" in ccfg:
+        if cross.keep is None:
+            raise InputError("config cross train_keep: the gate's scores are needed (build the pairs with cross_data)")
+        sel = cross.keep[rows] >= float(ccfg["train_keep"])
+        rows, y = rows[sel], y[sel]
+        if len(set(np.asarray(y).tolist())) < 2:
+            raise InputError(f"config cross train_keep {ccfg['train_keep']}: the gate leaves one class only")
     full_y = np.zeros(len(cross.states), dtype=np.int64)
     full_y[rows] = y
     keys = [f"{p}\x1f{r}" for p, r in zip(cross.prompts, cross.replies, strict=True)]
@@ -549,7 +577,7 @@ def _train_judge(kind: str, data: list[str] | None = None, *, out: Path | None =
     P, X = encode_frame(d)
     F = features(d, P, X)
     texts = d["reply"].astype(str).to_numpy(object)
-    cross = CrossData.of(d, cfg["cross"], say) if cfg.get("cross") else None
+    cross = cross_data(d, cfg, F, say)
     if len(set(_groups(d, kind))) > 1:
         lo, _ = loso(kind, d, F, y, cfg, seed=seed, say=say, trainable=tr, texts=texts, cross=cross)
         record["loso"] = lo
