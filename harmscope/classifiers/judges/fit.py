@@ -41,6 +41,7 @@ from harmscope.classifiers.judges.heads import (
     embed_cached,
     fit_head,
     fit_text_stack,
+    gate_keep,
     reply_features,
 )
 from harmscope.classifiers.judges.replysets import licence, load_replies, sample_rows, weights_ok
@@ -259,9 +260,7 @@ def cross_data(d: pd.DataFrame, cfg: dict[str, Any], F: np.ndarray,
     cross = CrossData.of(d, cc, say)
     if "train_keep" in cc:
         gate = _gate_head(str(cfg["gate"]), tfidf=bool(cfg.get("gate_tfidf")))
-        texts = d["reply"].fillna("").astype(str).tolist()
-        g = gate.proba(F, texts) if isinstance(gate, TextStackHead) else gate.proba(F)
-        cross.keep = 1.0 - g[:, gate.classes.index("refusal")]
+        cross.keep = gate_keep(gate, F, d["reply"].fillna("").astype(str).tolist())
     return cross
 
 

@@ -309,6 +309,13 @@ class _WrapsHead:
         return self.head.n_features
 
 
+def gate_keep(gate: Head | TextStackHead, X: np.ndarray, texts: list[str] | None = None,
+              gate_class: str = "refusal") -> np.ndarray:
+    """P(not ``gate_class``) of each row by a gate head (its TF-IDF part reads ``texts``)."""
+    g = gate.proba(X, texts) if isinstance(gate, TextStackHead) else gate.proba(X)
+    return 1.0 - g[:, gate.classes.index(gate_class)]
+
+
 class GatedHead(_WrapsHead):
     """A binary head whose positive probability is multiplied by ``1 - P(gate_class)`` of a gate head.
 
@@ -370,10 +377,7 @@ class GatedHead(_WrapsHead):
         prompts as well with a cross-encoder (:attr:`reads_prompts`)."""
         if self.gate is None and self.cross is None:
             return self.head.proba(X)
-        keep = None
-        if self.gate is not None:
-            g = self.gate.proba(X, texts) if isinstance(self.gate, TextStackHead) else self.gate.proba(X)
-            keep = 1.0 - g[:, self.gate.classes.index(self.gate_class)]
+        keep = None if self.gate is None else gate_keep(self.gate, X, texts, self.gate_class)
         rows = keep >= self.cross_skip if keep is not None and self.cross_skip > 0 else None
         p1 = self.content(X, texts, prompts, cross_logits, rows)
         if keep is not None:
