@@ -90,7 +90,8 @@ CONFIG: dict[str, dict[str, Any]] = {
              # GPTFuzz reply (7,700), the head on the 2,500-row sample (docs/judges.md, sixth round); "all"
              # (every Latent-Jailbreak reply too) loses leave-one-source-out (seventh round). harm v6 (eighth
              # round): the cross-encoder's top 4 layers trained ("frozen": 2), stored int8 (within the 25 MB budget);
-             # all six layers ("frozen": 0) lost leave-one-source-out (eleventh round, not shipped)
+             # all six layers ("frozen": 0) lost leave-one-source-out (eleventh round, not shipped), and so did
+             # training the cross-encoder only on gate-passed rows ("train_keep": 0.01; twelfth round)
              "cross": {"epochs": 3.0, "lr": 5e-5, "head_lr": 1e-3, "batch_size": 16, "weight": 0.5, "skip": 0.01,
                        "rows": ["gptfuzz"], "frozen": 2, "storage": "int8"}},
     # rule v6 (docs/judges.md, tenth round): every MiniLM layer of the cross-encoder trained ("frozen": 0),
