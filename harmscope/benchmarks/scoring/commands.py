@@ -193,22 +193,34 @@ def _static_validation(name: str) -> dict[str, Any] | None:
               help="rows with an empty reply: skip with a warning, or stop with an error")
 @click.option("--save/--no-save", default=True, show_default=True,
               help="store the figures with the judge (used for corrections and reports)")
-def judges_validate(judge_spec: str, data: str, sample: int | None, seed: int, on_bad: str, save: bool) -> None:
+@click.option("--by", type=click.Choice(["category", "rule", "source", "model", "group", "label"]), default=None,
+              help="also print the figures per value of this field (e.g. a hazard category or a model)")
+def judges_validate(judge_spec: str, data: str, sample: int | None, seed: int, on_bad: str, save: bool,
+                    by: str | None) -> None:
     """Accuracy, precision, recall, specificity, F1, Cohen's kappa and AUC against human labels.
 
     \b
     Example:
       harmscope judges validate --judge refusal --data labelled.jsonl
-      harmscope judges validate --judge harm --data jailjudge
+      harmscope judges validate --judge harm --data jailjudge --by category
     """
-    from harmscope.classifiers.judges.validate import validate_judge
+    from harmscope.classifiers.judges.validate import one_line, validate_judge
 
     with _warnings_as_lines():
-        res = validate_judge(judge_spec, data, save=save, sample=sample, seed=seed, on_bad=on_bad)
+        res = validate_judge(judge_spec, data, save=save, sample=sample, seed=seed, on_bad=on_bad, by=by)
     m = res["metrics"]
     for k in ("accuracy", "precision", "recall", "specificity", "f1", "kappa", "auc", "n"):
         v = m.get(k)
         click.echo(f"{k:<12} {v:.3f}" if isinstance(v, float) else f"{k:<12} {v}")
+    if "by" in res:
+        groups = res["by"]["groups"]
+        names = {k: one_line(k) for k in groups}
+        w = max(12, *(len(x) for x in names.values()))
+        cols = ("accuracy", "recall", "specificity", "kappa", "auc")
+        click.echo(f"{'by ' + by:<{w}} {'n':>6} " + " ".join(f"{c:>11}" for c in cols))
+        for k, g in groups.items():
+            click.echo(f"{names[k]:<{w}} {g['n']:>6} " + " ".join(
+                f"{g[c]:>11.3f}" if isinstance(g.get(c), float) else f"{'-':>11}" for c in cols))
     if res.get("saved_to"):
         click.echo(f"saved to {res['saved_to']}")
 

@@ -64,11 +64,22 @@ def _records(path: Path) -> list[tuple[int, dict[str, Any]]]:
     return out
 
 
+GROUP_FIELDS = ("category", "source", "group", "model")
+"""Optional fields of a labelled item that ``judges validate --by`` can group on."""
+
+
+def _text_or_none(v: Any) -> str | None:
+    if v is None or (isinstance(v, float) and pd.isna(v)):
+        return None
+    s = str(v).strip()
+    return s or None
+
+
 def read_labelled(path: str | Path, *, need: str = "violation", need_rule: bool = False) -> pd.DataFrame:
     """Read labelled items; ``need`` is ``violation`` or ``label`` (the required field).
 
     Returns a DataFrame with ``reply, violation, label, rule, rule_text, prompt, expected,
-    reasoning, line``.
+    reasoning, line`` and the optional grouping fields :data:`GROUP_FIELDS` (None where absent).
     """
     path = Path(path)
     rows = []
@@ -95,7 +106,8 @@ def read_labelled(path: str | Path, *, need: str = "violation", need_rule: bool 
                              f"{', '.join(sorted(EXPECTED))}")
         rows.append({"reply": str(reply), "violation": viol, "label": label, "rule": rule,
                      "rule_text": rec.get("rule_text") or None, "prompt": str(rec.get("prompt") or ""),
-                     "expected": expected, "reasoning": rec.get("reasoning") or None, "line": line})
+                     "expected": expected, "reasoning": rec.get("reasoning") or None, "line": line,
+                     **{k: _text_or_none(rec.get(k)) for k in GROUP_FIELDS}})
     if not rows:
         raise InputError(f"{path}: no labelled items")
     return pd.DataFrame(rows)

@@ -384,7 +384,8 @@ def read_generic(path: str | Path, *, on_bad: OnBad = "skip") -> pd.DataFrame:
     df = read_labelled(p, need="any")
     rows = [{"prompt": r.prompt, "reply": r.reply, "label": r.label if r.label in XSTEST_LABELS.values() else None,
              "violation": r.violation if r.violation is not None else None, "rule": r.rule,
-             "pid": f"{p.name}:{r.prompt}" if r.prompt else f"{p.name}:{r.line}", "line": r.line}
+             "pid": f"{p.name}:{r.prompt}" if r.prompt else f"{p.name}:{r.line}", "line": r.line,
+             "category": r.category, "group": r.group, "model": r.model}
             for r in df.itertuples()]
     return reply_frame(rows, p.name, str(p), on_bad)
 

@@ -50,25 +50,56 @@ def _frame(data: str | Path, judge: Any, on_bad: str) -> tuple[pd.DataFrame, str
     return df, path.name
 
 
+BY_FIELDS = ("category", "rule", "source", "model", "group", "label")
+"""Fields ``validate_judge(by=...)`` can break the figures down by."""
+
+
+def one_line(value: Any, width: int = 40) -> str:
+    """A data value fit for one terminal line: control, format (bidi) and other non-printable
+    characters shown as ``[U+XXXX]``, cut to ``width`` characters."""
+    s = "".join(c if c.isprintable() else f"[U+{ord(c):04X}]" for c in str(value))
+    return s if len(s) <= width else s[:width - 1] + "…"
+
+
+def _by_groups(values: list[Any], truth: list[int], pred: list[int], score: list[float]) -> dict[str, Any]:
+    """Binary metrics per value of a grouping field (missing values as ``(none)``), largest first."""
+    from harmscope.stats import binary_metrics
+
+    keys = ["(none)" if v is None or (isinstance(v, float) and np.isnan(v)) or str(v) == "" else str(v)
+            for v in values]
+    t, p, s = np.array(truth), np.array(pred), np.array(score, dtype=float)
+    out = {}
+    for k in sorted(set(keys), key=lambda k: (-keys.count(k), k)):
+        m = np.array([x == k for x in keys])
+        out[k] = binary_metrics(t[m], p[m], s[m])
+    return out
+
+
 def validate_judge(judge_spec: str, data: str | Path, *, save: bool = True, catalog: Any = None,
-                   sample: int | None = None, seed: int = 0, on_bad: str = "skip") -> dict[str, Any]:
+                   sample: int | None = None, seed: int = 0, on_bad: str = "skip",
+                   by: str | None = None) -> dict[str, Any]:
     """Judge every labelled item and compare with the labels.
 
     ``refusal`` is compared on ``label`` when given (positive = complied; refusal and partial
     refusal are refusals), else on ``violation``; ``harm`` on ``violation`` (positive = harmful);
     rule-level judges need ``rule``/``rule_text``. ``sample`` scores a deterministic row sample.
+    ``by`` (one of :data:`BY_FIELDS`) adds the same figures per value of that field (``out["by"]``).
     """
     from harmscope.stats import binary_metrics
 
+    if by is not None and by not in BY_FIELDS:
+        raise InputError(f"--by {by!r}: not one of {', '.join(BY_FIELDS)}")
     judge, _ = load_judge(judge_spec)
     df, where = _frame(data, judge, on_bad)
     df = sample_rows(df, sample, seed=seed)
+    if by is not None and (by not in df.columns or df[by].isna().all()):
+        raise InputError(f"--by {by}: {where} has no '{by}' values")
     rules: dict[str, Any] = {}
     if judge.per_rule:
         if catalog is None:
             catalog = load_catalog()
         rules = dict(catalog.rules)
-    items, truth = [], []
+    items, truth, groups = [], [], []
     for row in df.itertuples():
         label = row.label if isinstance(row.label, str) else None
         viol = None if row.violation is None or (isinstance(row.violation, float) and np.isnan(row.violation)) \
@@ -101,6 +132,8 @@ def validate_judge(judge_spec: str, data: str | Path, *, save: bool = True, cata
         items.append(JudgeItem(probe, Response(probe_id=probe.id, model="labelled", text=row.reply,
                                                reasoning=getattr(row, "reasoning", None)), rule))
         truth.append(y)
+        if by is not None:
+            groups.append(getattr(row, by))
     if not items:
         need = "'label' or 'violation'" if judge.kind == "refusal" else ("'violation' and a mapped 'rule'"
                                                                          if judge.per_rule else "'violation'")
@@ -121,6 +154,8 @@ def validate_judge(judge_spec: str, data: str | Path, *, save: bool = True, cata
     out = {"source": f"judges validate on {where} ({len(truth)} human-labelled items"
                      + (f", sample of {sample}, seed {seed}" if sample else "") + ")",
            "metrics": {**m, "positive": positive}, "judge": judge.id, "version": judge.full_version}
+    if by is not None:
+        out["by"] = {"field": by, "groups": _by_groups(groups, truth, pred, score)}
     if save:
         dest = user_judges_dir(judge.id) / "validation.json"
         save_validation(dest, out)
