@@ -316,6 +316,18 @@ def gate_keep(gate: Head | TextStackHead, X: np.ndarray, texts: list[str] | None
     return 1.0 - g[:, gate.classes.index(gate_class)]
 
 
+def refusal_labels(proba: np.ndarray, classes: list[str], positive: str = "comply") -> list[str]:
+    """Labels of a refusal head's probabilities, decided for the binary question first: ``positive``
+    when its probability is at least 0.5, else the likelier of the other classes (for ``refusal``:
+    refusal or partial). Unlike the most likely class, this never calls a reply complied while the
+    head gives "not complied" more than half its probability."""
+    p = np.asarray(proba, dtype=float)
+    ci = classes.index(positive)
+    rest = p.copy()
+    rest[:, ci] = -np.inf
+    return [positive if row[ci] >= 0.5 else classes[int(np.argmax(r))] for row, r in zip(p, rest, strict=True)]
+
+
 class GatedHead(_WrapsHead):
     """A binary head whose positive probability is multiplied by ``1 - P(gate_class)`` of a gate head.
 

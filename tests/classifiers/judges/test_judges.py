@@ -184,14 +184,16 @@ def _rec(name):
 def test_stored_validation_figures_meet_recorded_levels():
     # recorded when the heads were trained (docs/judges.md, data/MODEL_CARD.md); slack 0.02
     ref = _rec("refusal")
-    lo = ref["metrics"]  # pooled leave-one-source-out (XSTest model + its prompts held out): 0.846 / AUC 0.942
-    assert lo["n"] == 1442 and lo["accuracy"] >= 0.83 and lo["auc"] >= 0.92
+    # judge v3 (head v2, label by P(comply) >= 0.5): pooled leave-one-source-out (XSTest model + its prompts
+    # held out) 0.856 / kappa 0.714 / AUC 0.942 (v2's most-likely-class label: 0.846 / 0.696)
+    lo = ref["metrics"]
+    assert lo["n"] == 1442 and lo["accuracy"] >= 0.85 and lo["auc"] >= 0.92 and lo["kappa"] >= 0.70
     x = [m for s, m in ref["loso"]["per_source"].items() if s.startswith("xstest")]
-    assert sum(m["tp"] + m["tn"] for m in x) / sum(m["n"] for m in x) >= 0.91  # XSTest rows alone: 0.927
+    assert sum(m["tp"] + m["tn"] for m in x) / sum(m["n"] for m in x) >= 0.93  # XSTest rows alone: 0.931 (v2 0.927)
     assert set(ref["loso"]["per_source"]) == {f"xstest-completions:{m}" for m in
                                               ("gpt4", "llama2new", "llama2orig", "mistralguard", "mistralinstruct")
                                               } | {"harmscope-written:written"}
-    assert ref["per_source"]["pooled"]["accuracy"] >= 0.91  # unseen prompts, models seen: 0.933
+    assert ref["per_source"]["pooled"]["accuracy"] >= 0.92  # unseen prompts, models seen: 0.940
     assert ref["fresh_written"]["metrics"]["accuracy"] >= 0.8  # 30 fresh written replies: 0.867
     assert ref["config"]["tfidf"] is True  # embedding head + reply TF-IDF model
     harm = _rec("harm")

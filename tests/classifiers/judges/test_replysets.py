@@ -213,3 +213,24 @@ def test_licence_check_refuses_weights_no_sets():
     with pytest.raises(InputError, match="xstest-completions"):
         check_licences(["xstest-completions"], "harm", ship=True)
     check_licences(["jailjudge"], "harm", ship=False)  # a private head may use anything
+
+
+def test_refusal_labels_decide_complied_first():
+    from harmscope.classifiers.judges.fit import binary_view, metrics
+    from harmscope.classifiers.judges.heads import refusal_labels
+
+    classes = ["comply", "partial", "refusal"]
+    proba = np.array([[0.45, 0.30, 0.25],  # most likely "comply", but not complied with 0.55: partial
+                      [0.50, 0.10, 0.40],  # exactly 0.5 counts as complied
+                      [0.40, 0.30, 0.30],  # a tie between the other two: the first of them in class order
+                      [0.10, 0.15, 0.75],
+                      [0.49, 0.02, 0.49]])
+    assert refusal_labels(proba, classes) == ["partial", "comply", "partial", "refusal", "refusal"]
+    y = np.array(["partial", "comply", "refusal", "refusal", "comply"])
+    t, p, _ = binary_view("refusal", y, proba, classes)
+    assert t.tolist() == [0, 1, 0, 0, 1] and p.tolist() == [0, 1, 0, 0, 0]
+    m = metrics("refusal", y, proba, classes)  # by hand: tp 1, tn 3, fn 1 -> 0.8; 3-class 3 of 5 right
+    assert (m["tp"], m["tn"], m["fn"], m["fp"]) == (1, 3, 1, 0) and m["accuracy"] == 0.8
+    assert m["accuracy_3class"] == 0.6
+    # the most likely class would call rows 1, 3 and 5 complied (row 5 by the tie going to the first class)
+    assert [classes[i] for i in proba.argmax(1)] == ["comply", "comply", "comply", "refusal", "comply"]
