@@ -7,6 +7,7 @@ the name of a labelled-reply set (``xstest-completions``, ``gptfuzz``, ``jailjud
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -67,12 +68,10 @@ def _by_groups(values: list[Any], truth: list[int], pred: list[int], score: list
 
     keys = ["(none)" if v is None or (isinstance(v, float) and np.isnan(v)) or str(v) == "" else str(v)
             for v in values]
-    t, p, s = np.array(truth), np.array(pred), np.array(score, dtype=float)
-    out = {}
-    for k in sorted(set(keys), key=lambda k: (-keys.count(k), k)):
-        m = np.array([x == k for x in keys])
-        out[k] = binary_metrics(t[m], p[m], s[m])
-    return out
+    t, p, s, kk = np.array(truth), np.array(pred), np.array(score, dtype=float), np.array(keys, dtype=object)
+    sizes = Counter(keys)
+    return {k: binary_metrics(t[kk == k], p[kk == k], s[kk == k])
+            for k in sorted(sizes, key=lambda k: (-sizes[k], k))}
 
 
 def validate_judge(judge_spec: str, data: str | Path, *, save: bool = True, catalog: Any = None,
