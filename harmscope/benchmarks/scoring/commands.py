@@ -204,7 +204,7 @@ def judges_validate(judge_spec: str, data: str, sample: int | None, seed: int, o
       harmscope judges validate --judge refusal --data labelled.jsonl
       harmscope judges validate --judge harm --data jailjudge --by category
     """
-    from harmscope.classifiers.judges.validate import one_line, validate_judge
+    from harmscope.classifiers.judges.validate import validate_judge
 
     with _warnings_as_lines():
         res = validate_judge(judge_spec, data, save=save, sample=sample, seed=seed, on_bad=on_bad, by=by)
@@ -213,16 +213,32 @@ def judges_validate(judge_spec: str, data: str, sample: int | None, seed: int, o
         v = m.get(k)
         click.echo(f"{k:<12} {v:.3f}" if isinstance(v, float) else f"{k:<12} {v}")
     if "by" in res:
-        groups = res["by"]["groups"]
-        names = {k: one_line(k) for k in groups}
-        w = max(12, *(len(x) for x in names.values()))
-        cols = ("accuracy", "recall", "specificity", "kappa", "auc")
-        click.echo(f"{'by ' + by:<{w}} {'n':>6} " + " ".join(f"{c:>11}" for c in cols))
-        for k, g in groups.items():
-            click.echo(f"{names[k]:<{w}} {g['n']:>6} " + " ".join(
-                f"{g[c]:>11.3f}" if isinstance(g.get(c), float) else f"{'-':>11}" for c in cols))
+        _print_by(res["by"], by or "")
     if res.get("saved_to"):
         click.echo(f"saved to {res['saved_to']}")
+
+
+BY_SHOWN = 50
+"""At most this many groups of ``judges validate --by`` are printed (all are saved)."""
+
+
+def _print_by(by: dict[str, Any], field: str) -> None:
+    """The per-group lines of ``judges validate --by``: values made terminal-safe, the largest
+    :data:`BY_SHOWN` groups, then the rows without a value."""
+    from harmscope.classifiers.judges.validate import one_line
+
+    groups = list(by["groups"].items())
+    shown = [(one_line(k), g) for k, g in groups[:BY_SHOWN]]
+    if by.get("missing"):
+        shown.append(("(no value)", by["missing"]))
+    w = max(12, *(len(k) for k, _ in shown))
+    cols = ("accuracy", "recall", "specificity", "kappa", "auc")
+    click.echo(f"{'by ' + field:<{w}} {'n':>6} " + " ".join(f"{c:>11}" for c in cols))
+    for k, g in shown:
+        click.echo(f"{k:<{w}} {g['n']:>6} " + " ".join(
+            f"{g[c]:>11.3f}" if isinstance(g.get(c), float) else f"{'-':>11}" for c in cols))
+    if len(groups) > BY_SHOWN:
+        click.echo(f"... and {len(groups) - BY_SHOWN} smaller groups (all in the saved figures; --save)")
 
 
 def _warnings_as_lines():

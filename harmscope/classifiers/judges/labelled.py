@@ -68,8 +68,9 @@ GROUP_FIELDS = ("category", "source", "group", "model")
 """Optional fields of a labelled item that ``judges validate --by`` can group on."""
 
 
-def _text_or_none(v: Any) -> str | None:
-    if v is None or (isinstance(v, float) and pd.isna(v)):
+def text_or_none(v: Any) -> str | None:
+    """``v`` as stripped text, or None when it is missing (None, NaN, ``pd.NA``) or blank."""
+    if v is None or (not isinstance(v, str) and pd.api.types.is_scalar(v) and pd.isna(v)):
         return None
     s = str(v).strip()
     return s or None
@@ -107,7 +108,7 @@ def read_labelled(path: str | Path, *, need: str = "violation", need_rule: bool 
         rows.append({"reply": str(reply), "violation": viol, "label": label, "rule": rule,
                      "rule_text": rec.get("rule_text") or None, "prompt": str(rec.get("prompt") or ""),
                      "expected": expected, "reasoning": rec.get("reasoning") or None, "line": line,
-                     **{k: _text_or_none(rec.get(k)) for k in GROUP_FIELDS}})
+                     **{k: text_or_none(rec.get(k)) for k in GROUP_FIELDS}})
     if not rows:
         raise InputError(f"{path}: no labelled items")
     return pd.DataFrame(rows)

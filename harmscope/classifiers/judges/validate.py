@@ -7,7 +7,6 @@ the name of a labelled-reply set (``xstest-completions``, ``gptfuzz``, ``jailjud
 
 from __future__ import annotations
 
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,7 @@ import pandas as pd
 
 from harmscope.classifiers.judges.base import JudgeItem, save_validation, user_judges_dir
 from harmscope.classifiers.judges.ensemble import load_judge
-from harmscope.classifiers.judges.labelled import read_labelled
+from harmscope.classifiers.judges.labelled import read_labelled, text_or_none
 from harmscope.classifiers.judges.replysets import REPLY_SETS, load_replies, sample_rows
 from harmscope.classifiers.judges.rule_model import USER_TEXT
 from harmscope.errors import InputError
@@ -58,20 +57,31 @@ BY_FIELDS = ("category", "rule", "source", "model", "group", "label")
 def one_line(value: Any, width: int = 40) -> str:
     """A data value fit for one terminal line: control, format (bidi) and other non-printable
     characters shown as ``[U+XXXX]``, cut to ``width`` characters."""
-    s = "".join(c if c.isprintable() else f"[U+{ord(c):04X}]" for c in str(value))
-    return s if len(s) <= width else s[:width - 1] + "…"
+    pieces = [c if c.isprintable() else f"[U+{ord(c):04X}]" for c in str(value)]
+    if sum(map(len, pieces)) <= width:
+        return "".join(pieces)
+    out, n = [], 0
+    for piece in pieces:  # cut before a piece that would not fit, never inside a [U+XXXX] mark
+        if n + len(piece) > width - 1:
+            break
+        out.append(piece)
+        n += len(piece)
+    return "".join(out) + "…"
 
 
-def _by_groups(values: list[Any], truth: list[int], pred: list[int], score: list[float]) -> dict[str, Any]:
-    """Binary metrics per value of a grouping field (missing values as ``(none)``), largest first."""
+def _by_groups(values: list[Any], truth: list[int], pred: list[int], score: list[float]
+               ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """Binary metrics per value of a grouping field, largest group first (then by value), and
+    those of the rows without a value (None, NaN or blank; ``None`` when every row has one)."""
     from harmscope.stats import binary_metrics
 
-    keys = ["(none)" if v is None or (isinstance(v, float) and np.isnan(v)) or str(v) == "" else str(v)
-            for v in values]
-    t, p, s, kk = np.array(truth), np.array(pred), np.array(score, dtype=float), np.array(keys, dtype=object)
-    sizes = Counter(keys)
-    return {k: binary_metrics(t[kk == k], p[kk == k], s[kk == k])
-            for k in sorted(sizes, key=lambda k: (-sizes[k], k))}
+    keys = pd.Series([text_or_none(v) for v in values], dtype=object)
+    t, p, s = np.array(truth), np.array(pred), np.array(score, dtype=float)
+    missing = keys.isna().to_numpy()
+    rows = pd.Series(np.arange(len(keys)))[~missing].groupby(keys[~missing].to_numpy()).agg(list)
+    order = sorted(rows.index, key=lambda k: (-len(rows[k]), k))
+    groups = {str(k): binary_metrics(t[rows[k]], p[rows[k]], s[rows[k]]) for k in order}
+    return groups, (binary_metrics(t[missing], p[missing], s[missing]) if missing.any() else None)
 
 
 def validate_judge(judge_spec: str, data: str | Path, *, save: bool = True, catalog: Any = None,
@@ -154,7 +164,8 @@ def validate_judge(judge_spec: str, data: str | Path, *, save: bool = True, cata
                      + (f", sample of {sample}, seed {seed}" if sample else "") + ")",
            "metrics": {**m, "positive": positive}, "judge": judge.id, "version": judge.full_version}
     if by is not None:
-        out["by"] = {"field": by, "groups": _by_groups(groups, truth, pred, score)}
+        by_groups, by_missing = _by_groups(groups, truth, pred, score)
+        out["by"] = {"field": by, "groups": by_groups, "missing": by_missing}
     if save:
         dest = user_judges_dir(judge.id) / "validation.json"
         save_validation(dest, out)

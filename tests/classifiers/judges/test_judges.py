@@ -3,6 +3,7 @@
 import json
 import os
 
+import numpy as np
 import pytest
 
 from harmscope.classifiers.judges import JUDGES, JudgeItem, combine, decide, parse_spec
@@ -349,3 +350,17 @@ def test_training_always_encodes_on_the_torch_reference(monkeypatch):
     monkeypatch.setattr(fit, "_train_judge", fake)
     assert fit.train_judge("harm") == {"kind": "harm"}
     assert seen["runtime"] == "torch" and os.environ[ENV_RUNTIME] == "onnx"  # restored afterwards
+
+
+def test_refusal_judge_labels_by_p_comply_not_the_most_likely_class(monkeypatch):
+    from harmscope.classifiers.judges.refusal import RefusalJudge
+
+    j = RefusalJudge()
+    order = j.head.classes
+    rows = [{"comply": 0.45, "partial": 0.30, "refusal": 0.25}, {"comply": 0.50, "partial": 0.10, "refusal": 0.40},
+            {"comply": 0.40, "partial": 0.15, "refusal": 0.45}]
+    fixed = np.array([[r[c] for c in order] for r in rows])
+    monkeypatch.setattr(j.head, "proba", lambda X, texts=None, prompts=None: fixed)
+    labels, p = j.classify(["Sure, partly.", "Here you go.", "No."], ["q1", "q2", "q3"])
+    # v2 (most likely class) would have said comply, comply, refusal
+    assert labels == ["partial", "comply", "refusal"] and np.array_equal(p, fixed)
